@@ -1,0 +1,354 @@
+//! [`Builder`]: every setting of a pool, checked once at `build`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{BuildError, BuildErrorKind};
+use crate::event::Event;
+use crate::executor::Executor;
+use crate::pool::{CachePadded, Config, Hook, Shared};
+use crate::queue::Queue;
+use crate::scaling::{grow_to, Registry, StartReason};
+use crate::sync::{lock, Arc, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
+
+/// How long a dynamic pool's thread above `min_threads` waits idle before it
+/// exits, unless [`Builder::keep_alive`] says otherwise (tokio's default).
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Configures and builds an [`Executor`].
+///
+/// A pool is *fixed* (`threads(n)`, or `min_threads == max_threads`): all its
+/// threads start at build and stay. It is *dynamic* when
+/// `min_threads < max_threads`: it starts `min_threads`, starts another (up
+/// to `max_threads`) when a job is queued and no worker is idle, and lets a
+/// thread above `min_threads` exit after [`keep_alive`](Builder::keep_alive)
+/// idle.
+///
+/// Without any thread setting, the pool is fixed at the machine's available
+/// parallelism. Setting only `max_threads` makes a dynamic pool with
+/// `min_threads = 1`; setting only `min_threads` makes one whose
+/// `max_threads` is the larger of `min_threads` and the available
+/// parallelism.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = thread_executor::Executor::builder()
+///     .min_threads(1)
+///     .max_threads(16)
+///     .keep_alive(Duration::from_secs(5))
+///     .max_queue_size(1_000)
+///     .thread_name("blocking-io")
+///     .on_thread_start(|| println!("worker up"))
+///     .build()?;
+/// assert_eq!(pool.stats().threads, 1);
+/// # Ok::<(), thread_executor::BuildError>(())
+/// ```
+#[must_use = "a Builder does nothing until `build` is called"]
+pub struct Builder {
+    threads: Option<usize>,
+    min_threads: Option<usize>,
+    max_threads: Option<usize>,
+    keep_alive: Duration,
+    max_queue_size: usize,
+    thread_name: String,
+    stack_size: Option<usize>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: a fixed pool at the available
+    /// parallelism, an unbounded queue, threads named `thread-executor-N`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Builder::new().build()?;
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn new() -> Builder {
+        Builder {
+            threads: None,
+            min_threads: None,
+            max_threads: None,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            max_queue_size: 0,
+            thread_name: "thread-executor".to_owned(),
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+        }
+    }
+
+    /// A fixed pool of `n` threads: sets both `min_threads` and
+    /// `max_threads` (either can still be overridden). 0 makes
+    /// [`build`](Builder::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Executor::builder().threads(3).build()?;
+    /// assert_eq!(pool.stats().threads, 3);
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn threads(mut self, n: usize) -> Builder {
+        self.threads = Some(n);
+        self
+    }
+
+    /// The threads a dynamic pool starts with and never shrinks below.
+    /// May be 0: the pool then has no thread until a job arrives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Executor::builder().min_threads(0).max_threads(4).build()?;
+    /// assert_eq!(pool.stats().threads, 0);
+    /// assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn min_threads(mut self, n: usize) -> Builder {
+        self.min_threads = Some(n);
+        self
+    }
+
+    /// The most threads the pool runs at once. 0, or a value below
+    /// `min_threads`, makes [`build`](Builder::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Executor::builder().max_threads(8).build()?;
+    /// assert_eq!(pool.stats().threads, 1); // min_threads defaults to 1
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn max_threads(mut self, n: usize) -> Builder {
+        self.max_threads = Some(n);
+        self
+    }
+
+    /// How long a thread above `min_threads` waits idle before it exits
+    /// ([`DEFAULT_KEEP_ALIVE`] unless set). Fixed pools ignore it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = thread_executor::Executor::builder()
+    ///     .max_threads(4)
+    ///     .keep_alive(Duration::from_millis(500))
+    ///     .build()?;
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// At most `n` jobs wait in the queue (running jobs do not count); 0, the
+    /// default, means unbounded, as in the seed. With a full queue,
+    /// [`spawn`](Executor::spawn) blocks, [`try_spawn`](Executor::try_spawn)
+    /// hands the job back, and [`spawn_async`](Executor::spawn_async) waits
+    /// without blocking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Executor::builder().threads(2).max_queue_size(64).build()?;
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn max_queue_size(mut self, n: usize) -> Builder {
+        self.max_queue_size = n;
+        self
+    }
+
+    /// Names the threads `{name}-{N}` (N counts from 0 over the pool's life).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Executor::builder().threads(1).thread_name("hasher").build()?;
+    /// let name = pool.spawn(|| std::thread::current().name().map(str::to_owned)).join().unwrap();
+    /// assert_eq!(name.as_deref(), Some("hasher-0"));
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// The stack size of each worker thread, in bytes (the platform's
+    /// default for spawned threads otherwise).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Executor::builder().threads(1).stack_size(4 << 20).build()?;
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `hook` on each worker thread as it starts, before its first job.
+    /// A hook that panics is caught and reported through `tracing`; the
+    /// thread goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&started);
+    /// let pool = thread_executor::Executor::builder()
+    ///     .threads(2)
+    ///     .on_thread_start(move || { counter.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()?;
+    /// pool.shutdown();
+    /// assert_eq!(started.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.on_thread_start = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` on each worker thread as it stops (scale-down, keep-alive
+    /// expiry or shutdown), after its last job. A hook that panics is caught
+    /// and reported through `tracing`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let stopped = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&stopped);
+    /// let pool = thread_executor::Executor::builder()
+    ///     .threads(2)
+    ///     .on_thread_stop(move || { counter.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()?;
+    /// pool.shutdown();
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.on_thread_stop = Some(Box::new(hook));
+        self
+    }
+
+    /// Checks the settings and starts the pool's initial threads.
+    ///
+    /// Like the seed, it reports through `tracing` (at warn level, once)
+    /// when a fixed pool has more threads than the machine's parallelism:
+    /// fine for blocking I/O, oversubscribed for CPU work.
+    ///
+    /// # Errors
+    ///
+    /// - `max_threads` (or `threads`) is 0;
+    /// - `min_threads` is above `max_threads`;
+    /// - the operating system refused to start a thread: the threads started
+    ///   so far are stopped and joined before the error returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use thread_executor::Executor;
+    ///
+    /// assert!(Executor::builder().threads(0).build().is_err());
+    /// assert!(Executor::builder().min_threads(4).max_threads(2).build().is_err());
+    /// assert!(Executor::builder().threads(2).build().is_ok());
+    /// ```
+    pub fn build(self) -> Result<Executor, BuildError> {
+        let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
+        let (min, max) = match (self.min_threads, self.max_threads, self.threads) {
+            (Some(min), Some(max), _) => (min, max),
+            (Some(min), None, threads) => (min, threads.unwrap_or(parallelism.max(min))),
+            (None, Some(max), threads) => (threads.unwrap_or(1).min(max), max),
+            (None, None, threads) => {
+                let n = threads.unwrap_or(parallelism);
+                (n, n)
+            }
+        };
+        if max == 0 {
+            return Err(BuildError::new(BuildErrorKind::ZeroThreads));
+        }
+        if min > max {
+            return Err(BuildError::new(BuildErrorKind::MinAboveMax { min, max }));
+        }
+        let dynamic = min < max;
+        if !dynamic && max > parallelism {
+            tracing::warn!(
+                threads = max,
+                parallelism,
+                "thread count exceeds the machine's parallelism: fine for blocking I/O, oversubscribed for CPU-bound jobs"
+            );
+        }
+        let shared = Arc::new(Shared {
+            state: CachePadded(AtomicU64::new(0)),
+            queue: Queue::new(),
+            live: CachePadded(AtomicUsize::new(0)),
+            max: AtomicUsize::new(max),
+            min: AtomicUsize::new(min),
+            idle: CachePadded(AtomicUsize::new(0)),
+            alive: AtomicUsize::new(0),
+            executors: AtomicUsize::new(1),
+            cancelled: AtomicU64::new(0),
+            config: Config {
+                name: self.thread_name,
+                stack_size: self.stack_size,
+                on_thread_start: self.on_thread_start,
+                on_thread_stop: self.on_thread_stop,
+                keep_alive: self.keep_alive,
+                max_queue_size: self.max_queue_size,
+                dynamic,
+            },
+            registry: Mutex::new(Registry::default()),
+            scaling: Mutex::new(()),
+            finished: Event::new(),
+            capacity: Event::new(),
+            threads: Event::new(),
+        });
+        if let Err(err) = grow_to(&shared, min, StartReason::Build) {
+            // Stop the threads that did start, and join them.
+            shared.close();
+            shared
+                .threads
+                .wait_until(|| shared.alive.load(SeqCst) == 0, None);
+            for handle in lock(&shared.registry).take_exited() {
+                let _ = handle.join();
+            }
+            return Err(BuildError::new(BuildErrorKind::Spawn(err)));
+        }
+        Ok(Executor { shared })
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("threads", &self.threads)
+            .field("min_threads", &self.min_threads)
+            .field("max_threads", &self.max_threads)
+            .field("keep_alive", &self.keep_alive)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .field("on_thread_start", &self.on_thread_start.is_some())
+            .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .finish()
+    }
+}

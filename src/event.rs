@@ -1,0 +1,186 @@
+//! A condition that threads and tasks can wait on: "wake me when this
+//! predicate over the pool's atomics may have become true".
+//!
+//! The pool's state lives in atomics that the hot path updates without locks;
+//! this type adds the slow path for whoever must wait on them (`wait`, a
+//! sender blocked on a full queue, `shutdown`), for blocked threads and for
+//! futures alike, written once.
+//!
+//! # No lost wake-ups
+//!
+//! A waiter registers (increments `waiters`, under `inner`'s lock) and only
+//! then evaluates its predicate. A notifier first changes the state (a SeqCst
+//! read-modify-write done by the caller) and then loads `waiters` (SeqCst). In
+//! the single total order of SeqCst operations, either the waiter's predicate
+//! sees the new state, or the notifier sees `waiters > 0` and takes the lock.
+//! The waiter holds the lock from registering until it sleeps (`Condvar::wait`
+//! releases it atomically), or stores its waker under it, so the notifier's
+//! wake-up cannot fall between the check and the sleep. When `waiters` is zero
+//! a notification costs one atomic load.
+
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use crate::sync::{lock, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
+
+pub(crate) struct Event {
+    /// Threads blocked in [`Event::wait_until`] plus tasks registered through
+    /// a [`Listener`]. Only changed with `inner` locked; read without it by
+    /// notifiers to skip the lock when nobody waits.
+    waiters: AtomicUsize,
+    /// The registered tasks' wakers. A slot is `None` once its listener is
+    /// gone; `free` lists those slots for reuse.
+    inner: Mutex<Wakers>,
+    /// Blocked threads sleep here.
+    condvar: Condvar,
+}
+
+#[derive(Default)]
+struct Wakers {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+/// A task's registration with an [`Event`]; unregisters on drop.
+#[derive(Default)]
+pub(crate) struct Listener {
+    slot: Option<usize>,
+}
+
+impl Event {
+    pub(crate) fn new() -> Self {
+        Event {
+            waiters: AtomicUsize::new(0),
+            inner: Mutex::new(Wakers::default()),
+            condvar: Condvar::new(),
+        }
+    }
+
+    /// Wakes every waiting thread and task. Call it after the state change
+    /// that may make their predicates true.
+    pub(crate) fn notify_all(&self) {
+        if self.waiters.load(SeqCst) == 0 {
+            return;
+        }
+        let wakers: Vec<Waker> = {
+            let inner = lock(&self.inner);
+            self.condvar.notify_all();
+            inner.slots.iter().flatten().cloned().collect()
+        };
+        // Woken outside the lock: a waker may run arbitrary runtime code.
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// Blocks the calling thread until `ready()` returns `true` (then returns
+    /// `true`) or `deadline` passes (then returns `ready()`'s last answer).
+    pub(crate) fn wait_until(
+        &self,
+        mut ready: impl FnMut() -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        if ready() {
+            return true;
+        }
+        let mut inner = lock(&self.inner);
+        self.waiters.fetch_add(1, SeqCst);
+        let result = loop {
+            if ready() {
+                break true;
+            }
+            match deadline {
+                None => {
+                    inner = self
+                        .condvar
+                        .wait(inner)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                }
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break false;
+                    }
+                    inner = self
+                        .condvar
+                        .wait_timeout(inner, deadline - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+            }
+        };
+        self.waiters.fetch_sub(1, SeqCst);
+        drop(inner);
+        result
+    }
+
+    /// The future twin of [`Event::wait_until`]: `Ready` once `ready()` is
+    /// true, otherwise registers `cx`'s waker with `listener` and returns
+    /// `Pending`. The registration lasts until [`Event::unlisten`] or until
+    /// `ready()` is seen true here.
+    pub(crate) fn poll_until(
+        &self,
+        listener: &mut Listener,
+        cx: &mut Context<'_>,
+        mut ready: impl FnMut() -> bool,
+    ) -> Poll<()> {
+        if ready() {
+            self.unlisten(listener);
+            return Poll::Ready(());
+        }
+        let old = {
+            let mut inner = lock(&self.inner);
+            match listener.slot {
+                Some(slot) => inner.slots[slot].replace(cx.waker().clone()),
+                None => {
+                    self.waiters.fetch_add(1, SeqCst);
+                    let slot = match inner.free.pop() {
+                        Some(slot) => slot,
+                        None => {
+                            inner.slots.push(None);
+                            inner.slots.len() - 1
+                        }
+                    };
+                    inner.slots[slot] = Some(cx.waker().clone());
+                    listener.slot = Some(slot);
+                    None
+                }
+            }
+        };
+        drop(old);
+        if ready() {
+            self.unlisten(listener);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// Removes `listener`'s registration, if any. Futures call it on drop.
+    pub(crate) fn unlisten(&self, listener: &mut Listener) {
+        if let Some(slot) = listener.slot.take() {
+            let old = {
+                let mut inner = lock(&self.inner);
+                inner.free.push(slot);
+                self.waiters.fetch_sub(1, SeqCst);
+                inner.slots[slot].take()
+            };
+            drop(old);
+        }
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("waiters", &self.waiters.load(SeqCst))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("registered", &self.slot.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,161 @@
+//! [`Job`]: a closure plus an optional completion callback, the seed
+//! package's `Job(func, args, kwargs, callback)`.
+//!
+//! The closure's captures are the seed's `args` and `kwargs`. Both the closure
+//! and the callback stay unboxed (they are type parameters), so sending a
+//! `Job` costs the same single allocation as [`Executor::spawn`]: the job slot
+//! that holds closure, callback, state and result together.
+//!
+//! [`Executor::spawn`]: crate::Executor::spawn
+
+use std::fmt;
+
+use crate::error::JobError;
+
+/// A unit of work for [`Executor::send`](crate::Executor::send): a closure
+/// to run on a worker thread and, optionally, a callback that receives its
+/// outcome on that worker right after it ran.
+///
+/// `Job::new(f)` is what [`Executor::spawn`](crate::Executor::spawn) sends
+/// for you; build a `Job` yourself to attach a
+/// [`callback`](Job::callback). The seed package's `block=True` is
+/// `executor.send(job).join()`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+/// use thread_executor::{Executor, Job};
+///
+/// let pool = Executor::new(2);
+/// let (tx, rx) = mpsc::channel();
+/// let (a, b) = (1, 2); // the seed's `args`
+/// let handle = pool.send(Job::new(move || a + b).callback(move |result| {
+///     tx.send(*result.as_ref().unwrap()).unwrap();
+/// }));
+/// assert_eq!(handle.join().unwrap(), 3);
+/// assert_eq!(rx.recv().unwrap(), 3);
+/// ```
+#[must_use = "a Job does nothing until it is sent to an Executor"]
+pub struct Job<F, C = NoCallback> {
+    pub(crate) f: F,
+    pub(crate) callback: C,
+}
+
+/// The callback type of a [`Job`] that has none.
+///
+/// # Examples
+///
+/// ```
+/// use thread_executor::{Job, NoCallback};
+///
+/// let job: Job<_, NoCallback> = Job::new(|| 1);
+/// # drop(job);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCallback;
+
+impl<F> Job<F, NoCallback> {
+    /// A job that runs `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use thread_executor::{Executor, Job};
+    ///
+    /// let pool = Executor::new(1);
+    /// assert_eq!(pool.send(Job::new(|| "done")).join().unwrap(), "done");
+    /// ```
+    pub fn new<T>(f: F) -> Self
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Job {
+            f,
+            callback: NoCallback,
+        }
+    }
+
+    /// Adds a callback that runs on the worker thread right after the job,
+    /// with its outcome: `Ok(value)`, or the [`JobError`] if it panicked. If
+    /// the job never runs (cancelled, or refused by a shut-down executor) the
+    /// callback still runs once, with that error, on the thread that settled
+    /// the job.
+    ///
+    /// The callback runs before the job counts as finished, so
+    /// [`Executor::wait`](crate::Executor::wait) also waits for it, as the
+    /// seed's `wait()` did. A callback that panics is caught and reported
+    /// through `tracing` at error level; the worker lives on and the job's
+    /// handle still gets the result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use thread_executor::{Executor, Job};
+    ///
+    /// let pool = Executor::new(2);
+    /// let sum = Arc::new(AtomicUsize::new(0));
+    /// for i in 0..5 {
+    ///     let sum = Arc::clone(&sum);
+    ///     pool.send(Job::new(move || i * 10).callback(move |result| {
+    ///         sum.fetch_add(*result.as_ref().unwrap(), Ordering::SeqCst);
+    ///     }));
+    /// }
+    /// pool.wait();
+    /// assert_eq!(sum.load(Ordering::SeqCst), 100);
+    /// ```
+    pub fn callback<T, G>(self, callback: G) -> Job<F, G>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+        G: FnOnce(&Result<T, JobError>) + Send + 'static,
+    {
+        Job {
+            f: self.f,
+            callback,
+        }
+    }
+}
+
+impl<F, C> fmt::Debug for Job<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("callback", &std::any::type_name::<C>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What can follow a job as its completion callback: [`NoCallback`], or a
+/// closure `FnOnce(&Result<T, JobError>) + Send + 'static`.
+///
+/// Sealed: it exists to let [`Job`] keep its callback unboxed.
+pub trait Callback<T>: Send + 'static + sealed::Sealed<T> {
+    #[doc(hidden)]
+    fn call(self, result: &Result<T, JobError>);
+}
+
+impl<T> Callback<T> for NoCallback {
+    #[inline]
+    fn call(self, _: &Result<T, JobError>) {}
+}
+
+impl<T, G> Callback<T> for G
+where
+    G: FnOnce(&Result<T, JobError>) + Send + 'static,
+{
+    #[inline]
+    fn call(self, result: &Result<T, JobError>) {
+        self(result)
+    }
+}
+
+mod sealed {
+    use crate::error::JobError;
+
+    pub trait Sealed<T> {}
+    impl<T> Sealed<T> for super::NoCallback {}
+    impl<T, G: FnOnce(&Result<T, JobError>)> Sealed<T> for G {}
+}

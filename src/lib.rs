@@ -1,0 +1,92 @@
+//! A pool of OS threads for blocking work, built to be called from async
+//! code and from plain threads alike.
+//!
+//! Async services still have to call blocking code: file systems, CPU-heavy
+//! hashing or compression, synchronous client libraries. `thread-executor`
+//! runs that work on a pool of threads you size, bound and observe, and
+//! hands back a [`JobHandle`] for every job that is a [`Future`] (so
+//! `pool.spawn(job).await` works under tokio, smol or any executor, with no
+//! runtime required) and can also be [joined](JobHandle::join) from a plain
+//! thread or given a completion callback.
+//!
+//! It began as the Python package `thread-executor` and keeps its names:
+//! [`Executor`], [`Job`], [`send`](Executor::send), [`wait`](Executor::wait),
+//! [`scale_up`](Executor::scale_up), [`scale_down`](Executor::scale_down).
+//! It fixes what that package got wrong:
+//!
+//! - a job or callback that panics is caught: its handle reports the panic,
+//!   the worker thread lives on, and `wait` cannot hang on it;
+//! - a full bounded queue need not block: [`try_spawn`](Executor::try_spawn)
+//!   sheds load and [`spawn_async`](Executor::spawn_async) waits without
+//!   blocking the runtime;
+//! - stopping loses nothing: [`shutdown`](Executor::shutdown) runs every
+//!   accepted job, and [`shutdown_now`](Executor::shutdown_now) hands the
+//!   unstarted ones back as [`PendingJob`]s;
+//! - scale-down takes effect promptly instead of after the queue drains.
+//!
+//! # Examples
+//!
+//! ```
+//! use thread_executor::{Executor, Job};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Executor::new(4);
+//!
+//! // Offload from async code.
+//! let checksum = pool.spawn(|| (0..1_000_u64).sum::<u64>()).await?;
+//! assert_eq!(checksum, 499_500);
+//!
+//! // The seed's Job with a callback, then wait for everything.
+//! pool.send(Job::new(|| vec![1, 2, 3]).callback(|result| println!("{result:?}")));
+//! pool.wait();
+//!
+//! // Grow and shrink at run time.
+//! pool.scale_up(2)?;
+//! pool.scale_down(3);
+//! pool.shutdown();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Tracing
+//!
+//! Worker starts and stops (with the reason), job panics and callback panics
+//! are `tracing` events. Each job runs inside a `thread_executor::job` span
+//! whose parent is the span current where it was submitted, so a request's
+//! span follows its blocking work onto the worker.
+
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod builder;
+mod error;
+mod event;
+mod executor;
+mod handle;
+mod job;
+mod pool;
+mod queue;
+mod scaling;
+mod shutdown;
+mod stats;
+mod sync;
+mod worker;
+
+pub use builder::{Builder, DEFAULT_KEEP_ALIVE};
+pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
+pub use executor::{Executor, Run, SendAsync, SpawnAsync, WaitAsync};
+pub use handle::JobHandle;
+pub use job::{Callback, Job, NoCallback};
+pub use shutdown::{PendingJob, ShutdownAsync};
+pub use stats::Stats;
+
+/// The README's examples, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

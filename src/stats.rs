@@ -1,0 +1,73 @@
+//! [`Stats`]: a snapshot of what the pool is doing.
+
+use crate::executor::Executor;
+use crate::sync::{lock, Ordering::SeqCst};
+
+/// A snapshot of an executor's threads and jobs, from
+/// [`Executor::stats`].
+///
+/// Reading it takes no lock on the job path: `queued` and `running` come
+/// from the pool's state word, `threads` and `idle_threads` from its
+/// counters, and the job totals from per-worker counters summed under the
+/// registry lock (which only scaling touches). While jobs run, the fields are
+/// each current but not one atomic picture; once the pool is quiet (after
+/// [`Executor::wait`]) the job counts are exact. `idle_threads` settles a
+/// moment later, as the workers finish going idle.
+///
+/// # Examples
+///
+/// ```
+/// let pool = thread_executor::Executor::new(2);
+/// pool.spawn(|| ());
+/// pool.spawn(|| panic!("boom"));
+/// pool.wait();
+/// let stats = pool.stats();
+/// assert_eq!((stats.completed, stats.panicked), (1, 1));
+/// assert_eq!((stats.queued, stats.running), (0, 0));
+/// assert_eq!(stats.threads, 2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Worker threads counted toward the target (a retiring thread leaves the
+    /// count when it decides to exit).
+    pub threads: usize,
+    /// Of those, the ones waiting for work.
+    pub idle_threads: usize,
+    /// Jobs accepted and not started (cancelled jobs leave the count when a
+    /// worker or `shutdown_now` removes them from the queue).
+    pub queued: u64,
+    /// Jobs started and not finished (their callbacks included).
+    pub running: u64,
+    /// Jobs that ran and returned, over the pool's life.
+    pub completed: u64,
+    /// Jobs that ran and panicked, over the pool's life.
+    pub panicked: u64,
+    /// Jobs settled as cancelled without running, over the pool's life.
+    pub cancelled: u64,
+}
+
+impl Executor {
+    /// A snapshot of the pool's threads and job counts; see [`Stats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_executor::Executor::new(3);
+    /// assert_eq!(pool.stats().threads, 3);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let shared = &self.shared;
+        let counts = shared.counts();
+        let (completed, panicked) = lock(&shared.registry).totals();
+        Stats {
+            threads: shared.live.load(SeqCst),
+            idle_threads: shared.idle.load(SeqCst),
+            queued: counts.queued,
+            running: counts.unfinished - counts.queued,
+            completed,
+            panicked,
+            cancelled: shared.cancelled.load(SeqCst),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The worker thread: its main function and its loop.
+//!
+//! # The loop
+//!
+//! A worker is BUSY while the queue yields entries: it pops one, runs it (or
+//! skips it if it was cancelled), does the accounting, and after every entry
+//! checks whether a scale-down asked it to retire. When the queue is empty it
+//! checks whether the pool is closed and drained (then it exits), and
+//! otherwise goes IDLE:
+//!
+//! 1. it counts itself in `Shared::idle`,
+//! 2. SPINS briefly, watching the state word's `queued` count (a plain load,
+//!    so spinning does not contend on the queue's lock) and popping when it
+//!    becomes non-zero,
+//! 3. then PARKS in the queue's blocking receive, with a `keep_alive`
+//!    timeout when it is above a dynamic pool's `min`.
+//!
+//! Spinning first is what makes a stream of small jobs cheap: while some
+//! worker spins, a submitter's send finds no parked receiver and skips the
+//! futex wake-up, and a worker that finished a job picks up the next one
+//! without sleeping. The spin is bounded (a few microseconds, then a few
+//! `yield_now`s), so an idle pool parks every thread and uses no CPU.
+//!
+//! Wake-ups: a parked worker wakes for a job (flume wakes one parked receiver
+//! per send), for a nudge (scale-down or shutdown, see [`crate::pool`]), or
+//! on its keep-alive timeout. Any wake-up simply re-runs the loop, so a
+//! spurious or stale one costs one iteration and nothing else.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::handle::{drop_caught, Outcome};
+use crate::pool::{Shared, ONE_QUEUED, ONE_UNFINISHED};
+use crate::queue::Msg;
+use crate::scaling::{ExitReason, WorkerCounters};
+use crate::sync::{Arc, Ordering::SeqCst};
+
+thread_local! {
+    /// The address of the `Shared` whose worker this thread is (0 if none):
+    /// lets `wait` and `shutdown` refuse to deadlock on their own pool.
+    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether the calling thread is one of `shared`'s workers.
+pub(crate) fn is_worker_of(shared: &Shared) -> bool {
+    CURRENT_POOL.with(|current| current.get() == shared as *const Shared as usize)
+}
+
+/// Spin rounds before parking: the first `SPIN_ROUNDS` back off with
+/// `spin_loop` hints, the rest with `yield_now`.
+const SPIN_ROUNDS: u32 = 8;
+const YIELD_ROUNDS: u32 = 4;
+
+/// The body of every worker thread.
+pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>) {
+    CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&shared) as usize));
+    // Bookkeeping that must happen however the thread ends.
+    let guard = ExitGuard {
+        shared: &shared,
+        id,
+        counted: true,
+    };
+    if let Some(hook) = &shared.config.on_thread_start {
+        run_hook(hook, "on_thread_start");
+    }
+    tracing::debug!(worker = id, "worker started");
+    let reason = run_loop(&shared, &counters);
+    tracing::debug!(worker = id, reason = reason.as_str(), "worker stopped");
+    let mut guard = guard;
+    guard.counted = false; // `run_loop` gave up the `live` slot already
+    if let Some(hook) = &shared.config.on_thread_stop {
+        run_hook(hook, "on_thread_stop");
+    }
+    drop(guard);
+}
+
+fn run_hook(hook: &(dyn Fn() + Send + Sync), which: &str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(hook)) {
+        tracing::error!(
+            message =
+                crate::error::panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
+            "{which} hook panicked"
+        );
+    }
+}
+
+/// Runs when a worker thread ends, normally or by an unexpected unwind of the
+/// crate's own code: releases the `live` slot if the loop did not, removes
+/// the worker from the registry, and counts the thread out of `alive`.
+struct ExitGuard<'a> {
+    shared: &'a Arc<Shared>,
+    id: usize,
+    /// Still counted in `live` (only if the loop did not return).
+    counted: bool,
+}
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            tracing::error!(worker = self.id, "worker loop unwound; thread lost");
+            self.shared.live.fetch_sub(1, SeqCst);
+        }
+        crate::scaling::deregister(self.shared, self.id);
+        self.shared.alive.fetch_sub(1, SeqCst);
+        self.shared.threads.notify_all();
+    }
+}
+
+/// The worker loop. Returns once this worker gave up its `live` slot.
+fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
+    loop {
+        // BUSY: drain whatever is queued.
+        while let Some(msg) = shared.queue.try_pop() {
+            if let Some(reason) = handle(shared, counters, msg) {
+                return reason;
+            }
+        }
+        // Empty queue: exit if the pool is closed and every job settled.
+        if shared.is_drained() {
+            shared.live.fetch_sub(1, SeqCst);
+            return ExitReason::Shutdown;
+        }
+        // IDLE: spin, then park.
+        shared.idle.fetch_add(1, SeqCst);
+        let msg = wait_for_work(shared);
+        shared.idle.fetch_sub(1, SeqCst);
+        match msg {
+            Some(msg) => {
+                if let Some(reason) = handle(shared, counters, msg) {
+                    return reason;
+                }
+            }
+            None => {
+                if crate::scaling::try_retire_idle(shared) {
+                    return ExitReason::KeepAlive;
+                }
+            }
+        }
+    }
+}
+
+/// Spins, then parks. `None` if the keep-alive timeout passed with no message.
+fn wait_for_work(shared: &Shared) -> Option<Msg> {
+    for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+        if shared.counts().queued != 0 {
+            if let Some(msg) = shared.queue.try_pop() {
+                return Some(msg);
+            }
+        }
+        if round < SPIN_ROUNDS {
+            for _ in 0..(1 << round) {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    shared.queue.pop(keep_alive(shared))
+}
+
+/// The park timeout: a thread above a dynamic pool's `min` may expire.
+fn keep_alive(shared: &Shared) -> Option<Duration> {
+    let above_min = shared.live.load(SeqCst) > shared.min.load(SeqCst);
+    (shared.config.dynamic && above_min).then_some(shared.config.keep_alive)
+}
+
+/// Runs (or skips) one queue entry and does its accounting, then decides
+/// whether this worker leaves (and if so, gives up its `live` slot).
+///
+/// A nudge is checked for shutdown at once, before the worker pops anything
+/// else: the nudges are counted one per worker, so a worker that swallowed a
+/// second one in its busy loop would leave another worker parked forever.
+fn handle(shared: &Shared, counters: &WorkerCounters, msg: Msg) -> Option<ExitReason> {
+    match msg {
+        Msg::Nudge => {
+            if shared.is_drained() {
+                shared.live.fetch_sub(1, SeqCst);
+                return Some(ExitReason::Shutdown);
+            }
+        }
+        Msg::Job(task) => {
+            match task.run(&mut || shared.job_started()) {
+                Outcome::Skipped => {
+                    shared.cancelled.fetch_add(1, SeqCst);
+                    shared.release(ONE_QUEUED + ONE_UNFINISHED);
+                }
+                outcome => {
+                    counters.count(outcome);
+                    shared.release(ONE_UNFINISHED);
+                }
+            }
+            // If the handle is gone this drops the result here; its
+            // destructor is user code and must not unwind into the loop.
+            drop_caught(task, "a job's result");
+        }
+    }
+    crate::scaling::try_retire(shared, shared.max.load(SeqCst)).then_some(ExitReason::ScaleDown)
+}
