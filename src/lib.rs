@@ -4,7 +4,7 @@
 //! Async services still have to call blocking code: file systems, CPU-heavy
 //! hashing or compression, synchronous client libraries. `thread-executor`
 //! runs that work on a pool of threads you size, bound and observe, and
-//! hands back a [`JobHandle`] for every job that is a [`Future`] (so
+//! hands back a [`JobHandle`] for every job that is a [`Future`](std::future::Future) (so
 //! `pool.spawn(job).await` works under tokio, smol or any executor, with no
 //! runtime required) and can also be [joined](JobHandle::join) from a plain
 //! thread or given a completion callback.
