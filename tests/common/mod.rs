@@ -1,0 +1,110 @@
+//! Helpers shared by the integration tests: bounded waits, so that a bug
+//! fails a test instead of hanging CI, and an OS thread counter.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The bound for one test's waits. Generous: CI's 2 cores may be loaded.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `f` on a watchdog thread; panics (failing the test) if it has not
+/// returned within `limit`. A panic inside `f` is propagated.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name(format!("watchdog: {what}"))
+        .spawn(move || {
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+        })
+        .expect("spawn watchdog thread");
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => resume_unwind(payload),
+        Err(_) => panic!("{what}: did not finish within {limit:?} (hang?)"),
+    }
+}
+
+/// Waits until `condition` holds, re-checking every millisecond; panics with
+/// `what` if it does not hold within `limit`. For conditions with no event
+/// to wait on (an OS thread count, a counter another thread converges).
+pub fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not reached within {limit:?}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Awaits `future` under a tokio timeout; panics on expiry.
+pub async fn timeout<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(LIMIT, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("{what}: did not finish within {LIMIT:?} (hang?)"),
+    }
+}
+
+/// The number of OS threads in this process (Linux: `/proc/self/task`).
+pub fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .count()
+}
+
+/// A gate that jobs block on until the test opens it.
+pub struct Gate {
+    open: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn new() -> std::sync::Arc<Gate> {
+        std::sync::Arc::new(Gate {
+            open: std::sync::Mutex::new(false),
+            cv: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Blocks until opened (bounded by `LIMIT`, then panics).
+    pub fn wait(&self) {
+        let guard = self.open.lock().unwrap();
+        let (guard, result) = self.cv.wait_timeout_while(guard, LIMIT, |open| !*open).unwrap();
+        drop(guard);
+        assert!(!result.timed_out(), "gate never opened");
+    }
+
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Occupies every one of `threads` workers with a job that waits on the
+/// returned gate; returns once all of them are running.
+pub fn occupy(
+    pool: &thread_executor::Executor,
+    threads: usize,
+) -> (std::sync::Arc<Gate>, Vec<thread_executor::JobHandle<()>>) {
+    let gate = Gate::new();
+    let (started_tx, started) = mpsc::channel();
+    let handles = (0..threads)
+        .map(|_| {
+            let gate = std::sync::Arc::clone(&gate);
+            let started_tx = started_tx.clone();
+            pool.spawn(move || {
+                started_tx.send(()).unwrap();
+                gate.wait();
+            })
+        })
+        .collect();
+    for _ in 0..threads {
+        started.recv_timeout(LIMIT).expect("blocker jobs did not start");
+    }
+    (gate, handles)
+}
