@@ -6,6 +6,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 /// Why a job produced no value: it panicked, it was cancelled before it
 /// started, or the executor was shut down before it was accepted.
@@ -33,7 +34,15 @@ pub struct JobError {
 }
 
 enum Repr {
-    Panic(Box<dyn Any + Send + 'static>),
+    Panic {
+        /// The message, read once at construction when the payload is a
+        /// string, so `Display` needs no access to the payload.
+        message: Option<String>,
+        /// Behind a mutex only to make `JobError: Sync` (a payload is just
+        /// `Send`), so it fits `Box<dyn Error + Send + Sync>`; it is locked
+        /// only by `into_panic`, which owns the error.
+        payload: Mutex<Box<dyn Any + Send + 'static>>,
+    },
     Cancelled,
     Closed,
 }
@@ -41,7 +50,10 @@ enum Repr {
 impl JobError {
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
         JobError {
-            repr: Box::new(Repr::Panic(payload)),
+            repr: Box::new(Repr::Panic {
+                message: panic_message(payload.as_ref()).map(str::to_owned),
+                payload: Mutex::new(payload),
+            }),
         }
     }
 
@@ -68,7 +80,7 @@ impl JobError {
     /// assert!(err.is_panic());
     /// ```
     pub fn is_panic(&self) -> bool {
-        matches!(*self.repr, Repr::Panic(_))
+        matches!(*self.repr, Repr::Panic { .. })
     }
 
     /// `true` if the job was cancelled before it started (by
@@ -123,8 +135,12 @@ impl JobError {
     /// Returns `Err(self)` when the job was cancelled or closed, not panicked.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JobError> {
         match *self.repr {
-            Repr::Panic(payload) => Ok(payload),
-            _ => Err(self),
+            Repr::Panic { payload, .. } => {
+                Ok(payload.into_inner().unwrap_or_else(PoisonError::into_inner))
+            }
+            repr => Err(JobError {
+                repr: Box::new(repr),
+            }),
         }
     }
 
@@ -157,7 +173,7 @@ impl JobError {
     /// `panic!` produces), `None` otherwise.
     fn panic_message(&self) -> Option<&str> {
         match &*self.repr {
-            Repr::Panic(payload) => panic_message(payload.as_ref()),
+            Repr::Panic { message, .. } => message.as_deref(),
             _ => None,
         }
     }
@@ -174,7 +190,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.repr {
-            Repr::Panic(_) => match self.panic_message() {
+            Repr::Panic { .. } => match self.panic_message() {
                 Some(message) => write!(f, "job panicked: {message}"),
                 None => f.write_str("job panicked"),
             },
@@ -187,7 +203,7 @@ impl fmt::Display for JobError {
 impl fmt::Debug for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.repr {
-            Repr::Panic(_) => f
+            Repr::Panic { .. } => f
                 .debug_tuple("JobError::Panic")
                 .field(&self.panic_message().unwrap_or("<non-string payload>"))
                 .finish(),

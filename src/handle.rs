@@ -187,20 +187,18 @@ where
             return Outcome::Skipped;
         };
         started();
-        let result = {
-            // The submitter's span is the parent of the job's span, so a
-            // request's span follows its blocking work onto the worker.
-            let _parent = span.as_deref().map(Span::enter);
-            let _job = tracing::debug_span!("thread_executor::job").entered();
-            catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-                tracing::warn!(
-                    message = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
-                    "job panicked"
-                );
-                JobError::panic(payload)
-            })
-        };
-        drop(span);
+        // The submitter's span is the parent of the job's span, so a
+        // request's span follows its blocking work (and its callbacks) onto
+        // the worker.
+        let _parent = span.as_deref().map(Span::enter);
+        let _job = tracing::debug_span!("thread_executor::job").entered();
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+            tracing::warn!(
+                panic = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
+                "job panicked"
+            );
+            JobError::panic(payload)
+        });
         let outcome = match result {
             Ok(_) => Outcome::Completed,
             Err(_) => Outcome::Panicked,
@@ -292,7 +290,7 @@ where
 pub(crate) fn run_callback(callback: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
         tracing::error!(
-            message = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
+            panic = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
             "job callback panicked"
         );
     }
@@ -302,7 +300,7 @@ pub(crate) fn run_callback(callback: impl FnOnce()) {
 pub(crate) fn drop_caught<V>(value: V, what: &str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
         tracing::error!(
-            message = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
+            panic = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
             "dropping {what} panicked"
         );
     }
