@@ -187,6 +187,11 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
+/// A panic payload's message, or a placeholder, for log events.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    panic_message(payload).unwrap_or("<non-string payload>")
+}
+
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.repr {

@@ -41,7 +41,7 @@ use std::task::{Context, Poll, Waker};
 
 use tracing::Span;
 
-use crate::error::{panic_message, JobError};
+use crate::error::{panic_text, JobError};
 use crate::job::Callback;
 use crate::sync::{lock, Arc, Mutex};
 
@@ -193,10 +193,7 @@ where
         let _parent = span.as_deref().map(Span::enter);
         let _job = tracing::debug_span!("thread_executor::job").entered();
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-            tracing::warn!(
-                panic = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
-                "job panicked"
-            );
+            tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
             JobError::panic(payload)
         });
         let outcome = match result {
@@ -290,7 +287,7 @@ where
 pub(crate) fn run_callback(callback: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
         tracing::error!(
-            panic = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
+            panic = panic_text(payload.as_ref()),
             "job callback panicked"
         );
     }
@@ -300,7 +297,7 @@ pub(crate) fn run_callback(callback: impl FnOnce()) {
 pub(crate) fn drop_caught<V>(value: V, what: &str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
         tracing::error!(
-            panic = panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
+            panic = panic_text(payload.as_ref()),
             "dropping {what} panicked"
         );
     }

@@ -78,8 +78,7 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
 fn run_hook(hook: &(dyn Fn() + Send + Sync), which: &str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(hook)) {
         tracing::error!(
-            message =
-                crate::error::panic_message(payload.as_ref()).unwrap_or("<non-string payload>"),
+            panic = crate::error::panic_text(payload.as_ref()),
             "{which} hook panicked"
         );
     }

@@ -80,7 +80,7 @@ fn job_callback_runs_exactly_once_on_the_worker_before_the_job_counts_as_done() 
     for i in 0..20 {
         let calls = Arc::clone(&calls);
         let tx = tx.clone();
-        let _ = pool.send(
+        pool.send(
             Job::new(move || i).callback(move |result: &Result<i32, JobError>| {
                 calls.fetch_add(1, SeqCst);
                 let on = thread::current().name().unwrap_or_default().to_owned();
@@ -240,7 +240,7 @@ fn wait_covers_jobs_accepted_while_waiting() {
     waiting.recv_timeout(LIMIT).unwrap();
     // Accepted while `wait` is in progress (the blocker keeps it waiting).
     let late = Arc::clone(&late_done);
-    let _ = pool.spawn(move || late.fetch_add(1, SeqCst));
+    pool.spawn(move || late.fetch_add(1, SeqCst));
     gate.open();
     let seen = within(LIMIT, "wait returns", move || waiter.join().unwrap());
     assert_eq!(
@@ -267,7 +267,7 @@ async fn wait_async_covers_jobs_accepted_while_waiting_and_never_blocks_the_runt
         // Runs on the same single-threaded runtime while `wait` is pending:
         // proof that `wait_async` does not block the runtime's thread.
         tokio::spawn(async move {
-            let _ = pool.spawn(move || done.fetch_add(1, SeqCst));
+            pool.spawn(move || done.fetch_add(1, SeqCst));
             gate.open();
         })
     };
@@ -285,7 +285,7 @@ fn wait_returns_at_once_on_an_idle_pool_and_after_panics() {
         move || pool.wait()
     });
     for _ in 0..10 {
-        let _ = pool.spawn(|| panic!("x"));
+        pool.spawn(|| panic!("x"));
     }
     // The seed's `wait` hung forever after a job raised.
     within(LIMIT, "wait after panics", move || pool.wait());
@@ -310,7 +310,7 @@ fn dropping_the_last_clone_runs_every_queued_job_and_does_not_block() {
     let (tx, rx) = mpsc::channel();
     for i in 0..100 {
         let tx = tx.clone();
-        let _ = pool.spawn(move || tx.send(i).unwrap());
+        pool.spawn(move || tx.send(i).unwrap());
     }
     let clone = pool.clone();
     drop(pool);
@@ -327,7 +327,7 @@ fn dropping_the_last_clone_inside_its_own_job_does_not_hang() {
     let pool = Executor::new(2);
     let (tx, rx) = mpsc::channel();
     let inside = pool.clone();
-    let _ = pool.spawn(move || {
+    pool.spawn(move || {
         drop(inside);
         tx.send(()).unwrap();
     });
