@@ -9,14 +9,19 @@
 //! # No lost wake-ups
 //!
 //! A waiter registers (increments `waiters`, under `inner`'s lock) and only
-//! then evaluates its predicate. A notifier first changes the state (a SeqCst
-//! read-modify-write done by the caller) and then loads `waiters` (SeqCst). In
-//! the single total order of SeqCst operations, either the waiter's predicate
-//! sees the new state, or the notifier sees `waiters > 0` and takes the lock.
-//! The waiter holds the lock from registering until it sleeps (`Condvar::wait`
+//! then evaluates its predicate. A notifier first changes the state (a
+//! read-modify-write on the pool's atomics, done by the caller) and then
+//! reads `waiters` with a read-modify-write too (`fetch_add(0)`), not a plain
+//! load. Two RMWs on `waiters` are ordered in its modification order: if the
+//! notifier's comes first, the waiter's increment reads from it, so the
+//! state change happens-before the waiter's predicate, which sees it; if the
+//! waiter's comes first, the notifier sees `waiters > 0` and takes the lock.
+//! (A plain SeqCst load would do on real hardware, but the argument above
+//! needs only acquire/release, which is what the loom models check.) The
+//! waiter holds the lock from registering until it sleeps (`Condvar::wait`
 //! releases it atomically), or stores its waker under it, so the notifier's
-//! wake-up cannot fall between the check and the sleep. When `waiters` is zero
-//! a notification costs one atomic load.
+//! wake-up cannot fall between the check and the sleep. When nobody waits a
+//! notification costs one uncontended atomic instruction.
 
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -59,7 +64,8 @@ impl Event {
     /// Wakes every waiting thread and task. Call it after the state change
     /// that may make their predicates true.
     pub(crate) fn notify_all(&self) {
-        if self.waiters.load(SeqCst) == 0 {
+        // An RMW, not a load: see "No lost wake-ups" above.
+        if self.waiters.fetch_add(0, SeqCst) == 0 {
             return;
         }
         let wakers: Vec<Waker> = {

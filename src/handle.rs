@@ -379,7 +379,7 @@ impl<T> JobHandle<T> {
     /// assert_eq!(handle.join().unwrap(), "from a worker");
     /// ```
     pub fn join(self) -> Result<T, JobError> {
-        futures::executor::block_on(self)
+        crate::sync::block_on(self)
     }
 
     /// `true` once the job has settled: it ran (or panicked), was cancelled,

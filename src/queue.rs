@@ -23,11 +23,13 @@ pub(crate) enum Msg {
     Nudge,
 }
 
+#[cfg(not(thread_executor_loom))]
 pub(crate) struct Queue {
     tx: flume::Sender<Msg>,
     rx: flume::Receiver<Msg>,
 }
 
+#[cfg(not(thread_executor_loom))]
 impl Queue {
     pub(crate) fn new() -> Self {
         let (tx, rx) = flume::unbounded();
@@ -54,5 +56,51 @@ impl Queue {
     /// Takes every message currently queued, in order.
     pub(crate) fn drain(&self) -> Vec<Msg> {
         self.rx.drain().collect()
+    }
+}
+
+/// The loom build's queue: the same operations over loom's `Mutex` and
+/// `Condvar`, so the model checker sees every push and pop. A timed `pop`
+/// waits without a timeout (loom does not model time), so keep-alive expiry
+/// is outside the models.
+#[cfg(thread_executor_loom)]
+pub(crate) struct Queue {
+    items: crate::sync::Mutex<std::collections::VecDeque<Msg>>,
+    available: crate::sync::Condvar,
+}
+
+#[cfg(thread_executor_loom)]
+impl Queue {
+    pub(crate) fn new() -> Self {
+        Queue {
+            items: crate::sync::Mutex::new(std::collections::VecDeque::new()),
+            available: crate::sync::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn push(&self, msg: Msg) {
+        crate::sync::lock(&self.items).push_back(msg);
+        self.available.notify_one();
+    }
+
+    pub(crate) fn try_pop(&self) -> Option<Msg> {
+        crate::sync::lock(&self.items).pop_front()
+    }
+
+    pub(crate) fn pop(&self, _timeout: Option<Duration>) -> Option<Msg> {
+        let mut items = crate::sync::lock(&self.items);
+        loop {
+            if let Some(msg) = items.pop_front() {
+                return Some(msg);
+            }
+            items = self
+                .available
+                .wait(items)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    pub(crate) fn drain(&self) -> Vec<Msg> {
+        crate::sync::lock(&self.items).drain(..).collect()
     }
 }

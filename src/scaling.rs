@@ -33,13 +33,13 @@
 //! (and started a thread) or it sees the submitter's job.
 
 use std::io;
-use std::thread::JoinHandle;
 
 use crate::error::{ScaleError, ScaleErrorKind};
 use crate::executor::Executor;
 use crate::handle::Outcome;
 use crate::pool::{Shared, ONE_QUEUED, ONE_UNFINISHED};
 use crate::queue::Msg;
+use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{lock, Arc, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 /// Why a worker thread was started; reported through `tracing`.
@@ -151,7 +151,7 @@ pub(crate) fn spawn_worker(shared: &Arc<Shared>, reason: StartReason) -> io::Res
     let (done, running): (Vec<_>, Vec<_>) = registry
         .take_exited()
         .into_iter()
-        .partition(JoinHandle::is_finished);
+        .partition(thread::is_finished);
     registry.exited = running;
     for handle in done {
         let _ = handle.join();
@@ -160,7 +160,7 @@ pub(crate) fn spawn_worker(shared: &Arc<Shared>, reason: StartReason) -> io::Res
     let id = registry.next_id;
     registry.next_id += 1;
     let counters = Arc::new(WorkerCounters::default());
-    let mut builder = std::thread::Builder::new().name(format!("{}-{id}", shared.config.name));
+    let mut builder = thread::Builder::new().name(format!("{}-{id}", shared.config.name));
     if let Some(size) = shared.config.stack_size {
         builder = builder.stack_size(size);
     }

@@ -36,10 +36,16 @@ use crate::queue::Msg;
 use crate::scaling::{ExitReason, WorkerCounters};
 use crate::sync::{Arc, Ordering::SeqCst};
 
+#[cfg(not(thread_executor_loom))]
 thread_local! {
     /// The address of the `Shared` whose worker this thread is (0 if none):
     /// lets `wait` and `shutdown` refuse to deadlock on their own pool.
     static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+#[cfg(thread_executor_loom)]
+loom::thread_local! {
+    static CURRENT_POOL: Cell<usize> = Cell::new(0);
 }
 
 /// Whether the calling thread is one of `shared`'s workers.
@@ -48,9 +54,16 @@ pub(crate) fn is_worker_of(shared: &Shared) -> bool {
 }
 
 /// Spin rounds before parking: the first `SPIN_ROUNDS` back off with
-/// `spin_loop` hints, the rest with `yield_now`.
+/// `spin_loop` hints, the rest with `yield_now`. Loom models park at once:
+/// spinning is a performance choice, not part of the protocol.
+#[cfg(not(thread_executor_loom))]
 const SPIN_ROUNDS: u32 = 8;
+#[cfg(not(thread_executor_loom))]
 const YIELD_ROUNDS: u32 = 4;
+#[cfg(thread_executor_loom)]
+const SPIN_ROUNDS: u32 = 0;
+#[cfg(thread_executor_loom)]
+const YIELD_ROUNDS: u32 = 0;
 
 /// The body of every worker thread.
 pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>) {

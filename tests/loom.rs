@@ -1,0 +1,231 @@
+//! Loom models of the executor's concurrency protocol: the job slot's state
+//! machine, graceful and immediate shutdown, the bounded queue's blocked
+//! sender, and scale-down, each explored over every interleaving loom finds
+//! (bounded by `LOOM_MAX_PREEMPTIONS`).
+//!
+//! Only built with the loom cfg, which swaps the crate's primitives (see
+//! `src/sync.rs`):
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg thread_executor_loom" LOOM_MAX_PREEMPTIONS=2 \
+//!     CARGO_TARGET_DIR=target/loom cargo test --release --test loom
+//! ```
+//!
+//! A lost wake-up shows as loom's "deadlock" failure (every thread blocked),
+//! a job run twice or lost as a failed count.
+#![cfg(thread_executor_loom)]
+
+use std::sync::Arc;
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use thread_executor::{Builder, Executor};
+
+/// Counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+/// `cancel` races the worker starting the job: exactly one wins, the handle
+/// says which, the closure is dropped once, and `join` never misses the
+/// wake-up.
+#[test]
+fn cancel_races_job_start() {
+    loom::model(|| {
+        let pool = Executor::new(1);
+        let ran = counter();
+        let closure_drops = counter();
+        let witness = Counted(Arc::clone(&closure_drops));
+        let ran_in_job = Arc::clone(&ran);
+        let handle = pool.spawn(move || {
+            let _witness = witness;
+            ran_in_job.fetch_add(1, SeqCst);
+            7
+        });
+        let cancelled = handle.cancel();
+        match handle.join() {
+            Ok(value) => {
+                assert_eq!(value, 7);
+                assert!(!cancelled);
+                assert_eq!(ran.load(SeqCst), 1);
+            }
+            Err(err) => {
+                assert!(err.is_cancelled());
+                assert!(cancelled);
+                assert_eq!(ran.load(SeqCst), 0);
+            }
+        }
+        assert_eq!(closure_drops.load(SeqCst), 1);
+        pool.shutdown();
+        assert_eq!(pool.stats().cancelled, u64::from(cancelled));
+    });
+}
+
+/// `on_complete` races completion: the callback runs exactly once whether
+/// it lands before or after the result, and `join` still gets the result.
+#[test]
+fn on_complete_races_completion() {
+    loom::model(|| {
+        let pool = Executor::new(1);
+        let calls = counter();
+        let seen = Arc::clone(&calls);
+        let handle = pool.spawn(|| 1).on_complete(move |result| {
+            assert_eq!(result.as_ref().ok(), Some(&1));
+            seen.fetch_add(1, SeqCst);
+        });
+        assert_eq!(handle.join().unwrap(), 1);
+        assert_eq!(calls.load(SeqCst), 1);
+        pool.shutdown();
+        assert_eq!(calls.load(SeqCst), 1);
+    });
+}
+
+/// Dropping the handle races completion: closure and output are each
+/// dropped exactly once, wherever the last reference goes.
+#[test]
+fn detached_handle_drops_closure_and_output_once() {
+    loom::model(|| {
+        let pool = Executor::new(1);
+        let closure_drops = counter();
+        let output_drops = counter();
+        let witness = Counted(Arc::clone(&closure_drops));
+        let output = Arc::clone(&output_drops);
+        let handle = pool.spawn(move || {
+            let _witness = witness;
+            Counted(output)
+        });
+        drop(handle);
+        pool.shutdown();
+        assert_eq!(closure_drops.load(SeqCst), 1);
+        assert_eq!(output_drops.load(SeqCst), 1);
+    });
+}
+
+/// Graceful shutdown races a submission from another thread: the job is
+/// either accepted and run once, or refused as closed; every handle resolves.
+#[test]
+fn shutdown_races_spawn() {
+    loom::model(|| {
+        let pool = Executor::new(1);
+        let ran = counter();
+        let submitter = {
+            let pool = pool.clone();
+            let ran = Arc::clone(&ran);
+            loom::thread::spawn(move || {
+                pool.spawn(move || {
+                    ran.fetch_add(1, SeqCst);
+                })
+                .join()
+            })
+        };
+        pool.shutdown();
+        match submitter.join().unwrap() {
+            Ok(()) => assert_eq!(ran.load(SeqCst), 1),
+            Err(err) => {
+                assert!(err.is_closed(), "{err}");
+                assert_eq!(ran.load(SeqCst), 0);
+            }
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.threads, stats.queued, stats.running), (0, 0, 0));
+    });
+}
+
+/// `shutdown_now` races the worker: every accepted job either ran on the
+/// worker or was handed back, never both, never neither.
+#[test]
+fn shutdown_now_races_worker() {
+    loom::model(|| {
+        let pool = Executor::new(1);
+        let ran = counter();
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let ran = Arc::clone(&ran);
+                pool.spawn(move || {
+                    ran.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        let pending = pool.shutdown_now();
+        let handed_back = pending.len();
+        drop(pending); // settles their handles as cancelled
+        let mut ok = 0;
+        let mut cancelled = 0;
+        for handle in handles {
+            match handle.join() {
+                Ok(()) => ok += 1,
+                Err(err) => {
+                    assert!(err.is_cancelled(), "{err}");
+                    cancelled += 1;
+                }
+            }
+        }
+        assert_eq!(ran.load(SeqCst), ok);
+        assert_eq!(cancelled, handed_back);
+        assert_eq!(ok + handed_back, 2);
+        pool.shutdown();
+    });
+}
+
+/// A sender blocked on a full bounded queue while the pool closes wakes up
+/// (loom reports a deadlock otherwise) and its job is accounted for.
+#[test]
+fn blocked_sender_wakes_when_the_pool_closes() {
+    loom::model(|| {
+        let pool = Builder::new().threads(1).max_queue_size(1).build().unwrap();
+        let ran = counter();
+        let submitter = {
+            let pool = pool.clone();
+            let ran = Arc::clone(&ran);
+            loom::thread::spawn(move || {
+                let handles: Vec<_> = (0..2)
+                    .map(|_| {
+                        let ran = Arc::clone(&ran);
+                        pool.spawn(move || {
+                            ran.fetch_add(1, SeqCst);
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+            })
+        };
+        drop(pool.shutdown_now());
+        let results = submitter.join().unwrap();
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ran.load(SeqCst), ok);
+        for result in &results {
+            if let Err(err) = result {
+                assert!(err.is_cancelled() || err.is_closed(), "{err}");
+            }
+        }
+        pool.shutdown();
+    });
+}
+
+/// Scale-down races a submission: the job still runs (no accepted job is
+/// left without a worker) and the thread counts never underflow.
+#[test]
+fn scale_down_races_spawn() {
+    loom::model(|| {
+        let pool = Executor::new(2);
+        let submitter = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.spawn(|| 5).join())
+        };
+        assert_eq!(pool.scale_down(1), 1);
+        assert_eq!(submitter.join().unwrap().unwrap(), 5);
+        let threads = pool.stats().threads;
+        assert!((1..=2).contains(&threads), "threads = {threads}");
+        pool.shutdown();
+        let stats = pool.stats();
+        assert_eq!((stats.threads, stats.queued, stats.running), (0, 0, 0));
+        assert_eq!(stats.completed, 1);
+    });
+}
