@@ -1,0 +1,498 @@
+//! The shutdown family: `shutdown` runs every accepted job, from any clone,
+//! idempotently; what each submission path answers afterwards;
+//! `shutdown_async`, `shutdown_timeout`, `shutdown_now` and its `PendingJob`s;
+//! `wait`/`shutdown` called from a pool job; and the counting test: under
+//! concurrent submitters, a canceller and a `shutdown_now`, every accepted
+//! job is run, cancelled or handed back, exactly once.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use common::{occupy, within, LIMIT};
+use thread_executor::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
+
+fn shutdown(pool: &Executor) {
+    let pool = pool.clone();
+    within(LIMIT, "shutdown", move || pool.shutdown());
+}
+
+fn join<T: Send + 'static>(handle: JobHandle<T>) -> Result<T, JobError> {
+    within(LIMIT, "join", move || handle.join())
+}
+
+#[test]
+fn shutdown_runs_every_accepted_job_then_returns() {
+    let pool = Executor::new(2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..300_usize)
+        .map(|i| {
+            let ran = Arc::clone(&ran);
+            pool.spawn(move || {
+                if i % 10 == 0 {
+                    thread::sleep(Duration::from_micros(100));
+                }
+                ran.fetch_add(1, SeqCst);
+                i
+            })
+        })
+        .collect();
+    shutdown(&pool);
+    // Nothing accepted was lost, and all of it ran before shutdown returned.
+    assert_eq!(ran.load(SeqCst), 300);
+    assert!(handles.iter().all(JobHandle::is_finished));
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(handle.join().unwrap(), i);
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 300);
+    assert_eq!((stats.queued, stats.running), (0, 0));
+    assert!(pool.is_shutdown());
+}
+
+#[test]
+fn shutdown_runs_jobs_queued_behind_a_blocker_and_any_clone_may_call_it_repeatedly() {
+    let pool = Builder::new()
+        .threads(1)
+        .max_queue_size(50)
+        .build()
+        .unwrap();
+    let (gate, blockers) = occupy(&pool, 1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..50 {
+        let ran = Arc::clone(&ran);
+        pool.spawn(move || ran.fetch_add(1, SeqCst));
+    }
+    let clone = pool.clone();
+    let (done_tx, done) = mpsc::channel();
+    let closer = thread::spawn(move || {
+        clone.shutdown();
+        done_tx.send(()).unwrap();
+        clone
+    });
+    assert!(
+        done.recv_timeout(Duration::from_millis(100)).is_err(),
+        "shutdown returned while a job was still blocked"
+    );
+    // Closed as soon as the call began.
+    common::eventually(LIMIT, "closed by the clone", || pool.is_shutdown());
+    assert!(pool.try_spawn(|| 0).unwrap_err().is_closed());
+    gate.open();
+    done.recv_timeout(LIMIT).expect("shutdown did not return");
+    let clone = closer.join().unwrap();
+    assert_eq!(ran.load(SeqCst), 50);
+    // Idempotent, from either clone.
+    shutdown(&pool);
+    shutdown(&clone);
+    assert!(pool.is_shutdown() && clone.is_shutdown());
+    assert_eq!(ran.load(SeqCst), 50);
+    assert_eq!(pool.stats().completed, 51);
+    drop(blockers);
+}
+
+#[test]
+fn after_shutdown_every_submission_path_refuses_and_gives_the_job_back() {
+    let pool = Executor::new(2);
+    assert!(!pool.is_shutdown());
+    shutdown(&pool);
+    assert!(pool.is_shutdown());
+    let ran = Arc::new(AtomicUsize::new(0));
+
+    // spawn: a settled handle with a closed error.
+    let handle = pool.spawn({
+        let ran = Arc::clone(&ran);
+        move || ran.fetch_add(1, SeqCst)
+    });
+    assert!(handle.is_finished());
+    assert!(join(handle).unwrap_err().is_closed());
+
+    // send: the callback runs at once, here, with the closed error.
+    let (tx, rx) = mpsc::channel();
+    let handle = pool.send(
+        Job::new(|| 1).callback(move |result: &Result<i32, JobError>| {
+            tx.send((
+                result.as_ref().unwrap_err().is_closed(),
+                thread::current().id(),
+            ))
+            .unwrap();
+        }),
+    );
+    assert_eq!(rx.try_recv().unwrap(), (true, thread::current().id()));
+    assert!(join(handle).unwrap_err().is_closed());
+
+    // try_spawn / try_send: the job back.
+    match pool.try_spawn(|| 2) {
+        Err(TrySpawnError::Closed(job)) => assert_eq!(job(), 2),
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    let err = pool
+        .try_send(Job::new(|| 3).callback(|_: &Result<i32, JobError>| {}))
+        .unwrap_err();
+    assert!(err.is_closed());
+
+    // spawn_async / send_async / run.
+    futures::executor::block_on(async {
+        let err = pool.spawn_async(|| 4).await.unwrap_err();
+        assert_eq!(err.into_inner()(), 4);
+        assert!(pool.send_async(Job::new(|| 5)).await.is_err());
+        assert!(pool.run(|| 6).await.unwrap_err().is_closed());
+    });
+    assert_eq!(ran.load(SeqCst), 0, "a refused job ran");
+    assert_eq!(pool.stats().completed, 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn shutdown_async_closes_at_once_and_resolves_after_the_threads_exit() {
+    let pool = Executor::new(2);
+    let (gate, blockers) = occupy(&pool, 2);
+    let queued: Vec<_> = (0..10).map(|i| pool.spawn(move || i)).collect();
+    let mut shutting_down = pool.shutdown_async();
+    assert!(pool.is_shutdown(), "shutdown_async closes when called");
+    assert!(pool.spawn(|| 0).join().unwrap_err().is_closed());
+    assert!(futures::poll!(&mut shutting_down).is_pending());
+    // The runtime is free while it waits.
+    tokio::task::yield_now().await;
+    gate.open();
+    common::timeout("shutdown_async", shutting_down).await;
+    for (i, handle) in queued.into_iter().enumerate() {
+        assert_eq!(handle.await.unwrap(), i);
+    }
+    for handle in blockers {
+        handle.await.unwrap();
+    }
+    // Resolved: no worker is left, so the pool runs nothing any more.
+    assert_eq!(pool.stats().threads, 0);
+}
+
+#[test]
+fn shutdown_timeout_is_false_while_a_job_is_blocked_and_true_once_it_is_released() {
+    let pool = Executor::new(1);
+    let (gate, blockers) = occupy(&pool, 1);
+    let queued = pool.spawn(|| "queued");
+    assert!(!pool.shutdown_timeout(Duration::from_millis(50)));
+    assert!(pool.is_shutdown(), "closed even though the wait timed out");
+    assert!(pool.spawn(|| "late").join().unwrap_err().is_closed());
+    assert!(!pool.shutdown_timeout(Duration::from_millis(10)));
+    gate.open();
+    assert!(pool.shutdown_timeout(LIMIT));
+    // The queue still ran: shutdown_timeout is a graceful shutdown.
+    assert!(queued.is_finished());
+    assert_eq!(queued.join().unwrap(), "queued");
+    assert!(pool.shutdown_timeout(Duration::ZERO), "idempotent");
+    drop(blockers);
+}
+
+#[test]
+fn shutdown_now_hands_back_the_unstarted_jobs() {
+    let pool = Executor::new(1);
+    let (gate, blockers) = occupy(&pool, 1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..6_usize)
+        .map(|i| {
+            let ran = Arc::clone(&ran);
+            pool.spawn(move || {
+                ran.fetch_add(1, SeqCst);
+                i * 10
+            })
+        })
+        .collect();
+    let cancelled = pool.spawn(|| 99);
+    assert!(cancelled.cancel());
+
+    let mut pending = pool.shutdown_now();
+    assert!(pool.is_shutdown());
+    assert_eq!(pending.len(), 6, "the cancelled job is not handed back");
+    assert!(pool.spawn(|| 0).join().unwrap_err().is_closed());
+    assert_eq!(pool.stats().queued, 0);
+
+    // Run the first half here: results reach the original handles.
+    let dropped = pending.split_off(3);
+    for job in pending {
+        job.run();
+    }
+    // Drop the rest: their handles settle as cancelled.
+    drop(dropped);
+    assert_eq!(ran.load(SeqCst), 3);
+    for (i, handle) in handles.into_iter().enumerate() {
+        let result = join(handle);
+        if i < 3 {
+            assert_eq!(result.unwrap(), i * 10);
+        } else {
+            assert!(result.unwrap_err().is_cancelled(), "job {i}");
+        }
+    }
+    assert!(join(cancelled).unwrap_err().is_cancelled());
+
+    // The running job was not interrupted; it finishes on the pool.
+    assert!(!blockers[0].is_finished());
+    gate.open();
+    shutdown(&pool);
+    for handle in blockers {
+        handle.join().unwrap();
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 1, "only the blocker ran on the pool");
+    assert_eq!(ran.load(SeqCst), 3);
+}
+
+#[test]
+fn pending_jobs_run_their_callbacks_and_deliver_panics() {
+    let pool = Executor::new(1);
+    let (gate, blockers) = occupy(&pool, 1);
+    let callbacks = Arc::new(AtomicUsize::new(0));
+    let fine = pool.send(Job::new(|| 1).callback({
+        let callbacks = Arc::clone(&callbacks);
+        move |result: &Result<i32, JobError>| {
+            assert_eq!(*result.as_ref().unwrap(), 1);
+            callbacks.fetch_add(1, SeqCst);
+        }
+    }));
+    let panics = pool.spawn(|| -> i32 { panic!("pending job panicked") });
+    let dropped = pool.spawn(|| 3).on_complete({
+        let callbacks = Arc::clone(&callbacks);
+        move |result| {
+            assert!(result.as_ref().unwrap_err().is_cancelled());
+            callbacks.fetch_add(1, SeqCst);
+        }
+    });
+    let mut pending = pool.shutdown_now().into_iter();
+    let (first, second, third) = (
+        pending.next().unwrap(),
+        pending.next().unwrap(),
+        pending.next().unwrap(),
+    );
+    assert!(pending.next().is_none());
+    first.run();
+    assert_eq!(callbacks.load(SeqCst), 1, "callback ran by PendingJob::run");
+    second.run(); // panics inside: caught and delivered, not propagated
+    drop(third);
+    assert_eq!(callbacks.load(SeqCst), 2, "callback ran by the drop");
+
+    assert_eq!(join(fine).unwrap(), 1);
+    let err = join(panics).unwrap_err();
+    assert!(err.is_panic());
+    assert!(err.to_string().contains("pending job panicked"), "{err}");
+    assert!(join(dropped).unwrap_err().is_cancelled());
+    gate.open();
+    shutdown(&pool);
+    drop(blockers);
+}
+
+#[test]
+fn shutdown_now_on_an_idle_pool_returns_nothing_and_lets_the_threads_exit() {
+    let pool = Executor::new(3);
+    assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
+    assert!(pool.shutdown_now().is_empty());
+    assert!(pool.shutdown_now().is_empty(), "idempotent");
+    shutdown(&pool);
+    assert_eq!(pool.stats().threads, 0);
+}
+
+#[test]
+fn wait_and_shutdown_inside_a_pool_job_panic_instead_of_deadlocking() {
+    let pool = Executor::new(2);
+    type Call = fn(&Executor);
+    let calls: [(&str, Call); 3] = [
+        ("wait", |pool| pool.wait()),
+        ("shutdown", |pool| pool.shutdown()),
+        ("shutdown_timeout", |pool| {
+            pool.shutdown_timeout(Duration::from_secs(1));
+        }),
+    ];
+    for (name, call) in calls {
+        let inner = pool.clone();
+        let err = join(pool.spawn(move || call(&inner))).unwrap_err();
+        assert!(err.is_panic(), "{name}: {err}");
+        assert!(err.to_string().contains("own jobs"), "{name}: {err}");
+    }
+    // The refused shutdowns did not close the pool, and it still works.
+    assert!(!pool.is_shutdown());
+    assert_eq!(join(pool.spawn(|| 5)).unwrap(), 5);
+    shutdown(&pool);
+}
+
+/// Tiny xorshift PRNG: random enough for choosing handles, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// Every handle a submitter got, by job id.
+type Handles = Mutex<Vec<(usize, JobHandle<usize>)>>;
+
+#[test]
+fn every_accepted_job_is_run_cancelled_or_handed_back_exactly_once() {
+    const SUBMITTERS: usize = 4;
+    const PER_SUBMITTER: usize = 500;
+    const JOBS: usize = SUBMITTERS * PER_SUBMITTER;
+
+    let pool = Builder::new()
+        .threads(2)
+        .max_queue_size(32)
+        .build()
+        .unwrap();
+    // Runs per job id, counted inside the closures: each must end at 0 or 1.
+    let runs: Arc<Vec<AtomicU8>> = Arc::new((0..JOBS).map(|_| AtomicU8::new(0)).collect());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let handles: Arc<Handles> = Arc::default();
+    let submitted = Arc::new(AtomicUsize::new(0));
+    let refused_by_try_spawn = Arc::new(AtomicUsize::new(0));
+    let stop_cancelling = Arc::new(AtomicBool::new(false));
+
+    let submitters: Vec<_> = (0..SUBMITTERS)
+        .map(|s| {
+            let pool = pool.clone();
+            let runs = Arc::clone(&runs);
+            let ran = Arc::clone(&ran);
+            let handles = Arc::clone(&handles);
+            let submitted = Arc::clone(&submitted);
+            let refused = Arc::clone(&refused_by_try_spawn);
+            thread::spawn(move || {
+                for i in 0..PER_SUBMITTER {
+                    let id = s * PER_SUBMITTER + i;
+                    let runs = Arc::clone(&runs);
+                    let ran = Arc::clone(&ran);
+                    let job = move || {
+                        if id % 3 == 0 {
+                            thread::sleep(Duration::from_micros(100));
+                        }
+                        runs[id].fetch_add(1, SeqCst);
+                        ran.fetch_add(1, SeqCst);
+                        id
+                    };
+                    let handle = if i % 2 == 0 {
+                        match pool.try_spawn(job) {
+                            Ok(handle) => Some(handle),
+                            // Full: wait for room with the job we got back.
+                            Err(TrySpawnError::Full(job)) => Some(pool.spawn(job)),
+                            Err(TrySpawnError::Closed(_job)) => {
+                                refused.fetch_add(1, SeqCst);
+                                None
+                            }
+                        }
+                    } else {
+                        Some(pool.spawn(job))
+                    };
+                    if let Some(handle) = handle {
+                        handles.lock().unwrap().push((id, handle));
+                    }
+                    submitted.fetch_add(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+
+    let canceller = {
+        let handles = Arc::clone(&handles);
+        let stop = Arc::clone(&stop_cancelling);
+        thread::spawn(move || {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+            let mut cancelled = Vec::new();
+            while !stop.load(SeqCst) {
+                {
+                    let handles = handles.lock().unwrap();
+                    if !handles.is_empty() {
+                        let (id, handle) = &handles[rng.below(handles.len())];
+                        if handle.cancel() {
+                            cancelled.push(*id);
+                        }
+                    }
+                }
+                thread::yield_now();
+            }
+            cancelled
+        })
+    };
+
+    // Half way through the submissions: stop cancelling, then shut down now
+    // while the submitters are still at it.
+    common::eventually(LIMIT, "half the jobs submitted", || {
+        submitted.load(SeqCst) >= JOBS / 2
+    });
+    stop_cancelling.store(true, SeqCst);
+    let cancelled_ids = canceller.join().unwrap();
+    let mut pending = pool.shutdown_now();
+    within(LIMIT, "submitters finish", move || {
+        for submitter in submitters {
+            submitter.join().unwrap();
+        }
+    });
+    shutdown(&pool);
+    let ran_on_pool = ran.load(SeqCst);
+    let stats = pool.stats();
+
+    // Run half the handed-back jobs here, drop the rest.
+    let handed_back = pending.len();
+    let dropped = pending.split_off(handed_back / 2);
+    let run_here = pending.len();
+    for job in pending {
+        job.run();
+    }
+    let dropped_count = dropped.len();
+    drop(dropped);
+
+    // Every handle resolves, to exactly one of the three outcomes.
+    let handles = std::mem::take(&mut *handles.lock().unwrap());
+    let total_handles = handles.len();
+    let outcomes = within(LIMIT, "join every handle", move || {
+        handles
+            .into_iter()
+            .map(|(id, handle)| (id, handle.join()))
+            .collect::<Vec<_>>()
+    });
+    let (mut ok, mut cancelled, mut closed) = (0, 0, 0);
+    for (id, result) in outcomes {
+        match result {
+            Ok(value) => {
+                assert_eq!(value, id, "a result reached the wrong handle");
+                assert_eq!(runs[id].load(SeqCst), 1, "job {id}");
+                ok += 1;
+            }
+            Err(err) if err.is_cancelled() => {
+                assert_eq!(runs[id].load(SeqCst), 0, "cancelled job {id} ran");
+                cancelled += 1;
+            }
+            Err(err) if err.is_closed() => {
+                assert_eq!(runs[id].load(SeqCst), 0, "refused job {id} ran");
+                closed += 1;
+            }
+            Err(err) => panic!("job {id}: unexpected error {err}"),
+        }
+    }
+    let refused = refused_by_try_spawn.load(SeqCst);
+    let accepted = ok + cancelled;
+    let ran_total = ran.load(SeqCst);
+    println!(
+        "accepted {accepted} = ran on the pool {ran_on_pool} + cancelled {} + handed back \
+         {handed_back} ({run_here} run here, {dropped_count} dropped); refused {closed} by \
+         spawn and {refused} by try_spawn",
+        cancelled_ids.len()
+    );
+
+    assert_eq!(total_handles + refused, JOBS, "every submission accounted");
+    assert_eq!(ok + cancelled + closed, total_handles);
+    // The identity: each accepted job ran on the pool, was cancelled, or was
+    // handed back, and only one of those.
+    assert_eq!(accepted, ran_on_pool + cancelled_ids.len() + handed_back);
+    // ... and the per-outcome counts match it.
+    assert_eq!(ok, ran_total, "each Ok is one run of a closure");
+    assert_eq!(ran_total, ran_on_pool + run_here);
+    assert_eq!(cancelled, cancelled_ids.len() + dropped_count);
+    let runs_total: usize = runs.iter().map(|r| usize::from(r.load(SeqCst))).sum();
+    assert_eq!(runs_total, ran_total, "some job ran twice");
+    // The pool's own counts: it ran `ran_on_pool`, and settled as cancelled the
+    // jobs `cancel` took (handed-back jobs left its books at `shutdown_now`).
+    assert_eq!(stats.completed, ran_on_pool as u64);
+    assert_eq!(stats.panicked, 0);
+    assert_eq!(stats.cancelled, cancelled_ids.len() as u64);
+    assert_eq!((stats.queued, stats.running, stats.threads), (0, 0, 0));
+}
