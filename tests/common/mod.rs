@@ -37,7 +37,10 @@ pub fn within<T: Send + 'static>(
 pub fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not reached within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {limit:?}"
+        );
         thread::sleep(Duration::from_millis(1));
     }
 }
@@ -74,7 +77,10 @@ impl Gate {
     /// Blocks until opened (bounded by `LIMIT`, then panics).
     pub fn wait(&self) {
         let guard = self.open.lock().unwrap();
-        let (guard, result) = self.cv.wait_timeout_while(guard, LIMIT, |open| !*open).unwrap();
+        let (guard, result) = self
+            .cv
+            .wait_timeout_while(guard, LIMIT, |open| !*open)
+            .unwrap();
         drop(guard);
         assert!(!result.timed_out(), "gate never opened");
     }
@@ -104,7 +110,29 @@ pub fn occupy(
         })
         .collect();
     for _ in 0..threads {
-        started.recv_timeout(LIMIT).expect("blocker jobs did not start");
+        started
+            .recv_timeout(LIMIT)
+            .expect("blocker jobs did not start");
     }
     (gate, handles)
+}
+
+/// Silences the default panic message for panics on the pool's worker
+/// threads (named `thread-executor-N` by default): the tests provoke
+/// thousands of job panics on purpose, and with `RUST_BACKTRACE=1` each
+/// would print a backtrace. Panics on any other thread (a failing assertion)
+/// still print as usual. Idempotent.
+pub fn quiet_worker_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let on_worker = thread::current()
+                .name()
+                .is_some_and(|name| name.starts_with("thread-executor-"));
+            if !on_worker {
+                default(info);
+            }
+        }));
+    });
 }
