@@ -1,0 +1,572 @@
+//! What `benches/throughput.rs` (criterion) and `benches/compare.rs` (the
+//! interleaved-rounds driver) share: the systems under test behind one trait,
+//! the workloads, and the measurement loops.
+//!
+//! Every system is driven through [`Sys`], whose methods are generic and
+//! monomorphised per system, so the harness adds no dynamic dispatch and
+//! every system keeps its native handle type (that matters for the memory
+//! scenario, where handles sit in a `Vec`).
+//!
+//! The peers that have no handle of their own (`threadpool`, `rayon`) return
+//! their result through a `futures::channel::oneshot`: one allocation, and a
+//! receiver that is both a future and joinable with `block_on`.
+
+// Each bench binary uses a different subset of this module.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use thread_executor::{Executor, Job, JobHandle};
+
+/// The systems compared in every scenario, thread-executor first.
+pub const PEERS: [&str; 4] = ["tokio", "blocking", "threadpool", "rayon"];
+pub const TE: &str = "thread-executor";
+/// thread-executor's other submission paths, compared with its plain one.
+pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
+/// The queue bound of the `te-bounded` variant: below the batch size, so the
+/// submitter really does find the queue full and waits for room.
+pub const BOUND: usize = 256;
+
+/// A pool under test. `build` makes a fresh one; `shutdown` stops it.
+pub trait Sys: Sized {
+    type Handle<T: Send + 'static>;
+
+    /// A pool of `threads` threads. `rt` is the runtime that drives the
+    /// awaiting task, if any: tokio's blocking pool is that runtime's.
+    fn build(threads: usize, rt: Option<&tokio::runtime::Handle>) -> Self;
+
+    fn spawn<F, T>(&self, f: F) -> Self::Handle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static;
+
+    /// The submission call for async code: the same as `spawn` except where
+    /// `spawn` may block the runtime (thread-executor's bounded queue).
+    fn spawn_async<F, T>(&self, f: F) -> impl Future<Output = Self::Handle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        std::future::ready(self.spawn(f))
+    }
+
+    /// Awaits a handle from async code.
+    fn wait<T: Send + 'static>(handle: Self::Handle<T>) -> impl Future<Output = T>;
+
+    /// Blocks a plain thread on a handle.
+    fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T;
+
+    fn shutdown(self);
+}
+
+/// The runtime that drives the awaiting task in the async scenarios, the
+/// same flavour for every system: current-thread, so the awaiting task runs
+/// on the bench's own thread, and a blocking pool capped at `threads` (only
+/// tokio's `spawn_blocking` uses it).
+pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(threads)
+        .build()
+        .expect("tokio runtime")
+}
+
+// ---------------------------------------------------------------- systems
+
+/// `Executor::new(threads)`, `spawn`, awaited or joined.
+pub struct Te(Executor);
+
+impl Sys for Te {
+    type Handle<T: Send + 'static> = JobHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        Te(Executor::new(threads))
+    }
+
+    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.spawn(f)
+    }
+
+    async fn wait<T: Send + 'static>(handle: JobHandle<T>) -> T {
+        handle.await.expect("job failed")
+    }
+
+    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
+        handle.join().expect("job failed")
+    }
+
+    fn shutdown(self) {
+        self.0.shutdown();
+    }
+}
+
+/// A bounded queue of [`BOUND`] jobs: `spawn` blocks a plain thread while the
+/// queue is full, and async code uses `spawn_async`, which waits for room.
+pub struct TeBounded(Executor);
+
+impl Sys for TeBounded {
+    type Handle<T: Send + 'static> = JobHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        TeBounded(
+            Executor::builder()
+                .threads(threads)
+                .max_queue_size(BOUND)
+                .build()
+                .expect("bounded pool"),
+        )
+    }
+
+    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.spawn(f)
+    }
+
+    // The future resolves to the handle (itself a future) once queued.
+    #[allow(clippy::async_yields_async)]
+    fn spawn_async<F, T>(&self, f: F) -> impl Future<Output = JobHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let queuing = self.0.spawn_async(f);
+        async move {
+            match queuing.await {
+                Ok(handle) => handle,
+                Err(_) => panic!("pool closed"),
+            }
+        }
+    }
+
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+        Te::wait(handle)
+    }
+
+    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
+        Te::join(handle)
+    }
+
+    fn shutdown(self) {
+        self.0.shutdown();
+    }
+}
+
+/// `send(Job::new(f).callback(..))`: the seed's job-with-callback path.
+pub struct TeCallback(Executor);
+
+impl Sys for TeCallback {
+    type Handle<T: Send + 'static> = JobHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        TeCallback(Executor::new(threads))
+    }
+
+    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.send(Job::new(f).callback(|result| {
+            black_box(result.is_ok());
+        }))
+    }
+
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+        Te::wait(handle)
+    }
+
+    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
+        Te::join(handle)
+    }
+
+    fn shutdown(self) {
+        self.0.shutdown();
+    }
+}
+
+/// A dynamic pool, `min_threads(1).max_threads(threads)`: grows on demand
+/// (the warm-up grows it to `threads`), so `spawn` also runs the growth check.
+pub struct TeDynamic(Executor);
+
+impl Sys for TeDynamic {
+    type Handle<T: Send + 'static> = JobHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        TeDynamic(
+            Executor::builder()
+                .min_threads(1)
+                .max_threads(threads)
+                .build()
+                .expect("dynamic pool"),
+        )
+    }
+
+    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.spawn(f)
+    }
+
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+        Te::wait(handle)
+    }
+
+    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
+        Te::join(handle)
+    }
+
+    fn shutdown(self) {
+        self.0.shutdown();
+    }
+}
+
+/// tokio's `spawn_blocking` on a runtime whose `max_blocking_threads` is the
+/// thread count. In the async scenarios it is the runtime that drives the
+/// awaiting task; from a plain thread it is a runtime of its own, not driven
+/// (the blocking pool does not need it to be).
+pub struct Tokio {
+    handle: tokio::runtime::Handle,
+    own: Option<tokio::runtime::Runtime>,
+}
+
+impl Sys for Tokio {
+    type Handle<T: Send + 'static> = tokio::task::JoinHandle<T>;
+
+    fn build(threads: usize, rt: Option<&tokio::runtime::Handle>) -> Self {
+        match rt {
+            Some(handle) => Tokio {
+                handle: handle.clone(),
+                own: None,
+            },
+            None => {
+                let rt = runtime(threads);
+                Tokio {
+                    handle: rt.handle().clone(),
+                    own: Some(rt),
+                }
+            }
+        }
+    }
+
+    fn spawn<F, T>(&self, f: F) -> tokio::task::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    async fn wait<T: Send + 'static>(handle: tokio::task::JoinHandle<T>) -> T {
+        handle.await.expect("job failed")
+    }
+
+    fn join<T: Send + 'static>(handle: tokio::task::JoinHandle<T>) -> T {
+        futures::executor::block_on(handle).expect("job failed")
+    }
+
+    fn shutdown(self) {
+        if let Some(rt) = self.own {
+            rt.shutdown_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+/// `blocking::unblock`. Its pool is global: the thread cap is set per
+/// process, which is why the driver runs each system in a process of its own.
+pub struct Blocking;
+
+impl Sys for Blocking {
+    type Handle<T: Send + 'static> = blocking::Task<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        blocking::set_max_blocking_threads(NonZeroUsize::new(threads).expect("threads > 0"));
+        Blocking
+    }
+
+    fn spawn<F, T>(&self, f: F) -> blocking::Task<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        blocking::unblock(f)
+    }
+
+    fn wait<T: Send + 'static>(handle: blocking::Task<T>) -> impl Future<Output = T> {
+        handle
+    }
+
+    fn join<T: Send + 'static>(handle: blocking::Task<T>) -> T {
+        futures::executor::block_on(handle)
+    }
+
+    fn shutdown(self) {}
+}
+
+/// `threadpool::ThreadPool::execute`, the result sent through a oneshot.
+pub struct Threadpool(threadpool::ThreadPool);
+
+impl Sys for Threadpool {
+    type Handle<T: Send + 'static> = oneshot::Receiver<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        Threadpool(threadpool::ThreadPool::new(threads))
+    }
+
+    fn spawn<F, T>(&self, f: F) -> oneshot::Receiver<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.0.execute(move || {
+            let _ = tx.send(f());
+        });
+        rx
+    }
+
+    async fn wait<T: Send + 'static>(handle: oneshot::Receiver<T>) -> T {
+        handle.await.expect("job dropped")
+    }
+
+    fn join<T: Send + 'static>(handle: oneshot::Receiver<T>) -> T {
+        futures::executor::block_on(handle).expect("job dropped")
+    }
+
+    fn shutdown(self) {
+        self.0.join();
+    }
+}
+
+/// `rayon::ThreadPool::spawn`, the result sent through a oneshot.
+pub struct Rayon(rayon::ThreadPool);
+
+impl Sys for Rayon {
+    type Handle<T: Send + 'static> = oneshot::Receiver<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        Rayon(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("rayon pool"),
+        )
+    }
+
+    fn spawn<F, T>(&self, f: F) -> oneshot::Receiver<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.0.spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx
+    }
+
+    fn wait<T: Send + 'static>(handle: oneshot::Receiver<T>) -> impl Future<Output = T> {
+        Threadpool::wait(handle)
+    }
+
+    fn join<T: Send + 'static>(handle: oneshot::Receiver<T>) -> T {
+        Threadpool::join(handle)
+    }
+
+    fn shutdown(self) {}
+}
+
+/// Runs `$body` with `$S` bound to the [`Sys`] type named `$name`.
+macro_rules! with_system {
+    ($name:expr, $S:ident => $body:expr) => {
+        match $name {
+            "thread-executor" => {
+                type $S = $crate::common::Te;
+                $body
+            }
+            "te-bounded" => {
+                type $S = $crate::common::TeBounded;
+                $body
+            }
+            "te-callback" => {
+                type $S = $crate::common::TeCallback;
+                $body
+            }
+            "te-dynamic" => {
+                type $S = $crate::common::TeDynamic;
+                $body
+            }
+            "tokio" => {
+                type $S = $crate::common::Tokio;
+                $body
+            }
+            "blocking" => {
+                type $S = $crate::common::Blocking;
+                $body
+            }
+            "threadpool" => {
+                type $S = $crate::common::Threadpool;
+                $body
+            }
+            "rayon" => {
+                type $S = $crate::common::Rayon;
+                $body
+            }
+            other => panic!("unknown system {other:?}"),
+        }
+    };
+}
+pub(crate) use with_system;
+
+// -------------------------------------------------------------- workloads
+
+/// The tiny job: a multiply, kept opaque to the optimiser.
+#[inline(never)]
+pub fn tiny(i: u64) -> u64 {
+    black_box(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// CPU-bound work: `iters` rounds of a xorshift chain (no memory traffic,
+/// nothing the optimiser can fold).
+#[inline(never)]
+pub fn spin(iters: u64) -> u64 {
+    let mut x = black_box(0x2545_F491_4F6C_DD1D_u64);
+    for _ in 0..iters {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    black_box(x)
+}
+
+/// The number of [`spin`] rounds that take about `target` on this machine,
+/// from the fastest of several timings (the least disturbed one).
+pub fn calibrate_spin(target: Duration) -> u64 {
+    const PROBE: u64 = 20_000;
+    let fastest = (0..30)
+        .map(|_| {
+            let start = Instant::now();
+            spin(PROBE);
+            start.elapsed()
+        })
+        .min()
+        .expect("timings");
+    (PROBE as f64 * target.as_secs_f64() / fastest.as_secs_f64().max(1e-9)).round() as u64
+}
+
+// ------------------------------------------------------ measurement loops
+
+/// Submits `jobs` tiny jobs from async code in batches of `batch`, awaiting
+/// each batch's handles in order. `handles` is scratch space (reused, so
+/// its growth is not measured).
+pub async fn async_jobs<S: Sys>(
+    sys: &S,
+    jobs: usize,
+    batch: usize,
+    handles: &mut Vec<S::Handle<u64>>,
+) -> Duration {
+    let start = Instant::now();
+    let mut done = 0;
+    while done < jobs {
+        let n = batch.min(jobs - done);
+        for i in done..done + n {
+            let i = i as u64;
+            handles.push(sys.spawn_async(move || tiny(i)).await);
+        }
+        for handle in handles.drain(..) {
+            black_box(S::wait(handle).await);
+        }
+        done += n;
+    }
+    start.elapsed()
+}
+
+/// As [`async_jobs`], from a plain thread, joining the handles.
+pub fn join_jobs<S: Sys>(
+    sys: &S,
+    jobs: usize,
+    batch: usize,
+    handles: &mut Vec<S::Handle<u64>>,
+) -> Duration {
+    let start = Instant::now();
+    let mut done = 0;
+    while done < jobs {
+        let n = batch.min(jobs - done);
+        for i in done..done + n {
+            let i = i as u64;
+            handles.push(sys.spawn(move || tiny(i)));
+        }
+        for handle in handles.drain(..) {
+            black_box(S::join(handle));
+        }
+        done += n;
+    }
+    start.elapsed()
+}
+
+/// One job at a time, awaited: pushes each round trip's time (ns).
+pub async fn async_round_trips<S: Sys>(sys: &S, samples: usize, out: &mut Vec<u64>) {
+    for i in 0..samples {
+        let start = Instant::now();
+        let handle = sys.spawn_async(move || tiny(i as u64)).await;
+        black_box(S::wait(handle).await);
+        out.push(start.elapsed().as_nanos() as u64);
+    }
+}
+
+/// Runs `threads` jobs that each sleep a little, all at once, so that pools
+/// that start threads on demand (tokio, blocking, a dynamic pool) have
+/// started them before anything is timed.
+pub fn start_threads<S: Sys>(sys: &S, threads: usize) {
+    let handles: Vec<_> = (0..threads)
+        .map(|_| sys.spawn(|| std::thread::sleep(Duration::from_millis(2))))
+        .collect();
+    for handle in handles {
+        S::join(handle);
+    }
+}
+
+/// Submits `jobs` copies of `job` from a plain thread and joins them all;
+/// returns the wall time.
+pub fn join_all<S: Sys>(sys: &S, jobs: usize, job: impl Fn() + Send + Clone + 'static) -> Duration {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..jobs).map(|_| sys.spawn(job.clone())).collect();
+    for handle in handles {
+        S::join(handle);
+    }
+    start.elapsed()
+}
+
+/// The median of `values` (sorted in place); 0 for none.
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// The `p`-th percentile (0..=100) of sorted `values`, nearest rank.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}

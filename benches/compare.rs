@@ -1,0 +1,1419 @@
+//! The interleaved-rounds comparison of thread-executor with its peers.
+//!
+//! ```text
+//! cargo bench --bench compare                 # full run (a few minutes)
+//! BENCH_QUICK=1 cargo bench --bench compare   # quick run, for development
+//! cargo bench --bench compare -- latency      # only scenarios matching a word
+//! ```
+//!
+//! Prints a table and writes `target/bench-results.json` (or
+//! `$CARGO_TARGET_DIR/bench-results.json`, or `$BENCH_RESULTS`), which
+//! `cargo run --release --example bench_report` turns into
+//! `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//!
+//! # Method
+//!
+//! Absolute times swing 2× on a shared machine, so nothing here is an
+//! absolute time compared across runs:
+//!
+//! - every measurement runs in a process of its own: this binary re-executes
+//!   itself as `compare --child SCENARIO SYSTEM key=value...` and reads one
+//!   `RESULT` line back, so no system's threads (idle, spinning or exiting)
+//!   share a process with another's, and `blocking`'s global pool gets its
+//!   thread cap per process;
+//! - each child builds a fresh pool (and, for async scenarios, a fresh
+//!   current-thread tokio runtime that drives the awaiting task, the same for
+//!   every system, with `max_blocking_threads` equal to the thread count),
+//!   warms it up, measures, and shuts it down;
+//! - rounds are interleaved: round `r` runs every scenario for every system,
+//!   in an order rotated by `r`, so a burst of load elsewhere hits all
+//!   systems rather than one;
+//! - the figure reported for a system is the median over rounds, and its
+//!   ratio to tokio is the median of the per-round ratios (each taken between
+//!   two measurements a fraction of a second apart).
+//!
+//! Memory, allocation counts and idle CPU are deterministic enough to be
+//! measured once per system; idle CPU is measured for all systems at once
+//! (in parallel processes: they are idle).
+//!
+//! Run without `--bench` (as `cargo test --benches` does) it only checks
+//! that every scenario runs, with tiny sizes, and writes nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{with_system, Sys, PEERS, TE, VARIANTS};
+
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
+
+/// A global allocator that counts, only while switched on, so the timed
+/// scenarios pay one relaxed load of a flag that never changes under them.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+    pub struct Counting;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static ALLOCS: AtomicU64 = AtomicU64::new(0);
+    static ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
+    static LIVE: AtomicI64 = AtomicI64::new(0);
+
+    fn on_alloc(size: usize) {
+        if ON.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            ALLOC_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+            LIVE.fetch_add(size as i64, Ordering::Relaxed);
+        }
+    }
+
+    // SAFETY: every call is forwarded unchanged to the system allocator; the
+    // counters are only statistics.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            on_alloc(layout.size());
+            System.alloc(layout)
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            on_alloc(layout.size());
+            System.alloc_zeroed(layout)
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if ON.load(Ordering::Relaxed) {
+                LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+            }
+            System.dealloc(ptr, layout)
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            if ON.load(Ordering::Relaxed) {
+                ALLOCS.fetch_add(1, Ordering::Relaxed);
+                ALLOC_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+                LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+            }
+            System.realloc(ptr, layout, new_size)
+        }
+    }
+
+    /// What was allocated between `start` and `stop`, by every thread.
+    pub struct Counts {
+        /// `alloc`, `alloc_zeroed` and `realloc` calls.
+        pub allocs: u64,
+        /// Bytes requested by those calls.
+        pub bytes: u64,
+        /// Bytes requested minus bytes freed: what is still held.
+        pub live: i64,
+    }
+
+    pub fn start() {
+        ALLOCS.store(0, Ordering::SeqCst);
+        ALLOC_BYTES.store(0, Ordering::SeqCst);
+        LIVE.store(0, Ordering::SeqCst);
+        ON.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stop() -> Counts {
+        ON.store(false, Ordering::SeqCst);
+        Counts {
+            allocs: ALLOCS.load(Ordering::SeqCst),
+            bytes: ALLOC_BYTES.load(Ordering::SeqCst),
+            live: LIVE.load(Ordering::SeqCst),
+        }
+    }
+}
+
+// ================================================================= config
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Full,
+    Quick,
+    /// Run by `cargo test --benches`: every scenario once, tiny sizes.
+    Smoke,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Quick => "quick",
+            Mode::Smoke => "smoke",
+        }
+    }
+
+    /// Picks the full, quick or smoke value.
+    fn pick<T>(self, full: T, quick: T, smoke: T) -> T {
+        match self {
+            Mode::Full => full,
+            Mode::Quick => quick,
+            Mode::Smoke => smoke,
+        }
+    }
+}
+
+struct Config {
+    mode: Mode,
+    rounds: usize,
+    /// Threads for the tiny-job, latency, allocation and idle scenarios.
+    tiny_threads: usize,
+    /// Jobs submitted before their handles are awaited in order.
+    batch: usize,
+    /// Tiny jobs per timed repetition.
+    tiny_jobs: usize,
+    /// Timed repetitions per child (the child reports their median).
+    reps: usize,
+    /// How long a child runs its workload untimed first (fresh threads,
+    /// caches, allocator and scheduler placement settle).
+    warm_up: Duration,
+    latency_samples: usize,
+    cpu_threads: usize,
+    cpu_jobs: usize,
+    cpu_job: Duration,
+    sleep_threads: usize,
+    sleep_jobs: usize,
+    sleep_job: Duration,
+    /// Jobs queued behind the blocked worker (a power of two, so the
+    /// handles' `Vec` ends exactly full and adds exactly one handle per job).
+    memory_jobs: usize,
+    alloc_jobs: usize,
+    alloc_batch: usize,
+    idle_window: Duration,
+}
+
+impl Config {
+    fn new(mode: Mode) -> Config {
+        let rounds = std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(mode.pick(11, 3, 1));
+        Config {
+            mode,
+            rounds,
+            tiny_threads: 2,
+            batch: 1_000,
+            tiny_jobs: mode.pick(20_000, 5_000, 1_000),
+            reps: mode.pick(5, 3, 1),
+            warm_up: Duration::from_millis(mode.pick(30, 10, 1)),
+            latency_samples: mode.pick(2_000, 500, 100),
+            cpu_threads: 2,
+            cpu_jobs: mode.pick(2_000, 400, 40),
+            cpu_job: Duration::from_micros(50),
+            sleep_threads: 64,
+            sleep_jobs: mode.pick(64 * 25, 64 * 8, 64),
+            sleep_job: Duration::from_millis(1),
+            memory_jobs: mode.pick(1 << 16, 1 << 13, 1 << 10),
+            alloc_jobs: mode.pick(20_000, 5_000, 1_000),
+            alloc_batch: 64,
+            idle_window: mode.pick(
+                Duration::from_secs(3),
+                Duration::from_secs(1),
+                Duration::from_millis(200),
+            ),
+        }
+    }
+}
+
+/// One measured quantity: which child scenario produces it, under which key.
+struct Metric {
+    /// The row's name in the table and the JSON.
+    row: &'static str,
+    scenario: &'static str,
+    key: &'static str,
+    unit: &'static str,
+    lower_is_better: bool,
+    title: &'static str,
+}
+
+const METRICS: &[Metric] = &[
+    Metric {
+        row: "async_tiny",
+        scenario: "async_tiny",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "tiny jobs from one async task, awaited in order",
+    },
+    Metric {
+        row: "join_tiny",
+        scenario: "join_tiny",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "tiny jobs from a plain thread, joined in order",
+    },
+    Metric {
+        row: "latency_p50",
+        scenario: "latency",
+        key: "p50_ns",
+        unit: "ns",
+        lower_is_better: true,
+        title: "round trip of one awaited job, median",
+    },
+    Metric {
+        row: "latency_p99",
+        scenario: "latency",
+        key: "p99_ns",
+        unit: "ns",
+        lower_is_better: true,
+        title: "round trip of one awaited job, 99th percentile",
+    },
+    Metric {
+        row: "cpu_50us",
+        scenario: "cpu_50us",
+        key: "efficiency_pct",
+        unit: "%",
+        lower_is_better: false,
+        title: "CPU-bound 50 µs jobs on 2 threads: ideal time / wall time",
+    },
+    Metric {
+        row: "sleep_1ms",
+        scenario: "sleep_1ms",
+        key: "efficiency_pct",
+        unit: "%",
+        lower_is_better: false,
+        title: "1 ms sleeping jobs on 64 threads: ideal time / wall time",
+    },
+    Metric {
+        row: "memory",
+        scenario: "memory",
+        key: "bytes_per_job",
+        unit: "bytes/job",
+        lower_is_better: true,
+        title: "heap bytes held per queued job (job + handle + queue + Vec), 8 bytes of captures",
+    },
+    Metric {
+        row: "memory_overhead",
+        scenario: "memory",
+        key: "overhead_bytes",
+        unit: "bytes/job",
+        lower_is_better: true,
+        title: "the same, beyond the closure's captures",
+    },
+    Metric {
+        row: "allocs_async",
+        scenario: "allocs",
+        key: "allocs_async",
+        unit: "allocs/job",
+        lower_is_better: true,
+        title: "heap allocations per job, submitted and awaited from async code",
+    },
+    Metric {
+        row: "allocs_join",
+        scenario: "allocs",
+        key: "allocs_join",
+        unit: "allocs/job",
+        lower_is_better: true,
+        title: "heap allocations per job, submitted and joined from a plain thread",
+    },
+    Metric {
+        row: "idle_cpu",
+        scenario: "idle",
+        key: "cpu_pct",
+        unit: "% of a core",
+        lower_is_better: true,
+        title: "CPU used by an idle pool (2 threads) over the idle window",
+    },
+];
+
+/// Scenarios measured in every round; the rest are measured once.
+const TIMED: [&str; 5] = [
+    "async_tiny",
+    "join_tiny",
+    "latency",
+    "cpu_50us",
+    "sleep_1ms",
+];
+const ONCE: [&str; 2] = ["memory", "allocs"];
+
+fn systems_for(scenario: &str) -> Vec<&'static str> {
+    let mut systems = vec![TE];
+    systems.extend(PEERS);
+    if matches!(scenario, "async_tiny" | "join_tiny" | "allocs") {
+        systems.extend(VARIANTS);
+    }
+    systems
+}
+
+// ================================================================== main
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        child(&args[1..]);
+        return;
+    }
+    let bench = args.iter().any(|a| a == "--bench");
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+    let mode = match (bench, quick) {
+        (false, _) => Mode::Smoke,
+        (true, true) => Mode::Quick,
+        (true, false) => Mode::Full,
+    };
+    let filters: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    driver(Config::new(mode), &filters);
+}
+
+// ================================================================= driver
+
+/// Per metric row and system: one value per round (`None`: not measured or
+/// the child failed).
+type Table = BTreeMap<(&'static str, &'static str), Vec<Option<f64>>>;
+
+fn driver(config: Config, filters: &[&str]) {
+    let wanted = |scenario: &str| {
+        filters.is_empty()
+            || filters.iter().any(|f| scenario.contains(f))
+            || (scenario == "idle" && filters.iter().any(|f| "idle_cpu".contains(f)))
+    };
+    let started = Instant::now();
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let load_before = read_trimmed("/proc/loadavg");
+    let machine_before = MachineCpu::read();
+    let exe = std::env::current_exe().expect("current_exe");
+
+    let spin_iters = common::calibrate_spin(config.cpu_job);
+    eprintln!(
+        "compare: {} mode, {} rounds; 50 µs of CPU work = {spin_iters} spin rounds; load {load_before}",
+        config.mode.name(),
+        config.rounds
+    );
+
+    let mut table: Table = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut record = |scenario: &str,
+                      system: &'static str,
+                      round: usize,
+                      rounds: usize,
+                      result: &Result<BTreeMap<String, f64>, String>| {
+        for metric in METRICS.iter().filter(|m| m.scenario == scenario) {
+            let values = table
+                .entry((metric.row, system))
+                .or_insert_with(|| vec![None; rounds]);
+            values[round] = result
+                .as_ref()
+                .ok()
+                .and_then(|r| r.get(metric.key).copied());
+        }
+    };
+
+    for round in 0..config.rounds {
+        for scenario in TIMED.iter().copied().filter(|s| wanted(s)) {
+            let mut systems = systems_for(scenario);
+            let len = systems.len();
+            systems.rotate_left(round % len);
+            for system in systems {
+                let params = params_for(&config, scenario, spin_iters);
+                let result = run_child(&exe, scenario, system, &params, Duration::from_secs(120));
+                if let Err(err) = &result {
+                    failures.push(format!("{scenario}/{system} round {round}: {err}"));
+                }
+                record(scenario, system, round, config.rounds, &result);
+            }
+        }
+        eprintln!(
+            "compare: round {}/{} done at {:.0} s",
+            round + 1,
+            config.rounds,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    for scenario in ONCE.iter().copied().filter(|s| wanted(s)) {
+        for system in systems_for(scenario) {
+            let params = params_for(&config, scenario, spin_iters);
+            let result = run_child(&exe, scenario, system, &params, Duration::from_secs(120));
+            if let Err(err) = &result {
+                failures.push(format!("{scenario}/{system}: {err}"));
+            }
+            record(scenario, system, 0, 1, &result);
+        }
+    }
+    if wanted("idle") {
+        // Idle pools disturb nothing: all systems at once, in parallel.
+        let params = params_for(&config, "idle", spin_iters);
+        let systems = systems_for("idle");
+        let children: Vec<_> = systems
+            .iter()
+            .map(|&system| {
+                let exe = exe.clone();
+                let params = params.clone();
+                std::thread::spawn(move || {
+                    run_child(&exe, "idle", system, &params, Duration::from_secs(60))
+                })
+            })
+            .collect();
+        for (system, child) in systems.into_iter().zip(children) {
+            let result = child.join().expect("idle watcher");
+            if let Err(err) = &result {
+                failures.push(format!("idle/{system}: {err}"));
+            }
+            record("idle", system, 0, 1, &result);
+        }
+    }
+    eprintln!(
+        "compare: finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let machine_after = MachineCpu::read();
+    let others_pct = machine_before.others_busy_pct(&machine_after);
+    let rows = summarise(&table);
+    let targets = evaluate(&rows);
+    print_table(&rows, &targets, others_pct);
+    for failure in &failures {
+        eprintln!("compare: FAILED {failure}");
+    }
+    if config.mode == Mode::Smoke {
+        assert!(failures.is_empty(), "some scenarios failed");
+        eprintln!("compare: smoke run (no --bench): nothing written");
+        return;
+    }
+    let json = to_json(&JsonInput {
+        config: &config,
+        rows: &rows,
+        targets: &targets,
+        started_unix,
+        wall: started.elapsed(),
+        load_before: &load_before,
+        others_pct,
+        spin_iters,
+        filters,
+        failures: &failures,
+    });
+    let path = results_path();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&path, json) {
+        Ok(()) => eprintln!(
+            "compare: wrote {}; `cargo run --release --example bench_report` makes docs/benchmarks.md from it",
+            path.display()
+        ),
+        Err(err) => eprintln!("compare: could not write {}: {err}", path.display()),
+    }
+}
+
+/// Where the results go: `$BENCH_RESULTS`, else the target directory.
+fn results_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("BENCH_RESULTS") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("bench-results.json")
+}
+
+fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, String)> {
+    let mut p: Vec<(&str, String)> = Vec::new();
+    match scenario {
+        "async_tiny" | "join_tiny" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.tiny_jobs.to_string()));
+            p.push(("batch", config.batch.to_string()));
+            p.push(("reps", config.reps.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        "latency" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("samples", config.latency_samples.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        "cpu_50us" => {
+            p.push(("threads", config.cpu_threads.to_string()));
+            p.push(("jobs", config.cpu_jobs.to_string()));
+            p.push(("iters", spin_iters.to_string()));
+            p.push(("reps", config.reps.min(3).to_string()));
+        }
+        "sleep_1ms" => {
+            p.push(("threads", config.sleep_threads.to_string()));
+            p.push(("jobs", config.sleep_jobs.to_string()));
+            p.push(("sleep_us", config.sleep_job.as_micros().to_string()));
+            p.push(("reps", config.reps.min(3).to_string()));
+        }
+        "memory" => {
+            p.push(("threads", "1".to_string()));
+            p.push(("jobs", config.memory_jobs.to_string()));
+        }
+        "allocs" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.alloc_jobs.to_string()));
+            p.push(("batch", config.alloc_batch.to_string()));
+        }
+        "idle" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("window_ms", config.idle_window.as_millis().to_string()));
+        }
+        other => panic!("no parameters for {other}"),
+    }
+    p.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Runs one child and parses its `RESULT key=value...` line. A watchdog
+/// kills it (by its pid, which only we started) if it outlives `limit`.
+fn run_child(
+    exe: &PathBuf,
+    scenario: &str,
+    system: &str,
+    params: &[(String, String)],
+    limit: Duration,
+) -> Result<BTreeMap<String, f64>, String> {
+    let child = Command::new(exe)
+        .arg("--child")
+        .arg(scenario)
+        .arg(system)
+        .args(params.iter().map(|(k, v)| format!("{k}={v}")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let pid = child.id();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            return true;
+        }
+        false
+    });
+    let output = child.wait_with_output().map_err(|e| format!("wait: {e}"));
+    let _ = done_tx.send(());
+    let killed = watchdog.join().unwrap_or(false);
+    let output = output?;
+    if killed {
+        return Err(format!("killed after {limit:?}"));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!("{}: {}", output.status, stderr.trim()));
+    }
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .ok_or_else(|| format!("no RESULT line in {stdout:?}"))?;
+    line.split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("bad pair {kv:?}"))?;
+            let v: f64 = v.parse().map_err(|_| format!("bad number {kv:?}"))?;
+            Ok((k.to_string(), v))
+        })
+        .collect()
+}
+
+// ================================================================ summary
+
+struct Row {
+    metric: &'static Metric,
+    system: &'static str,
+    /// The median over rounds.
+    value: Option<f64>,
+    values: Vec<Option<f64>>,
+    /// How many times better than tokio (higher is better), the median of
+    /// the per-round ratios.
+    vs_tokio: Option<f64>,
+    ratios: Vec<Option<f64>>,
+}
+
+/// How many times better `value` is than `baseline` (higher is better).
+fn advantage(metric: &Metric, value: f64, baseline: f64) -> Option<f64> {
+    let ratio = if metric.lower_is_better {
+        baseline / value
+    } else {
+        value / baseline
+    };
+    (ratio.is_finite() && ratio > 0.0).then_some(ratio)
+}
+
+fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.filter(|v| v.is_finite()).collect();
+    (!values.is_empty()).then(|| common::median(&mut values))
+}
+
+fn summarise(table: &Table) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for metric in METRICS {
+        let mut systems = vec![TE];
+        systems.extend(PEERS);
+        systems.extend(VARIANTS);
+        for system in systems {
+            let Some(values) = table.get(&(metric.row, system)) else {
+                continue;
+            };
+            let tokio = table.get(&(metric.row, "tokio"));
+            let ratios: Vec<Option<f64>> = values
+                .iter()
+                .enumerate()
+                .map(|(round, value)| {
+                    let baseline = tokio.and_then(|t| t.get(round).copied().flatten())?;
+                    advantage(metric, (*value)?, baseline)
+                })
+                .collect();
+            rows.push(Row {
+                metric,
+                system,
+                value: median_of(values.iter().flatten().copied()),
+                vs_tokio: median_of(ratios.iter().flatten().copied()),
+                values: values.clone(),
+                ratios,
+            });
+        }
+    }
+    rows
+}
+
+/// The median over rounds of how many times better `system` did than
+/// `other` on `row`, each round's pair compared.
+fn head_to_head(rows: &[Row], row: &str, system: &str, other: &str) -> Option<f64> {
+    let find = |s: &str| rows.iter().find(|r| r.metric.row == row && r.system == s);
+    let (a, b) = (find(system)?, find(other)?);
+    median_of(
+        a.values
+            .iter()
+            .zip(&b.values)
+            .filter_map(|(x, y)| advantage(a.metric, (*x)?, (*y)?)),
+    )
+}
+
+fn value_of(rows: &[Row], row: &str, system: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.metric.row == row && r.system == system)?
+        .value
+}
+
+struct Target {
+    name: String,
+    met: Option<bool>,
+    detail: String,
+}
+
+fn evaluate(rows: &[Row]) -> Vec<Target> {
+    let mut targets = Vec::new();
+    let mut push = |name: &str, met: Option<bool>, detail: String| {
+        targets.push(Target {
+            name: name.to_string(),
+            met,
+            detail,
+        });
+    };
+    let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.2}×"));
+    // The peer that did best against thread-executor, and by how much
+    // thread-executor beat it (the minimum over peers).
+    let worst_peer = |row: &str| {
+        PEERS
+            .iter()
+            .filter_map(|p| head_to_head(rows, row, TE, p).map(|r| (r, *p)))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    let at_least = |x: Option<f64>, bound: f64| x.map(|x| x >= bound);
+
+    for (row, vs_tokio, label) in [
+        ("async_tiny", 3.0, "Tiny-job throughput from an async task"),
+        ("join_tiny", 2.5, "Tiny-job throughput from a plain thread"),
+    ] {
+        let t = head_to_head(rows, row, TE, "tokio");
+        push(
+            &format!("{label}: ≥ {vs_tokio}× tokio"),
+            at_least(t, vs_tokio),
+            format!("{} tokio's throughput", fmt(t)),
+        );
+        let best = worst_peer(row);
+        push(
+            &format!("{label}: ≥ 1.3× the best peer"),
+            best.map(|(r, _)| r >= 1.3),
+            best.map_or("n/a".into(), |(r, p)| {
+                format!("{r:.2}× {p} (the best peer)")
+            }),
+        );
+    }
+    let p50 = head_to_head(rows, "latency_p50", TE, "tokio");
+    push(
+        "Latency: median ≤ 0.5× tokio's",
+        at_least(p50, 2.0),
+        format!(
+            "median {} ns vs tokio's {} ns: {} of tokio's",
+            fmt_num(value_of(rows, "latency_p50", TE)),
+            fmt_num(value_of(rows, "latency_p50", "tokio")),
+            p50.map_or("n/a".into(), |r| format!("{:.2}×", 1.0 / r))
+        ),
+    );
+    let rayon = head_to_head(rows, "latency_p50", TE, "rayon");
+    push(
+        "Latency: median below rayon's",
+        rayon.map(|r| r > 1.0),
+        format!(
+            "median {} ns vs rayon's {} ns",
+            fmt_num(value_of(rows, "latency_p50", TE)),
+            fmt_num(value_of(rows, "latency_p50", "rayon"))
+        ),
+    );
+    let p99 = head_to_head(rows, "latency_p99", TE, "tokio");
+    push(
+        "Latency: p99 ≤ tokio's p99",
+        at_least(p99, 1.0),
+        format!(
+            "p99 {} ns vs tokio's {} ns",
+            fmt_num(value_of(rows, "latency_p99", TE)),
+            fmt_num(value_of(rows, "latency_p99", "tokio"))
+        ),
+    );
+    let overhead = value_of(rows, "memory_overhead", TE);
+    let others: Vec<String> = PEERS
+        .iter()
+        .map(|p| format!("{p} {}", fmt_num(value_of(rows, "memory_overhead", p))))
+        .collect();
+    push(
+        "Memory per queued job ≤ 64 bytes beyond the captures",
+        overhead.map(|o| o <= 64.0),
+        format!("{} bytes (peers: {})", fmt_num(overhead), others.join(", ")),
+    );
+    let allocs = [
+        value_of(rows, "allocs_async", TE),
+        value_of(rows, "allocs_join", TE),
+    ];
+    push(
+        "At most one heap allocation per job",
+        match allocs {
+            [Some(a), Some(j)] => Some(a <= 1.0 && j <= 1.0),
+            _ => None,
+        },
+        format!(
+            "{} per job awaited, {} per job joined",
+            allocs[0].map_or("n/a".into(), |a| format!("{a:.4}")),
+            allocs[1].map_or("n/a".into(), |a| format!("{a:.4}"))
+        ),
+    );
+    for (row, label) in [
+        ("cpu_50us", "CPU-bound 50 µs jobs, 2 threads"),
+        ("sleep_1ms", "1 ms sleeping jobs, 64 threads"),
+    ] {
+        let best = worst_peer(row);
+        push(
+            &format!("{label}: efficiency ≥ the best peer's"),
+            best.map(|(r, _)| r >= 1.0),
+            format!(
+                "{} % vs {} ({})",
+                fmt_num(value_of(rows, row, TE)),
+                best.map_or("n/a", |(_, p)| p),
+                best.map_or("n/a".into(), |(r, p)| format!(
+                    "{} %, ratio {r:.3}",
+                    fmt_num(value_of(rows, row, p))
+                ))
+            ),
+        );
+    }
+    let idle = value_of(rows, "idle_cpu", TE);
+    push(
+        "Idle pool uses no CPU (≤ 0.1 % of a core)",
+        idle.map(|c| c <= 0.1),
+        format!(
+            "{} % of a core",
+            idle.map_or("n/a".into(), |c| format!("{c:.4}"))
+        ),
+    );
+    for variant in VARIANTS {
+        for row in ["async_tiny", "join_tiny"] {
+            // Slowdown of the variant relative to the plain path.
+            let slowdown = head_to_head(rows, row, TE, variant);
+            push(
+                &format!("{variant} within 15 % of the plain path ({row})"),
+                slowdown.map(|s| s <= 1.15),
+                slowdown.map_or("n/a".into(), |s| {
+                    format!("{:+.1} % time per job", (s - 1.0) * 100.0)
+                }),
+            );
+        }
+    }
+    targets
+}
+
+fn fmt_num(x: Option<f64>) -> String {
+    match x {
+        None => "n/a".to_string(),
+        Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 10.0 => format!("{x:.1}"),
+        Some(x) => format!("{x:.2}"),
+    }
+}
+
+fn print_table(rows: &[Row], targets: &[Target], others_pct: Option<f64>) {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:<16} {:>12} {:<12} {:>9}",
+        "scenario", "system", "value", "unit", "vs tokio"
+    );
+    let mut last = "";
+    for row in rows {
+        if row.metric.row != last && !last.is_empty() {
+            out.push('\n');
+        }
+        last = row.metric.row;
+        let _ = writeln!(
+            out,
+            "{:<16} {:<16} {:>12} {:<12} {:>9}",
+            row.metric.row,
+            row.system,
+            fmt_num(row.value),
+            row.metric.unit,
+            row.vs_tokio.map_or("-".to_string(), |r| format!("{r:.2}×"))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n(vs tokio: median of per-round ratios, higher is better: tokio's cost / the system's, or the system's efficiency / tokio's)\n"
+    );
+    for t in targets {
+        let status = match t.met {
+            Some(true) => "MET   ",
+            Some(false) => "MISSED",
+            None => "n/a   ",
+        };
+        let _ = writeln!(out, "{status} {} — {}", t.name, t.detail);
+    }
+    if let Some(pct) = others_pct {
+        let _ = writeln!(
+            out,
+            "\nother processes used {pct:.1} % of the machine's CPU time during the run{}",
+            if pct > 5.0 {
+                ": the machine was BUSY, treat these figures as preliminary"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("{out}");
+}
+
+// ================================================================= machine
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The machine's CPU counters and this process's own (children included),
+/// to tell how busy the rest of the machine was during the run.
+struct MachineCpu {
+    busy: u64,
+    total: u64,
+    own: u64,
+}
+
+impl MachineCpu {
+    fn read() -> MachineCpu {
+        let stat = read_trimmed("/proc/stat");
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest is in user)
+        let get = |i: usize| fields.get(i).copied().unwrap_or(0);
+        let idle = get(3) + get(4);
+        let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+        let own = self_stat_fields()
+            .map(|f| f[11] + f[12] + f[13] + f[14])
+            .unwrap_or(0);
+        MachineCpu {
+            busy,
+            total: busy + idle,
+            own,
+        }
+    }
+
+    /// The share of all CPUs' time that other processes used in between.
+    fn others_busy_pct(&self, later: &MachineCpu) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let busy = later.busy.checked_sub(self.busy)? as f64;
+        let own = later.own.saturating_sub(self.own) as f64;
+        (total > 0).then(|| ((busy - own).max(0.0) / total as f64) * 100.0)
+    }
+}
+
+/// `/proc/self/stat` after the command name: field 3 (state) is index 0, so
+/// utime, stime, cutime, cstime are indices 11..=14 (clock ticks).
+fn self_stat_fields() -> Option<Vec<u64>> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    (fields.len() > 14).then_some(fields)
+}
+
+/// CPU time of every live thread of this process, in ns (from
+/// `/proc/self/task/*/schedstat`, nanosecond resolution).
+fn process_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+// =================================================================== json
+
+struct JsonInput<'a> {
+    config: &'a Config,
+    rows: &'a [Row],
+    targets: &'a [Target],
+    started_unix: u64,
+    wall: Duration,
+    load_before: &'a str,
+    others_pct: Option<f64>,
+    spin_iters: u64,
+    filters: &'a [&'a str],
+    failures: &'a [String],
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_num(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x.is_finite() => format!("{x}"),
+        _ => "null".to_string(),
+    }
+}
+
+fn json_nums(xs: &[Option<f64>]) -> String {
+    let items: Vec<String> = xs.iter().map(|x| json_num(*x)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn to_json(input: &JsonInput<'_>) -> String {
+    let c = input.config;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
+    let git = command_line("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = !command_line("git", &["status", "--porcelain", "--", "src"]).is_empty();
+    let mut o = String::new();
+    let _ = writeln!(o, "{{");
+    let _ = writeln!(o, "  \"schema\": 1,");
+    let _ = writeln!(o, "  \"mode\": {},", json_str(c.mode.name()));
+    let _ = writeln!(o, "  \"rounds\": {},", c.rounds);
+    let _ = writeln!(o, "  \"started_unix\": {},", input.started_unix);
+    let _ = writeln!(o, "  \"wall_seconds\": {:.1},", input.wall.as_secs_f64());
+    let _ = writeln!(
+        o,
+        "  \"filters\": [{}],",
+        input
+            .filters
+            .iter()
+            .map(|f| json_str(f))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(o, "  \"machine\": {{");
+    let _ = writeln!(o, "    \"cpu\": {},", json_str(&cpu));
+    let _ = writeln!(o, "    \"nproc\": {nproc},");
+    let _ = writeln!(
+        o,
+        "    \"kernel\": {},",
+        json_str(&read_trimmed("/proc/sys/kernel/osrelease"))
+    );
+    let _ = writeln!(
+        o,
+        "    \"rustc\": {},",
+        json_str(&command_line("rustc", &["--version"]))
+    );
+    let _ = writeln!(
+        o,
+        "    \"git\": {},",
+        json_str(&format!(
+            "{git}{}",
+            if dirty { " (src/ modified)" } else { "" }
+        ))
+    );
+    let _ = writeln!(
+        o,
+        "    \"loadavg_before\": {},",
+        json_str(input.load_before)
+    );
+    let _ = writeln!(
+        o,
+        "    \"loadavg_after\": {},",
+        json_str(&read_trimmed("/proc/loadavg"))
+    );
+    let _ = writeln!(o, "    \"others_busy_pct\": {}", json_num(input.others_pct));
+    let _ = writeln!(o, "  }},");
+    let _ = writeln!(o, "  \"config\": {{");
+    let _ = writeln!(o, "    \"tiny_threads\": {},", c.tiny_threads);
+    let _ = writeln!(o, "    \"batch\": {},", c.batch);
+    let _ = writeln!(o, "    \"tiny_jobs\": {},", c.tiny_jobs);
+    let _ = writeln!(o, "    \"reps\": {},", c.reps);
+    let _ = writeln!(o, "    \"warm_up_ms\": {},", c.warm_up.as_millis());
+    let _ = writeln!(o, "    \"latency_samples\": {},", c.latency_samples);
+    let _ = writeln!(o, "    \"cpu_threads\": {},", c.cpu_threads);
+    let _ = writeln!(o, "    \"cpu_jobs\": {},", c.cpu_jobs);
+    let _ = writeln!(o, "    \"cpu_job_us\": {},", c.cpu_job.as_micros());
+    let _ = writeln!(o, "    \"spin_iters\": {},", input.spin_iters);
+    let _ = writeln!(o, "    \"sleep_threads\": {},", c.sleep_threads);
+    let _ = writeln!(o, "    \"sleep_jobs\": {},", c.sleep_jobs);
+    let _ = writeln!(o, "    \"memory_jobs\": {},", c.memory_jobs);
+    let _ = writeln!(o, "    \"alloc_jobs\": {},", c.alloc_jobs);
+    let _ = writeln!(o, "    \"alloc_batch\": {},", c.alloc_batch);
+    let _ = writeln!(o, "    \"bound\": {},", common::BOUND);
+    let _ = writeln!(o, "    \"idle_window_ms\": {}", c.idle_window.as_millis());
+    let _ = writeln!(o, "  }},");
+    let _ = writeln!(o, "  \"rows\": [");
+    for (i, row) in input.rows.iter().enumerate() {
+        let m = row.metric;
+        let _ = writeln!(
+            o,
+            "    {{\"row\": {}, \"title\": {}, \"system\": {}, \"unit\": {}, \"lower_is_better\": {}, \"value\": {}, \"vs_tokio\": {}, \"values\": {}, \"ratios\": {}}}{}",
+            json_str(m.row),
+            json_str(m.title),
+            json_str(row.system),
+            json_str(m.unit),
+            m.lower_is_better,
+            json_num(row.value),
+            json_num(row.vs_tokio),
+            json_nums(&row.values),
+            json_nums(&row.ratios),
+            if i + 1 < input.rows.len() { "," } else { "" }
+        );
+    }
+    let _ = writeln!(o, "  ],");
+    let _ = writeln!(o, "  \"targets\": [");
+    for (i, t) in input.targets.iter().enumerate() {
+        let met = match t.met {
+            Some(m) => m.to_string(),
+            None => "null".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "    {{\"name\": {}, \"met\": {met}, \"detail\": {}}}{}",
+            json_str(&t.name),
+            json_str(&t.detail),
+            if i + 1 < input.targets.len() { "," } else { "" }
+        );
+    }
+    let _ = writeln!(o, "  ],");
+    let failures: Vec<String> = input.failures.iter().map(|f| json_str(f)).collect();
+    let _ = writeln!(o, "  \"failures\": [{}]", failures.join(", "));
+    let _ = writeln!(o, "}}");
+    o
+}
+
+// ================================================================== child
+
+/// `--child SCENARIO SYSTEM key=value...`: one measurement on a fresh pool,
+/// printed as `RESULT key=value...`.
+fn child(args: &[String]) {
+    let [scenario, system, rest @ ..] = args else {
+        panic!("usage: compare --child SCENARIO SYSTEM key=value...");
+    };
+    let params: BTreeMap<&str, u64> = rest
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k, v.parse().expect("a number"))
+        })
+        .collect();
+    let p = |key: &str| -> usize {
+        *params
+            .get(key)
+            .unwrap_or_else(|| panic!("missing parameter {key}")) as usize
+    };
+    let warm_up = Duration::from_millis(params.get("warm_ms").copied().unwrap_or(0));
+    let results: Vec<(&str, f64)> = with_system!(system.as_str(), S => match scenario.as_str() {
+        "async_tiny" => async_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up),
+        "join_tiny" => join_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up),
+        "latency" => latency::<S>(p("threads"), p("samples"), warm_up),
+        "cpu_50us" => {
+            let iters = p("iters") as u64;
+            efficiency::<S>(p("threads"), p("jobs"), p("reps"), move || {
+                common::spin(iters);
+            })
+        }
+        "sleep_1ms" => {
+            let nap = Duration::from_micros(p("sleep_us") as u64);
+            efficiency::<S>(p("threads"), p("jobs"), p("reps"), move || std::thread::sleep(nap))
+        }
+        "memory" => memory::<S>(p("threads"), p("jobs")),
+        "allocs" => allocs::<S>(p("threads"), p("jobs"), p("batch")),
+        "idle" => idle::<S>(p("threads"), Duration::from_millis(p("window_ms") as u64)),
+        other => panic!("unknown scenario {other:?}"),
+    });
+    let line: Vec<String> = results.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("RESULT {}", line.join(" "));
+}
+
+/// With `BENCH_VERBOSE` set, a child prints each repetition to stderr.
+fn verbose(value: Option<&f64>) {
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!("rep: {value:?}");
+    }
+}
+
+fn async_tiny<S: Sys>(
+    threads: usize,
+    jobs: usize,
+    batch: usize,
+    reps: usize,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)> {
+    let rt = common::runtime(threads);
+    let sys = S::build(threads, Some(rt.handle()));
+    common::start_threads(&sys, threads);
+    let mut handles = Vec::with_capacity(batch);
+    let mut per_job = Vec::new();
+    rt.block_on(async {
+        let warm = Instant::now();
+        while warm.elapsed() < warm_up {
+            common::async_jobs(&sys, batch, batch, &mut handles).await;
+        }
+        for _ in 0..reps {
+            let time = common::async_jobs(&sys, jobs, batch, &mut handles).await;
+            per_job.push(time.as_nanos() as f64 / jobs as f64);
+            verbose(per_job.last());
+        }
+    });
+    sys.shutdown();
+    drop(rt);
+    vec![("ns_per_job", common::median(&mut per_job))]
+}
+
+fn join_tiny<S: Sys>(
+    threads: usize,
+    jobs: usize,
+    batch: usize,
+    reps: usize,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)> {
+    let sys = S::build(threads, None);
+    common::start_threads(&sys, threads);
+    let mut handles = Vec::with_capacity(batch);
+    let warm = Instant::now();
+    while warm.elapsed() < warm_up {
+        common::join_jobs(&sys, batch, batch, &mut handles);
+    }
+    let mut per_job: Vec<f64> = (0..reps)
+        .map(|_| {
+            let ns = common::join_jobs(&sys, jobs, batch, &mut handles).as_nanos() as f64;
+            verbose(Some(&(ns / jobs as f64)));
+            ns / jobs as f64
+        })
+        .collect();
+    sys.shutdown();
+    vec![("ns_per_job", common::median(&mut per_job))]
+}
+
+fn latency<S: Sys>(threads: usize, samples: usize, warm_up: Duration) -> Vec<(&'static str, f64)> {
+    let rt = common::runtime(threads);
+    let sys = S::build(threads, Some(rt.handle()));
+    common::start_threads(&sys, threads);
+    let mut times = Vec::with_capacity(samples + 200);
+    rt.block_on(async {
+        let warm = Instant::now();
+        while warm.elapsed() < warm_up {
+            common::async_round_trips(&sys, 100, &mut times).await;
+            times.clear();
+        }
+        common::async_round_trips(&sys, samples, &mut times).await;
+    });
+    sys.shutdown();
+    drop(rt);
+    times.sort_unstable();
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        let deciles: Vec<u64> = (1..10)
+            .map(|d| common::percentile(&times, d as f64 * 10.0))
+            .collect();
+        eprintln!("deciles (ns): {deciles:?}");
+    }
+    let mean = times.iter().sum::<u64>() as f64 / times.len().max(1) as f64;
+    vec![
+        ("p50_ns", common::percentile(&times, 50.0) as f64),
+        ("p99_ns", common::percentile(&times, 99.0) as f64),
+        ("mean_ns", mean),
+    ]
+}
+
+/// Efficiency of `jobs` copies of `job` on `threads` threads: the ideal time
+/// (jobs × the job's own duration, measured alone on this thread just
+/// before, / threads) over the wall time, in percent.
+fn efficiency<S: Sys>(
+    threads: usize,
+    jobs: usize,
+    reps: usize,
+    job: impl Fn() + Send + Sync + Clone + 'static,
+) -> Vec<(&'static str, f64)> {
+    let mut alone: Vec<f64> = (0..21)
+        .map(|_| {
+            let start = Instant::now();
+            job();
+            start.elapsed().as_nanos() as f64
+        })
+        .collect();
+    let nominal = common::median(&mut alone);
+    let sys = S::build(threads, None);
+    common::start_threads(&sys, threads);
+    common::join_all(&sys, threads * 2, job.clone());
+    let ideal = jobs as f64 * nominal / threads as f64;
+    let mut pct: Vec<f64> = (0..reps)
+        .map(|_| {
+            let wall = common::join_all(&sys, jobs, job.clone());
+            100.0 * ideal / wall.as_nanos() as f64
+        })
+        .collect();
+    sys.shutdown();
+    vec![
+        ("efficiency_pct", common::median(&mut pct)),
+        ("job_ns", nominal),
+    ]
+}
+
+/// Heap bytes held per queued job: `jobs` jobs queued behind a blocked
+/// worker (the pool has `threads` = 1), their handles pushed into a `Vec`
+/// that starts empty. Everything allocated while queuing counts: the job,
+/// its handle, the queue's and the `Vec`'s growth.
+fn memory<S: Sys>(threads: usize, jobs: usize) -> Vec<(&'static str, f64)> {
+    assert_eq!(threads, 1, "one worker, blocked");
+    let sys = S::build(threads, None);
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    let blocker = sys.spawn(move || {
+        started_tx.send(()).expect("started");
+        let _ = gate_rx.recv();
+        0_u64
+    });
+    started_rx.recv().expect("the blocker started");
+    let capture = 0x5eed_u64;
+    let mut handles: Vec<S::Handle<u64>> = Vec::new();
+    counting::start();
+    for i in 0..jobs as u64 {
+        let captured = capture + i; // the closure's only capture: 8 bytes
+        handles.push(sys.spawn(move || common::tiny(captured)));
+    }
+    let counts = counting::stop();
+    let capture_bytes = std::mem::size_of::<u64>() as f64;
+    drop(gate_tx);
+    black_box(S::join(blocker));
+    for handle in handles {
+        black_box(S::join(handle));
+    }
+    sys.shutdown();
+    let per_job = counts.live as f64 / jobs as f64;
+    vec![
+        ("bytes_per_job", per_job),
+        ("overhead_bytes", per_job - capture_bytes),
+        ("allocs_per_queued_job", counts.allocs as f64 / jobs as f64),
+    ]
+}
+
+/// Heap allocations per job in steady state, counted over every thread:
+/// batches of `batch` jobs submitted and awaited (then joined), after a
+/// warm-up, with the handles' `Vec` reused.
+fn allocs<S: Sys>(threads: usize, jobs: usize, batch: usize) -> Vec<(&'static str, f64)> {
+    let rt = common::runtime(threads);
+    let sys = S::build(threads, Some(rt.handle()));
+    common::start_threads(&sys, threads);
+    let mut handles = Vec::with_capacity(batch);
+    let warm = jobs / 5;
+    let async_counts = rt.block_on(async {
+        common::async_jobs(&sys, warm, batch, &mut handles).await;
+        counting::start();
+        common::async_jobs(&sys, jobs, batch, &mut handles).await;
+        counting::stop()
+    });
+    // Outside the runtime: joining a tokio handle with `block_on` inside
+    // `Runtime::block_on` would spin once tokio's coop budget runs out.
+    common::join_jobs(&sys, warm, batch, &mut handles);
+    counting::start();
+    common::join_jobs(&sys, jobs, batch, &mut handles);
+    let join_counts = counting::stop();
+    sys.shutdown();
+    drop(rt);
+    let n = jobs as f64;
+    vec![
+        ("allocs_async", async_counts.allocs as f64 / n),
+        ("alloc_bytes_async", async_counts.bytes as f64 / n),
+        ("allocs_join", join_counts.allocs as f64 / n),
+        ("alloc_bytes_join", join_counts.bytes as f64 / n),
+    ]
+}
+
+/// CPU used by the whole process while its pool sits idle for `window`,
+/// after a burst of work (so any spinning has had its chance to stop).
+fn idle<S: Sys>(threads: usize, window: Duration) -> Vec<(&'static str, f64)> {
+    let sys = S::build(threads, None);
+    common::start_threads(&sys, threads);
+    let mut handles = Vec::with_capacity(1_000);
+    common::join_jobs(&sys, 5_000, 1_000, &mut handles);
+    std::thread::sleep(Duration::from_millis(300));
+    let ticks_before = self_stat_fields().map_or(0, |f| f[11] + f[12]);
+    let cpu_before = process_cpu_ns();
+    let start = Instant::now();
+    std::thread::sleep(window);
+    let cpu = process_cpu_ns().saturating_sub(cpu_before);
+    let elapsed = start.elapsed();
+    let ticks = self_stat_fields().map_or(0, |f| f[11] + f[12]) - ticks_before;
+    sys.shutdown();
+    vec![
+        ("cpu_pct", 100.0 * cpu as f64 / elapsed.as_nanos() as f64),
+        ("cpu_us", cpu as f64 / 1e3),
+        ("ticks", ticks as f64),
+        ("window_ms", elapsed.as_secs_f64() * 1e3),
+    ]
+}
