@@ -156,7 +156,7 @@ impl Executor {
         T: Send + 'static,
     {
         match self.accept_blocking() {
-            Ok(queued) => self.enqueue(job, queued),
+            Ok(queued) => enqueue(&self.shared, job, queued),
             Err(Refused::Closed | Refused::Full) => refused(job, JobError::closed()),
         }
     }
@@ -227,7 +227,7 @@ impl Executor {
         T: Send + 'static,
     {
         match self.shared.try_accept() {
-            Ok(queued) => Ok(self.enqueue(job, queued)),
+            Ok(queued) => Ok(enqueue(&self.shared, job, queued)),
             Err(Refused::Full) => Err(TrySpawnError::Full(job)),
             Err(Refused::Closed) => Err(TrySpawnError::Closed(job)),
         }
@@ -239,7 +239,8 @@ impl Executor {
     /// # Errors
     ///
     /// The future yields [`SpawnError`] with `f` inside if the executor is
-    /// shut down before the job was queued.
+    /// shut down before the job was queued (a pending future does not keep
+    /// the pool open: dropping the last `Executor` closes it too).
     ///
     /// # Cancel safety
     ///
@@ -296,7 +297,7 @@ impl Executor {
         T: Send + 'static,
     {
         SendAsync {
-            executor: self.clone(),
+            shared: Arc::clone(&self.shared),
             job: Some(job),
             listener: Listener::default(),
             _output: std::marker::PhantomData,
@@ -419,22 +420,22 @@ impl Executor {
             }
         }
     }
+}
 
-    /// Puts an accepted job into the queue.
-    fn enqueue<F, C, T>(&self, job: Job<F, C>, queued: u64) -> JobHandle<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        C: Callback<T>,
-        T: Send + 'static,
-    {
-        let slot = Slot::queued(job.f, job.callback);
-        let handle = JobHandle::new(Arc::clone(&slot) as Arc<dyn Completion<T>>);
-        self.shared.queue.push(Msg::Job(slot));
-        if self.shared.config.dynamic {
-            crate::scaling::maybe_grow(&self.shared, queued);
-        }
-        handle
+/// Puts an accepted job into the queue.
+fn enqueue<F, C, T>(shared: &Arc<Shared>, job: Job<F, C>, queued: u64) -> JobHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    let slot = Slot::queued(job.f, job.callback);
+    let handle = JobHandle::new(Arc::clone(&slot) as Arc<dyn Completion<T>>);
+    shared.queue.push(Msg::Job(slot));
+    if shared.config.dynamic {
+        crate::scaling::maybe_grow(shared, queued);
     }
+    handle
 }
 
 /// A handle that is settled already: the executor refused the job.
@@ -476,7 +477,10 @@ impl fmt::Debug for Executor {
 /// the job is queued.
 #[must_use = "futures do nothing unless polled"]
 pub struct SendAsync<F, C, T> {
-    executor: Executor,
+    // Not an `Executor` clone: a pending submission does not keep the pool
+    // open (dropping the last `Executor` closes it, and this future then
+    // yields the job back), and it saves two shared counters per job.
+    shared: Arc<Shared>,
     job: Option<Job<F, C>>,
     listener: Listener,
     _output: std::marker::PhantomData<fn() -> T>,
@@ -495,7 +499,7 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let shared = Arc::clone(&this.executor.shared);
+        let shared = &this.shared;
         loop {
             match shared.try_accept() {
                 Ok(queued) => {
@@ -504,7 +508,7 @@ where
                         .job
                         .take()
                         .expect("`SendAsync` polled after completion");
-                    return Poll::Ready(Ok(this.executor.enqueue(job, queued)));
+                    return Poll::Ready(Ok(enqueue(shared, job, queued)));
                 }
                 Err(Refused::Closed) => {
                     shared.capacity.unlisten(&mut this.listener);
@@ -526,7 +530,7 @@ where
 
 impl<F, C, T> Drop for SendAsync<F, C, T> {
     fn drop(&mut self) {
-        self.executor.shared.capacity.unlisten(&mut self.listener);
+        self.shared.capacity.unlisten(&mut self.listener);
     }
 }
 
