@@ -27,7 +27,7 @@
 //! under the lock and run, or dropped, after it is released.
 //!
 //! Callbacks that arrive while the job runs ([`JobHandle::on_complete`]) are
-//! queued in the slot; the finishing thread runs them, outside the lock, in a
+//! kept in the slot's waiter (boxed, so jobs without them pay nothing); the finishing thread runs them, outside the lock, in a
 //! loop that ends when none are left, and only then publishes `Done` and
 //! wakes the waiter. A callback registered after `Done` runs at once on the
 //! caller's thread. Either way each callback runs exactly once.
@@ -85,11 +85,37 @@ pub(crate) struct Slot<F, C, T> {
 
 struct State<F, C, T> {
     stage: Stage<F, C, T>,
-    /// The task awaiting the result, if any. Replaced on every pending poll
-    /// whose waker would not wake the same task.
-    waker: Option<Waker>,
-    /// Callbacks added by `on_complete` while the job was queued or running.
-    callbacks: Option<BoxedCallback<T>>,
+    waiter: Waiter<T>,
+}
+
+/// Who is told when the job settles. One word pair in the common case (a
+/// task's waker, or a no-op waker when nobody awaits), so the slot does not
+/// pay for `on_complete` callbacks that few jobs have.
+enum Waiter<T> {
+    /// The task awaiting the result; a no-op waker when none does. Replaced
+    /// on every pending poll whose waker would not wake the same task.
+    Task(Waker),
+    /// Callbacks added by `on_complete` while the job was queued or running,
+    /// and the awaiting task's waker.
+    Callbacks(Box<Callbacks<T>>),
+}
+
+struct Callbacks<T> {
+    run: BoxedCallback<T>,
+    waker: Waker,
+}
+
+impl<T> Waiter<T> {
+    fn none() -> Self {
+        Waiter::Task(futures::task::noop_waker())
+    }
+
+    fn waker_mut(&mut self) -> &mut Waker {
+        match self {
+            Waiter::Task(waker) => waker,
+            Waiter::Callbacks(callbacks) => &mut callbacks.waker,
+        }
+    }
 }
 
 enum Stage<F, C, T> {
@@ -122,8 +148,7 @@ where
         Arc::new(Slot {
             state: Mutex::new(State {
                 stage: Stage::Queued { f, callback, span },
-                waker: None,
-                callbacks: None,
+                waiter: Waiter::none(),
             }),
         })
     }
@@ -137,8 +162,7 @@ where
         Arc::new(Slot {
             state: Mutex::new(State {
                 stage: Stage::Done(result),
-                waker: None,
-                callbacks: None,
+                waiter: Waiter::none(),
             }),
         })
     }
@@ -148,15 +172,21 @@ where
         run_callback(|| callback.call(&result));
         loop {
             let mut state = lock(&self.state);
-            if let Some(more) = state.callbacks.take() {
+            if let Waiter::Callbacks(callbacks) = &mut state.waiter {
+                let waker = std::mem::replace(&mut callbacks.waker, futures::task::noop_waker());
+                let Waiter::Callbacks(callbacks) =
+                    std::mem::replace(&mut state.waiter, Waiter::Task(waker))
+                else {
+                    unreachable!("matched above")
+                };
                 drop(state);
-                run_callback(|| more(&result));
+                run_callback(|| (callbacks.run)(&result));
                 continue;
             }
             state.stage = Stage::Done(result);
-            let waker = state.waker.take();
+            let waker = std::mem::replace(&mut state.waiter, Waiter::none());
             drop(state);
-            if let Some(waker) = waker {
+            if let Waiter::Task(waker) = waker {
                 waker.wake();
             }
             return;
@@ -234,10 +264,9 @@ where
             },
             Stage::Taken => panic!("`JobHandle` polled after it returned its result"),
             Stage::Queued { .. } | Stage::Running => {
-                let stale = match &state.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => None,
-                    _ => state.waker.replace(cx.waker().clone()),
-                };
+                let current = state.waiter.waker_mut();
+                let stale = (!current.will_wake(cx.waker()))
+                    .then(|| std::mem::replace(current, cx.waker().clone()));
                 drop(state);
                 drop(stale);
                 Poll::Pending
@@ -257,13 +286,23 @@ where
         let mut state = lock(&self.state);
         match state.stage {
             Stage::Queued { .. } | Stage::Running => {
-                state.callbacks = Some(match state.callbacks.take() {
-                    None => callback,
-                    Some(earlier) => Box::new(move |result| {
-                        run_callback(|| earlier(result));
-                        callback(result);
-                    }),
-                });
+                let waiter = std::mem::replace(&mut state.waiter, Waiter::none());
+                state.waiter = Waiter::Callbacks(Box::new(match waiter {
+                    Waiter::Task(waker) => Callbacks {
+                        run: callback,
+                        waker,
+                    },
+                    Waiter::Callbacks(earlier) => {
+                        let Callbacks { run: first, waker } = *earlier;
+                        Callbacks {
+                            run: Box::new(move |result| {
+                                run_callback(|| first(result));
+                                callback(result);
+                            }),
+                            waker,
+                        }
+                    }
+                }));
             }
             Stage::Done(_) => {
                 // Only the (single) handle reaches a `Done` slot, and it is
@@ -470,5 +509,25 @@ impl<T> fmt::Debug for JobHandle<T> {
         f.debug_struct("JobHandle")
             .field("finished", &self.slot.is_finished())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::NoCallback;
+
+    fn slot_size<F: FnOnce() -> T + Send + 'static, T: Send + 'static>(_: &F) -> usize {
+        mem::size_of::<Slot<F, NoCallback, T>>()
+    }
+
+    /// The job slot's layout is part of the per-job memory budget: guard it.
+    /// A job capturing one word and returning one word: mutex word, stage
+    /// (closure + span, or the result, + tag), and the waiter's two words.
+    #[test]
+    fn a_one_word_job_slot_takes_six_words() {
+        assert_eq!(mem::size_of::<Waiter<usize>>(), 16);
+        let captured = 5_usize;
+        assert_eq!(slot_size(&move || captured), 48);
     }
 }
