@@ -534,6 +534,45 @@ fn start_and_stop_hooks_run_once_per_thread_across_scaling_and_shutdown() {
 }
 
 #[test]
+fn hooks_run_once_per_thread_of_a_dynamic_pool_across_growth_and_expiry() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let stops = Arc::new(AtomicUsize::new(0));
+    let pool = Builder::new()
+        .min_threads(1)
+        .max_threads(3)
+        .keep_alive(Duration::from_millis(20))
+        .on_thread_start({
+            let starts = Arc::clone(&starts);
+            move || {
+                starts.fetch_add(1, SeqCst);
+            }
+        })
+        .on_thread_stop({
+            let stops = Arc::clone(&stops);
+            move || {
+                stops.fetch_add(1, SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    for round in 1..=3 {
+        rendezvous(&pool, 3); // grows to 3
+        eventually(LIMIT, "expires back to 1", || pool.stats().threads == 1);
+        eventually(LIMIT, "stop hooks of the expired threads", || {
+            stops.load(SeqCst) == starts.load(SeqCst) - 1
+        });
+        // The first thread plus (at least) two grown per round.
+        assert!(starts.load(SeqCst) > 2 * round);
+    }
+    shutdown(&pool);
+    assert_eq!(
+        starts.load(SeqCst),
+        stops.load(SeqCst),
+        "a start without a stop"
+    );
+}
+
+#[test]
 fn a_panicking_hook_is_caught_and_the_pool_keeps_its_threads() {
     let starts = Arc::new(AtomicUsize::new(0));
     let stops = Arc::new(AtomicUsize::new(0));
