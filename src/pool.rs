@@ -139,7 +139,8 @@ pub(crate) struct Shared {
     /// Notified when `queued` falls in a bounded pool, and on close (blocked
     /// senders).
     pub(crate) capacity: Event,
-    /// Notified when `alive` falls (`shutdown`).
+    /// Notified when `alive` falls, and when a closed pool drains
+    /// (`shutdown` waits for both).
     pub(crate) threads: Event,
 }
 
@@ -204,6 +205,8 @@ impl Shared {
             self.finished.notify_all();
             if previous & CLOSED != 0 {
                 self.nudge_all();
+                // `shutdown` waits for a drained pool with no thread alive.
+                self.threads.notify_all();
             }
         }
     }
@@ -224,7 +227,7 @@ impl Shared {
     }
 
     /// `true` once the pool is closed and every accepted job has settled:
-    /// workers exit.
+    /// workers exit, and `shutdown` returns once none is alive.
     pub(crate) fn is_drained(&self) -> bool {
         self.state.load(SeqCst) == CLOSED
     }

@@ -31,6 +31,16 @@
 //! re-checks `queued > idle` after it left `idle` and stays if a job arrived:
 //! with SeqCst on both sides, either the submitter saw it gone from `idle`
 //! (and started a thread) or it sees the submitter's job.
+//!
+//! # Starting threads and shutdown
+//!
+//! Every thread is started with `Shared::scaling` held (scale operations and
+//! dynamic growth alike), after a check that it is still needed. `shutdown`
+//! closes the pool, then passes through that lock once, so every thread
+//! started before it is already counted in `alive`, and waits for the pool
+//! to drain and `alive` to reach zero. A thread that growth starts after
+//! close (to run a job accepted just before it) is counted before the
+//! pool can drain, since that job is still unfinished.
 
 use std::io;
 
@@ -263,7 +273,19 @@ pub(crate) fn grow_to(shared: &Arc<Shared>, target: usize, reason: StartReason) 
 /// A dynamic pool's submit path: start a thread if the job just queued (with
 /// `queued` now waiting) may find no idle worker.
 pub(crate) fn maybe_grow(shared: &Arc<Shared>, queued: u64) {
-    if queued <= shared.idle.load(SeqCst) as u64 || !reserve(shared, shared.max.load(SeqCst)) {
+    if queued <= shared.idle.load(SeqCst) as u64
+        || shared.live.load(SeqCst) >= shared.max.load(SeqCst)
+    {
+        return;
+    }
+    // Threads start only under `scaling`, so `shutdown` (which passes
+    // through that lock after closing) never misses one. Growth is still
+    // allowed after close: an accepted job must run even if the pool had
+    // no thread left. The demand is re-read: the job may have run already.
+    let _scaling = lock(&shared.scaling);
+    if shared.counts().queued <= shared.idle.load(SeqCst) as u64
+        || !reserve(shared, shared.max.load(SeqCst))
+    {
         return;
     }
     if spawn_worker(shared, StartReason::DynamicGrowth).is_err() && shared.live.load(SeqCst) == 0 {

@@ -105,10 +105,8 @@ impl Executor {
             "Executor::shutdown called from one of its own jobs: it would wait for its own thread"
         );
         let shared = &self.shared;
-        shared.close();
-        let exited = shared
-            .threads
-            .wait_until(|| shared.alive.load(SeqCst) == 0, deadline);
+        close_and_settle_starts(shared);
+        let exited = shared.threads.wait_until(|| all_exited(shared), deadline);
         if exited {
             // Every thread has left its main function; joining only reaps.
             let handles = lock(&shared.registry).take_exited();
@@ -143,7 +141,7 @@ impl Executor {
     /// # }
     /// ```
     pub fn shutdown_async(&self) -> ShutdownAsync {
-        self.shared.close();
+        close_and_settle_starts(&self.shared);
         ShutdownAsync {
             shared: Arc::clone(&self.shared),
             listener: Listener::default(),
@@ -216,6 +214,20 @@ impl Executor {
     }
 }
 
+/// Closes the pool, then waits for any thread start already under way (they
+/// happen under `Shared::scaling`; see `scaling`'s module docs), so that
+/// `alive` counts every thread that will ever run. Brief: at most one
+/// scale operation's thread starts.
+fn close_and_settle_starts(shared: &Shared) {
+    shared.close();
+    drop(lock(&shared.scaling));
+}
+
+/// Every accepted job settled and every worker thread gone.
+fn all_exited(shared: &Shared) -> bool {
+    shared.is_drained() && shared.alive.load(SeqCst) == 0
+}
+
 /// The future of [`Executor::shutdown_async`].
 #[must_use = "the pool is closed already; await this to wait for its threads"]
 pub struct ShutdownAsync {
@@ -231,7 +243,7 @@ impl Future for ShutdownAsync {
         let shared = &this.shared;
         shared
             .threads
-            .poll_until(&mut this.listener, cx, || shared.alive.load(SeqCst) == 0)
+            .poll_until(&mut this.listener, cx, || all_exited(shared))
     }
 }
 

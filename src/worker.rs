@@ -130,8 +130,7 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
         }
         // Empty queue: exit if the pool is closed and every job settled.
         if shared.is_drained() {
-            shared.live.fetch_sub(1, SeqCst);
-            return ExitReason::Shutdown;
+            return leave_drained(shared);
         }
         // IDLE: spin, then park.
         shared.idle.fetch_add(1, SeqCst);
@@ -150,6 +149,19 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
             }
         }
     }
+}
+
+/// Leaves a closed pool whose every job has settled, passing a nudge on to
+/// the next worker. The nudges sent when the pool drained are counted one per
+/// live worker, but a thread started concurrently (a `scale_up` racing
+/// shutdown) may take one that was meant for another; handing the baton on
+/// makes every exit wake one more worker, so none stays parked whatever the
+/// count.
+fn leave_drained(shared: &Shared) -> ExitReason {
+    if shared.live.fetch_sub(1, SeqCst) > 1 {
+        shared.queue.push(Msg::Nudge);
+    }
+    ExitReason::Shutdown
 }
 
 /// Spins, then parks. `None` if the keep-alive timeout passed with no message.
@@ -187,8 +199,7 @@ fn handle(shared: &Shared, counters: &WorkerCounters, msg: Msg) -> Option<ExitRe
     match msg {
         Msg::Nudge => {
             if shared.is_drained() {
-                shared.live.fetch_sub(1, SeqCst);
-                return Some(ExitReason::Shutdown);
+                return Some(leave_drained(shared));
             }
         }
         Msg::Job(task) => {

@@ -502,7 +502,6 @@ fn every_accepted_job_is_run_cancelled_or_handed_back_exactly_once() {
 /// it returns, no worker thread may be alive or start: no start/stop hook
 /// runs afterwards and `stats().threads` is 0.
 #[test]
-#[ignore = "BUG: scale_up racing shutdown starts a worker after close counted its nudges: thread outlives shutdown, or shutdown hangs"]
 fn shutdown_racing_scale_up_returns_and_no_thread_outlives_it() {
     const ROUNDS: usize = 3000;
     within(
@@ -565,7 +564,6 @@ fn shutdown_racing_scale_up_returns_and_no_thread_outlives_it() {
 /// with `shutdown` must have run by the time `shutdown` returns ("runs every
 /// accepted job, then returns").
 #[test]
-#[ignore = "BUG: shutdown of a pool with no live thread returns before a concurrently accepted job ran (its worker starts after)"]
 fn shutdown_of_an_empty_dynamic_pool_runs_a_concurrently_accepted_job_first() {
     const ROUNDS: usize = 2000;
     within(
