@@ -44,8 +44,7 @@ fn load(pool: &Executor, ran: &Arc<AtomicUsize>) {
             },
         ));
     }
-    let _ = pool
-        .spawn(|| String::from("on_complete"))
+    pool.spawn(|| String::from("on_complete"))
         .on_complete(|_| {});
 }
 
