@@ -440,7 +440,8 @@ impl<T> JobHandle<T> {
     /// and now never will (the handle then yields an error with
     /// [`JobError::is_cancelled`], and the job's callbacks run with that
     /// error), `false` if it is running or done. A running job is never
-    /// interrupted.
+    /// interrupted. In a bounded pool a cancelled job keeps its place in the
+    /// queue's count until a worker reaches it and skips it.
     ///
     /// # Examples
     ///
