@@ -195,7 +195,7 @@ impl Config {
         let rounds = std::env::var("BENCH_ROUNDS")
             .ok()
             .and_then(|r| r.parse().ok())
-            .unwrap_or(mode.pick(11, 3, 1));
+            .unwrap_or(mode.pick(21, 3, 1));
         Config {
             mode,
             rounds,
@@ -204,7 +204,7 @@ impl Config {
             tiny_jobs: mode.pick(20_000, 5_000, 1_000),
             reps: mode.pick(5, 3, 1),
             warm_up: Duration::from_millis(mode.pick(30, 10, 1)),
-            latency_samples: mode.pick(2_000, 500, 100),
+            latency_samples: mode.pick(3_000, 500, 100),
             cpu_threads: 2,
             cpu_jobs: mode.pick(2_000, 400, 40),
             cpu_job: Duration::from_micros(50),
@@ -266,6 +266,30 @@ const METRICS: &[Metric] = &[
         unit: "ns",
         lower_is_better: true,
         title: "round trip of one awaited job, 99th percentile",
+    },
+    Metric {
+        row: "async_switches",
+        scenario: "async_tiny",
+        key: "switches_per_job",
+        unit: "switches/job",
+        lower_is_better: true,
+        title: "context switches per tiny job, async (all threads of the process)",
+    },
+    Metric {
+        row: "join_switches",
+        scenario: "join_tiny",
+        key: "switches_per_job",
+        unit: "switches/job",
+        lower_is_better: true,
+        title: "context switches per tiny job, joined (all threads of the process)",
+    },
+    Metric {
+        row: "latency_switches",
+        scenario: "latency",
+        key: "switches_per_job",
+        unit: "switches/trip",
+        lower_is_better: true,
+        title: "context switches per round trip (all threads of the process)",
     },
     Metric {
         row: "cpu_50us",
@@ -965,6 +989,26 @@ fn self_stat_fields() -> Option<Vec<u64>> {
     (fields.len() > 14).then_some(fields)
 }
 
+/// Context switches (voluntary and involuntary) of every live thread of
+/// this process so far: a measure of sleeps and wake-ups that, unlike time,
+/// does not depend on what else the machine is doing.
+fn context_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// CPU time of every live thread of this process, in ns (from
 /// `/proc/self/task/*/schedstat`, nanosecond resolution).
 fn process_cpu_ns() -> u64 {
@@ -1219,20 +1263,26 @@ fn async_tiny<S: Sys>(
     common::start_threads(&sys, threads);
     let mut handles = Vec::with_capacity(batch);
     let mut per_job = Vec::new();
+    let mut switches = 0;
     rt.block_on(async {
         let warm = Instant::now();
         while warm.elapsed() < warm_up {
             common::async_jobs(&sys, batch, batch, &mut handles).await;
         }
+        switches = context_switches();
         for _ in 0..reps {
             let time = common::async_jobs(&sys, jobs, batch, &mut handles).await;
             per_job.push(time.as_nanos() as f64 / jobs as f64);
             verbose(per_job.last());
         }
+        switches = context_switches() - switches;
     });
     sys.shutdown();
     drop(rt);
-    vec![("ns_per_job", common::median(&mut per_job))]
+    vec![
+        ("ns_per_job", common::median(&mut per_job)),
+        ("switches_per_job", switches as f64 / (jobs * reps) as f64),
+    ]
 }
 
 fn join_tiny<S: Sys>(
@@ -1249,6 +1299,7 @@ fn join_tiny<S: Sys>(
     while warm.elapsed() < warm_up {
         common::join_jobs(&sys, batch, batch, &mut handles);
     }
+    let switches = context_switches();
     let mut per_job: Vec<f64> = (0..reps)
         .map(|_| {
             let ns = common::join_jobs(&sys, jobs, batch, &mut handles).as_nanos() as f64;
@@ -1256,8 +1307,12 @@ fn join_tiny<S: Sys>(
             ns / jobs as f64
         })
         .collect();
+    let switches = context_switches() - switches;
     sys.shutdown();
-    vec![("ns_per_job", common::median(&mut per_job))]
+    vec![
+        ("ns_per_job", common::median(&mut per_job)),
+        ("switches_per_job", switches as f64 / (jobs * reps) as f64),
+    ]
 }
 
 fn latency<S: Sys>(threads: usize, samples: usize, warm_up: Duration) -> Vec<(&'static str, f64)> {
@@ -1265,13 +1320,16 @@ fn latency<S: Sys>(threads: usize, samples: usize, warm_up: Duration) -> Vec<(&'
     let sys = S::build(threads, Some(rt.handle()));
     common::start_threads(&sys, threads);
     let mut times = Vec::with_capacity(samples + 200);
+    let mut switches = 0;
     rt.block_on(async {
         let warm = Instant::now();
         while warm.elapsed() < warm_up {
             common::async_round_trips(&sys, 100, &mut times).await;
             times.clear();
         }
+        switches = context_switches();
         common::async_round_trips(&sys, samples, &mut times).await;
+        switches = context_switches() - switches;
     });
     sys.shutdown();
     drop(rt);
@@ -1287,6 +1345,7 @@ fn latency<S: Sys>(threads: usize, samples: usize, warm_up: Duration) -> Vec<(&'
         ("p50_ns", common::percentile(&times, 50.0) as f64),
         ("p99_ns", common::percentile(&times, 99.0) as f64),
         ("mean_ns", mean),
+        ("switches_per_job", switches as f64 / samples as f64),
     ]
 }
 
