@@ -10,7 +10,7 @@ use crate::error::{JobError, SpawnError, TrySpawnError};
 use crate::event::Listener;
 use crate::handle::{Completion, JobHandle, Slot};
 use crate::job::{Callback, Job, NoCallback};
-use crate::pool::{Refused, Shared};
+use crate::pool::{Condition, Refused, Shared, Until};
 use crate::queue::Msg;
 use crate::sync::{Arc, Ordering::SeqCst};
 
@@ -402,8 +402,7 @@ impl Executor {
     /// ```
     pub fn wait_async(&self) -> WaitAsync {
         WaitAsync {
-            shared: Arc::clone(&self.shared),
-            listener: Listener::default(),
+            inner: Until::new(&self.shared, Condition::Finished),
         }
     }
 
@@ -631,32 +630,15 @@ impl<F, T> fmt::Debug for Run<F, T> {
 
 /// The future of [`Executor::wait_async`].
 #[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
 pub struct WaitAsync {
-    // Not an `Executor`: waiting does not keep the pool open.
-    shared: Arc<Shared>,
-    listener: Listener,
+    inner: Until,
 }
 
 impl Future for WaitAsync {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        let shared = &this.shared;
-        shared
-            .finished
-            .poll_until(&mut this.listener, cx, || shared.counts().unfinished == 0)
-    }
-}
-
-impl Drop for WaitAsync {
-    fn drop(&mut self) {
-        self.shared.finished.unlisten(&mut self.listener);
-    }
-}
-
-impl fmt::Debug for WaitAsync {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitAsync").finish_non_exhaustive()
+        Pin::new(&mut self.inner).poll(cx)
     }
 }

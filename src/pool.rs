@@ -32,12 +32,15 @@
 //! lets threads and tasks wait on it relies on that (see its module docs).
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::event::Event;
+use crate::event::{Event, Listener};
 use crate::queue::{Msg, Queue};
 use crate::scaling::Registry;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
 
 pub(crate) const CLOSED: u64 = 1 << 63;
 pub(crate) const ONE_QUEUED: u64 = 1 << 32;
@@ -241,6 +244,92 @@ impl Shared {
         for _ in 0..workers {
             self.queue.push(Msg::Nudge);
         }
+    }
+}
+
+/// A condition over the pool's state that callers wait for, blocking or as
+/// a future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Condition {
+    /// Every accepted job settled (`wait`).
+    Finished,
+    /// The pool is closed, every job settled and every thread has exited
+    /// (`shutdown`).
+    Exited,
+}
+
+impl Shared {
+    pub(crate) fn holds(&self, condition: Condition) -> bool {
+        match condition {
+            Condition::Finished => self.counts().unfinished == 0,
+            Condition::Exited => self.is_drained() && self.alive.load(SeqCst) == 0,
+        }
+    }
+
+    /// The event notified when `condition` may have become true.
+    fn event(&self, condition: Condition) -> &Event {
+        match condition {
+            Condition::Finished => &self.finished,
+            Condition::Exited => &self.threads,
+        }
+    }
+
+    /// Blocks until `condition` holds, or `deadline` passes (then `false`).
+    pub(crate) fn block_until(
+        &self,
+        condition: Condition,
+        deadline: Option<std::time::Instant>,
+    ) -> bool {
+        self.event(condition)
+            .wait_until(|| self.holds(condition), deadline)
+    }
+}
+
+/// A future that resolves once a [`Condition`] holds; the body of
+/// `WaitAsync` and `ShutdownAsync`. Holds the shared state, not an
+/// `Executor`: waiting does not keep the pool open.
+pub(crate) struct Until {
+    shared: Arc<Shared>,
+    condition: Condition,
+    listener: Listener,
+}
+
+impl Until {
+    pub(crate) fn new(shared: &Arc<Shared>, condition: Condition) -> Self {
+        Until {
+            shared: Arc::clone(shared),
+            condition,
+            listener: Listener::default(),
+        }
+    }
+}
+
+impl Future for Until {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let (shared, condition) = (&this.shared, this.condition);
+        shared
+            .event(condition)
+            .poll_until(&mut this.listener, cx, || shared.holds(condition))
+    }
+}
+
+impl Drop for Until {
+    fn drop(&mut self) {
+        self.shared
+            .event(self.condition)
+            .unlisten(&mut self.listener);
+    }
+}
+
+impl fmt::Debug for Until {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Until")
+            .field("condition", &self.condition)
+            .field("holds", &self.shared.holds(self.condition))
+            .finish()
     }
 }
 

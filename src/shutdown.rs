@@ -19,10 +19,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::event::Listener;
 use crate::executor::Executor;
 use crate::handle::{drop_caught, Task};
-use crate::pool::{Shared, ONE_QUEUED, ONE_UNFINISHED};
+use crate::pool::{Condition, Shared, Until, ONE_QUEUED, ONE_UNFINISHED};
 use crate::queue::Msg;
 use crate::sync::{lock, Arc, Ordering::SeqCst};
 
@@ -106,7 +105,7 @@ impl Executor {
         );
         let shared = &self.shared;
         close_and_settle_starts(shared);
-        let exited = shared.threads.wait_until(|| all_exited(shared), deadline);
+        let exited = shared.block_until(Condition::Exited, deadline);
         if exited {
             // Every thread has left its main function; joining only reaps.
             let handles = lock(&shared.registry).take_exited();
@@ -143,8 +142,7 @@ impl Executor {
     pub fn shutdown_async(&self) -> ShutdownAsync {
         close_and_settle_starts(&self.shared);
         ShutdownAsync {
-            shared: Arc::clone(&self.shared),
-            listener: Listener::default(),
+            inner: Until::new(&self.shared, Condition::Exited),
         }
     }
 
@@ -223,41 +221,18 @@ fn close_and_settle_starts(shared: &Shared) {
     drop(lock(&shared.scaling));
 }
 
-/// Every accepted job settled and every worker thread gone.
-fn all_exited(shared: &Shared) -> bool {
-    shared.is_drained() && shared.alive.load(SeqCst) == 0
-}
-
 /// The future of [`Executor::shutdown_async`].
 #[must_use = "the pool is closed already; await this to wait for its threads"]
+#[derive(Debug)]
 pub struct ShutdownAsync {
-    shared: Arc<Shared>,
-    listener: Listener,
+    inner: Until,
 }
 
 impl Future for ShutdownAsync {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        let shared = &this.shared;
-        shared
-            .threads
-            .poll_until(&mut this.listener, cx, || all_exited(shared))
-    }
-}
-
-impl Drop for ShutdownAsync {
-    fn drop(&mut self) {
-        self.shared.threads.unlisten(&mut self.listener);
-    }
-}
-
-impl fmt::Debug for ShutdownAsync {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShutdownAsync")
-            .field("threads_alive", &self.shared.alive.load(SeqCst))
-            .finish()
+        Pin::new(&mut self.inner).poll(cx)
     }
 }
 
