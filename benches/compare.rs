@@ -717,6 +717,27 @@ fn head_to_head(rows: &[Row], row: &str, system: &str, other: &str) -> Option<f6
     )
 }
 
+/// The interquartile range of the per-round ratios behind [`head_to_head`],
+/// as " (rounds: Q1–Q3)": how far a verdict near its bound is from noise.
+fn spread(rows: &[Row], row: &str, system: &str, other: &str) -> String {
+    let find = |s: &str| rows.iter().find(|r| r.metric.row == row && r.system == s);
+    let (Some(a), Some(b)) = (find(system), find(other)) else {
+        return String::new();
+    };
+    let mut ratios: Vec<f64> = a
+        .values
+        .iter()
+        .zip(&b.values)
+        .filter_map(|(x, y)| advantage(a.metric, (*x)?, (*y)?))
+        .collect();
+    if ratios.len() < 4 {
+        return String::new();
+    }
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
+    format!(" (rounds: {:.3}–{:.3})", q(0.25), q(0.75))
+}
+
 fn value_of(rows: &[Row], row: &str, system: &str) -> Option<f64> {
     rows.iter()
         .find(|r| r.metric.row == row && r.system == system)?
@@ -757,14 +778,18 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
         push(
             &format!("{label}: ≥ {vs_tokio}× tokio"),
             at_least(t, vs_tokio),
-            format!("{} tokio's throughput", fmt(t)),
+            format!(
+                "{} tokio's throughput{}",
+                fmt(t),
+                spread(rows, row, TE, "tokio")
+            ),
         );
         let best = worst_peer(row);
         push(
             &format!("{label}: ≥ 1.3× the best peer"),
             best.map(|(r, _)| r >= 1.3),
             best.map_or("n/a".into(), |(r, p)| {
-                format!("{r:.2}× {p} (the best peer)")
+                format!("{r:.2}× {p} (the best peer){}", spread(rows, row, TE, p))
             }),
         );
     }
@@ -838,8 +863,9 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
                 fmt_num(value_of(rows, row, TE)),
                 best.map_or("n/a", |(_, p)| p),
                 best.map_or("n/a".into(), |(r, p)| format!(
-                    "{} %, ratio {r:.3}",
-                    fmt_num(value_of(rows, row, p))
+                    "{} %, ratio {r:.3}{}",
+                    fmt_num(value_of(rows, row, p)),
+                    spread(rows, row, TE, p)
                 ))
             ),
         );
@@ -861,7 +887,11 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
                 &format!("{variant} within 15 % of the plain path ({row})"),
                 slowdown.map(|s| s <= 1.15),
                 slowdown.map_or("n/a".into(), |s| {
-                    format!("{:+.1} % time per job", (s - 1.0) * 100.0)
+                    format!(
+                        "{:+.1} % time per job{}",
+                        (s - 1.0) * 100.0,
+                        spread(rows, row, TE, variant)
+                    )
                 }),
             );
         }
