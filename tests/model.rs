@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -55,8 +55,37 @@ fn op() -> impl Strategy<Value = Op> {
 struct Tracked {
     id: usize,
     kind: Kind,
-    handle: JobHandle<usize>,
+    handle: JobHandle<(usize, Counted)>,
     cancelled: bool,
+}
+
+/// Creations and drops of [`Counted`] values.
+#[derive(Default)]
+struct Tally {
+    created: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+/// A value that counts its creation and its drop in a [`Tally`].
+struct Counted(Arc<Tally>);
+
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Counted")
+    }
+}
+
+impl Counted {
+    fn new(tally: &Arc<Tally>) -> Self {
+        tally.created.fetch_add(1, SeqCst);
+        Counted(Arc::clone(tally))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dropped.fetch_add(1, SeqCst);
+    }
 }
 
 const MAX_QUEUE: usize = 4;
@@ -74,16 +103,22 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
     let runs: Arc<Vec<AtomicU8>> = Arc::new((0..ops.len()).map(|_| AtomicU8::new(0)).collect());
     let mut handed_back = 0;
 
+    let tally = Arc::new(Tally::default());
     let job = |id: usize, kind: Kind, runs: &Arc<Vec<AtomicU8>>| {
         let runs = Arc::clone(runs);
+        // Counted values in the closure's captures and in its result: every
+        // one must be dropped exactly once, whatever happens to the job.
+        let captured = Counted::new(&tally);
+        let tally = Arc::clone(&tally);
         move || {
+            let _captured = captured;
             runs[id].fetch_add(1, SeqCst);
             match kind {
-                Kind::Ok => id,
+                Kind::Ok => (id, Counted::new(&tally)),
                 Kind::Panic => panic!("job {id} panics"),
                 Kind::Slow => {
                     thread::sleep(Duration::from_millis(1));
-                    id
+                    (id, Counted::new(&tally))
                 }
             }
         }
@@ -193,7 +228,7 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
         let (id, kind, was_cancelled) = (job.id, job.kind, job.cancelled);
         let outcome = job.handle.join();
         match outcome {
-            Ok(value) => {
+            Ok((value, _counted)) => {
                 prop_assert_eq!(value, id);
                 prop_assert!(kind != Kind::Panic && count == 1 && !was_cancelled);
             }
