@@ -279,7 +279,7 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             md,
-            "Sizes: {} threads for tiny jobs, batches of {} submitted then awaited (or joined) in order, {} ms of untimed warm-up then {} jobs × {} repetitions per process (the process reports their median); latency over {} sequential round trips; {} CPU jobs of {} µs on {} threads; {} sleeps of 1 ms on {} threads (efficiency = jobs × the job's duration measured alone ÷ threads ÷ wall time); memory with {} jobs queued behind one blocked worker (8 bytes of captures each; heap bytes requested, from a counting global allocator); allocations over {} jobs in batches of {} after a warm-up, counted on every thread; idle CPU of a 2-thread pool over {} ms, all threads of the process (`/proc/self/task/*/schedstat`).\n",
+            "Sizes: {} threads for tiny jobs, batches of {} submitted then awaited (or joined) in order, {} ms of untimed warm-up then {} jobs × {} repetitions per process (the process reports their median); latency over {} sequential round trips; {} CPU jobs of {} µs on {} threads; {} sleeps of 1 ms on {} threads (efficiency = jobs × the job's duration measured alone ÷ threads ÷ wall time); memory with {} jobs queued behind one blocked worker (8 bytes of captures each; heap bytes requested, from a counting global allocator); allocations over {} jobs in batches of {} after a warm-up, counted on every thread, the fewest of 3 consecutive windows (a one-off container growth lands in one window, a per-job or per-park cost in all); idle CPU of a 2-thread pool over {} ms, all threads of the process (`/proc/self/task/*/schedstat`).\n",
             self.config("tiny_threads"),
             self.config("batch"),
             self.config("warm_up_ms"),
