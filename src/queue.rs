@@ -27,30 +27,97 @@ pub(crate) enum Msg {
 pub(crate) struct Queue {
     tx: flume::Sender<Msg>,
     rx: flume::Receiver<Msg>,
+    /// A copy of `*sleep`, read without the lock by `push`, so that a push
+    /// with nobody asleep costs one load.
+    sleepers: std::sync::atomic::AtomicUsize,
+    /// Sleepers in [`Queue::pop`] that no push has signalled yet (it may
+    /// count too many, never too few: see `pop`). A push signals one and
+    /// takes it off, so a burst of pushes wakes each sleeper once, as
+    /// flume's own `recv` does.
+    sleep: std::sync::Mutex<usize>,
+    wake: std::sync::Condvar,
 }
 
 #[cfg(not(thread_executor_loom))]
 impl Queue {
     pub(crate) fn new() -> Self {
         let (tx, rx) = flume::unbounded();
-        Queue { tx, rx }
+        Queue {
+            tx,
+            rx,
+            sleepers: std::sync::atomic::AtomicUsize::new(0),
+            sleep: std::sync::Mutex::new(0),
+            wake: std::sync::Condvar::new(),
+        }
     }
 
     pub(crate) fn push(&self, msg: Msg) {
+        use std::sync::atomic::Ordering::SeqCst;
         // Cannot fail: `self.rx` keeps the channel connected.
         let _ = self.tx.send(msg);
+        if self.sleepers.load(SeqCst) != 0 {
+            let mut unsignalled = crate::sync::lock(&self.sleep);
+            if *unsignalled > 0 {
+                *unsignalled -= 1;
+                self.sleepers.store(*unsignalled, SeqCst);
+                self.wake.notify_one();
+            }
+        }
     }
 
     pub(crate) fn try_pop(&self) -> Option<Msg> {
         self.rx.try_recv().ok()
     }
 
-    /// Blocks until a message arrives, or until `timeout` passes (`None`).
+    /// Waits once for a message: `None` if the wait ended without one
+    /// (`timeout` passed, a spurious wake-up, or the message that woke this
+    /// worker was taken by a spinning one); the caller decides whether to
+    /// spin, wait again or give up.
+    ///
+    /// Parks on our own condvar rather than in flume's blocking `recv`,
+    /// which allocates a hook (an `Arc`) every time it has to wait. No
+    /// wake-up is lost: the sleeper counts itself and then looks at the
+    /// queue, both under `sleep`, which it holds until it waits. If its look
+    /// (a critical section of flume's lock) came before a sender's push
+    /// (another), then its count happened before that push and so before
+    /// the sender's read of `sleepers`, which sees it and signals under
+    /// `sleep`, that is once the sleeper waits. Otherwise the look finds the
+    /// message.
+    ///
+    /// The count never falls below the number of waiting, unsignalled
+    /// sleepers: a sleeper counts itself under the lock it holds until it
+    /// waits, and only a signal (which wakes one waiter) or the sleeper
+    /// itself, before it waited, takes a count off. A sleeper that woke
+    /// without a signal (spuriously, or on its timeout) leaves its count, so
+    /// the count may be one too high until the next push spends a signal
+    /// on it.
     pub(crate) fn pop(&self, timeout: Option<Duration>) -> Option<Msg> {
-        match timeout {
-            Some(timeout) => self.rx.recv_timeout(timeout).ok(),
-            None => self.rx.recv().ok(),
+        use std::sync::atomic::Ordering::SeqCst;
+        use std::sync::PoisonError;
+        let mut unsignalled = crate::sync::lock(&self.sleep);
+        *unsignalled += 1;
+        self.sleepers.store(*unsignalled, SeqCst);
+        if let Some(msg) = self.try_pop() {
+            // Still under the lock taken before counting: no push has
+            // signalled this sleeper, so its count comes off.
+            *unsignalled -= 1;
+            self.sleepers.store(*unsignalled, SeqCst);
+            return Some(msg);
         }
+        let unsignalled = match timeout {
+            None => self
+                .wake
+                .wait(unsignalled)
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(timeout) => {
+                self.wake
+                    .wait_timeout(unsignalled, timeout)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+        drop(unsignalled);
+        self.try_pop()
     }
 
     /// Takes every message currently queued, in order.

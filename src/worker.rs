@@ -28,7 +28,7 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::handle::{drop_caught, Outcome};
 use crate::pool::{Shared, ONE_QUEUED, ONE_UNFINISHED};
@@ -53,17 +53,21 @@ pub(crate) fn is_worker_of(shared: &Shared) -> bool {
     CURRENT_POOL.with(|current| current.get() == shared as *const Shared as usize)
 }
 
-/// Spin rounds before parking: the first `SPIN_ROUNDS` back off with
-/// `spin_loop` hints, the rest with `yield_now`. Loom models park at once:
-/// spinning is a performance choice, not part of the protocol.
+/// How long an idle worker keeps looking at the queue before it parks:
+/// longer than a futex wake-up of the thread that awaits a result plus its
+/// next submission (5 to 15 µs on a virtual machine), so that a loop of
+/// submit-and-await finds the worker awake instead of paying a second
+/// wake-up. Bounded, so an idle pool still parks every thread.
 #[cfg(not(thread_executor_loom))]
-const SPIN_ROUNDS: u32 = 8;
+const SPIN_FOR: Duration = Duration::from_micros(50);
+/// `spin_loop` hints between two looks at the queue (about 0.2 µs): a job
+/// must be picked up before the submitter's thread has gone to sleep.
 #[cfg(not(thread_executor_loom))]
-const YIELD_ROUNDS: u32 = 4;
-#[cfg(thread_executor_loom)]
-const SPIN_ROUNDS: u32 = 0;
-#[cfg(thread_executor_loom)]
-const YIELD_ROUNDS: u32 = 0;
+const SPIN_PAUSES: u32 = 8;
+/// Looks between two `yield_now`s, so a spinner hands its core to any
+/// runnable thread (the one it is about to serve, often) every few µs.
+#[cfg(not(thread_executor_loom))]
+const LOOKS_PER_YIELD: u32 = 16;
 
 /// The body of every worker thread.
 pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>) {
@@ -164,23 +168,58 @@ fn leave_drained(shared: &Shared) -> ExitReason {
     ExitReason::Shutdown
 }
 
-/// Spins, then parks. `None` if the keep-alive timeout passed with no message.
+/// Spins, then parks; after a wake-up that brought no message (another
+/// worker took it) spins again rather than going straight back to sleep, so
+/// that two idle workers do not take turns waking each other. `None` once
+/// the keep-alive timeout passed with no message.
 fn wait_for_work(shared: &Shared) -> Option<Msg> {
-    for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+    let deadline = keep_alive(shared).map(|keep_alive| Instant::now() + keep_alive);
+    loop {
+        if let Some(msg) = spin(shared) {
+            return Some(msg);
+        }
+        let timeout = match deadline {
+            None => None,
+            Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
+        };
+        if let Some(msg) = shared.queue.pop(timeout) {
+            return Some(msg);
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return None;
+        }
+    }
+}
+
+/// Looks at the queue every few hundred ns for up to `SPIN_FOR`. Loom models
+/// park at once: spinning is a performance choice, not part of the protocol.
+#[cfg(not(thread_executor_loom))]
+fn spin(shared: &Shared) -> Option<Msg> {
+    let start = std::time::Instant::now();
+    let mut looks: u32 = 0;
+    loop {
         if shared.counts().queued != 0 {
             if let Some(msg) = shared.queue.try_pop() {
                 return Some(msg);
             }
         }
-        if round < SPIN_ROUNDS {
-            for _ in 0..(1 << round) {
+        looks = looks.wrapping_add(1);
+        if looks % LOOKS_PER_YIELD == 0 {
+            if start.elapsed() >= SPIN_FOR {
+                return None;
+            }
+            std::thread::yield_now();
+        } else {
+            for _ in 0..SPIN_PAUSES {
                 std::hint::spin_loop();
             }
-        } else {
-            std::thread::yield_now();
         }
     }
-    shared.queue.pop(keep_alive(shared))
+}
+
+#[cfg(thread_executor_loom)]
+fn spin(_: &Shared) -> Option<Msg> {
+    None
 }
 
 /// The park timeout: a thread above a dynamic pool's `min` may expire.
