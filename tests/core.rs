@@ -5,30 +5,11 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use common::{occupy, within, Gate, LIMIT};
 use thread_executor::{Builder, Executor, Job, JobError, JobHandle};
-
-/// Proves every one of `threads` workers is alive: `threads` jobs that
-/// rendezvous on a barrier complete only if `threads` workers run them at once.
-fn assert_full_strength(pool: &Executor, threads: usize) {
-    let barrier = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let barrier = Arc::clone(&barrier);
-            pool.spawn(move || {
-                barrier.wait();
-            })
-        })
-        .collect();
-    within(LIMIT, "all workers rendezvous", move || {
-        for handle in handles {
-            handle.join().unwrap();
-        }
-    });
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_arrive_through_await_under_tokio() {
@@ -192,7 +173,7 @@ fn a_panicking_job_reports_its_panic_and_the_pool_keeps_every_thread() {
     assert_eq!(err.into_panic().downcast_ref::<i64>(), Some(&42));
 
     assert_eq!(pool.stats().threads, threads);
-    assert_full_strength(&pool, threads);
+    common::rendezvous(&pool, threads);
     pool.wait();
     assert_eq!(pool.stats().panicked, 32);
 }
@@ -219,7 +200,7 @@ fn a_panicking_callback_is_caught_and_the_pool_keeps_every_thread() {
         assert_eq!(also_on_complete.join().unwrap(), 5);
     });
     assert_eq!(pool.stats().threads, threads);
-    assert_full_strength(&pool, threads);
+    common::rendezvous(&pool, threads);
 }
 
 #[test]

@@ -10,11 +10,11 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{eventually, occupy, os_threads, within, Gate, LIMIT};
+use common::{eventually, occupy, os_threads, rendezvous, within, Gate, LIMIT};
 use thread_executor::{Builder, Executor};
 
 /// The threads of this process whose name starts with `prefix` (the kernel
@@ -32,23 +32,6 @@ fn named_threads(prefix: &str) -> usize {
 fn converge(baseline: usize, prefix: &str, pool: usize, what: &str) {
     eventually(LIMIT, what, || {
         os_threads() == baseline + pool && named_threads(&format!("{prefix}-")) == pool
-    });
-}
-
-fn rendezvous(pool: &Executor, n: usize) {
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let barrier = Arc::clone(&barrier);
-            pool.spawn(move || {
-                barrier.wait();
-            })
-        })
-        .collect();
-    within(LIMIT, "rendezvous", move || {
-        for handle in handles {
-            handle.join().unwrap();
-        }
     });
 }
 

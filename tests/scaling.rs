@@ -16,7 +16,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::{eventually, occupy, within, Gate, LIMIT};
+use common::{eventually, occupy, rendezvous, within, Gate, Rng, LIMIT};
 use thread_executor::{Builder, Executor};
 
 fn wait(pool: &Executor) {
@@ -27,43 +27,6 @@ fn wait(pool: &Executor) {
 fn shutdown(pool: &Executor) {
     let pool = pool.clone();
     within(LIMIT, "shutdown", move || pool.shutdown());
-}
-
-/// Proves `n` workers are running at once: `n` jobs that rendezvous on a
-/// barrier complete only if `n` threads run them together.
-fn rendezvous(pool: &Executor, n: usize) {
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let barrier = Arc::clone(&barrier);
-            pool.spawn(move || {
-                barrier.wait();
-            })
-        })
-        .collect();
-    within(LIMIT, "rendezvous of every worker", move || {
-        for handle in handles {
-            handle.join().unwrap();
-        }
-    });
-}
-
-/// Tiny xorshift PRNG, so the tests need no extra dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::{occupy, within, LIMIT};
+use common::{occupy, within, Rng, LIMIT};
 use thread_executor::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
 
 fn shutdown(pool: &Executor) {
@@ -312,18 +312,6 @@ fn wait_and_shutdown_inside_a_pool_job_panic_instead_of_deadlocking() {
     assert!(!pool.is_shutdown());
     assert_eq!(join(pool.spawn(|| 5)).unwrap(), 5);
     shutdown(&pool);
-}
-
-/// Tiny xorshift PRNG: random enough for choosing handles, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 /// Every handle a submitter got, by job id.

@@ -193,18 +193,7 @@ fn a_panic_storm_is_counted_exactly_and_leaves_the_pool_whole() {
         assert_eq!(stats.panicked, (jobs / 3 + 1) as u64);
         assert_eq!(stats.threads, threads);
         // Later jobs still run, on every thread at once.
-        let barrier = Arc::new(std::sync::Barrier::new(threads));
-        let rendezvous: Vec<_> = (0..threads)
-            .map(|_| {
-                let barrier = Arc::clone(&barrier);
-                pool.spawn(move || {
-                    barrier.wait();
-                })
-            })
-            .collect();
-        for handle in rendezvous {
-            handle.join().unwrap();
-        }
+        common::rendezvous(&pool, threads);
     });
 }
 

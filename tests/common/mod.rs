@@ -136,3 +136,40 @@ pub fn quiet_worker_panics() {
         }));
     });
 }
+
+/// Proves `n` workers are alive and free: `n` jobs that rendezvous on a
+/// barrier complete only if `n` workers run them at once.
+pub fn rendezvous(pool: &thread_executor::Executor, n: usize) {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            pool.spawn(move || {
+                barrier.wait();
+            })
+        })
+        .collect();
+    within(LIMIT, "rendezvous of every worker", move || {
+        for handle in handles {
+            handle.join().unwrap();
+        }
+    });
+}
+
+/// Tiny xorshift PRNG, so the tests need no extra dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
