@@ -3,9 +3,9 @@
 //! The pool keeps both the sender and the receiver for its whole life, so the
 //! channel never disconnects. Closing, capacity and counting are the pool's
 //! business (see [`crate::pool`]); the queue only moves messages in FIFO
-//! order and parks idle workers. That keeps flume's fast paths (an unbounded
-//! send that wakes a parked receiver only when one is parked) and keeps every
-//! rule about acceptance in one atomic word we can reason about.
+//! order; idle workers park on the queue's own condvar (see
+//! [`Queue::pop`]), since flume's blocking receive allocates on every park.
+//! Every rule about acceptance stays in one atomic word we can reason about.
 
 use std::time::Duration;
 
