@@ -281,22 +281,19 @@ pub(crate) fn maybe_grow(shared: &Arc<Shared>, queued: u64) {
     // Threads start only under `scaling`, so `shutdown` (which passes
     // through that lock after closing) never misses one. Growth is still
     // allowed after close: an accepted job must run even if the pool had
-    // no thread left. The demand is re-read: the job may have run already.
+    // no thread left.
     let _scaling = lock(&shared.scaling);
-    if shared.counts().queued <= shared.idle.load(SeqCst) as u64
-        || !reserve(shared, shared.max.load(SeqCst))
-    {
-        return;
-    }
-    if spawn_worker(shared, StartReason::DynamicGrowth).is_err() && shared.live.load(SeqCst) == 0 {
-        // No worker exists and none could be started: whatever is queued
-        // would wait forever. Settle it as cancelled rather than strand it.
-        tracing::error!("no worker thread could be started; cancelling queued jobs");
-        for msg in shared.queue.drain() {
-            if let Msg::Job(task) = msg {
-                task.cancel();
-                shared.cancelled.fetch_add(1, SeqCst);
-                shared.release(ONE_QUEUED + ONE_UNFINISHED);
+    if let Some(Err(_)) = start_for_backlog(shared) {
+        if shared.live.load(SeqCst) == 0 {
+            // No worker exists and none could be started: whatever is queued
+            // would wait forever. Settle it as cancelled rather than strand it.
+            tracing::error!("no worker thread could be started; cancelling queued jobs");
+            for msg in shared.queue.drain() {
+                if let Msg::Job(task) = msg {
+                    task.cancel();
+                    shared.cancelled.fetch_add(1, SeqCst);
+                    shared.release(ONE_QUEUED + ONE_UNFINISHED);
+                }
             }
         }
     }
@@ -305,15 +302,19 @@ pub(crate) fn maybe_grow(shared: &Arc<Shared>, queued: u64) {
 /// A dynamic pool whose `max` was raised: start threads for a backlog that
 /// finds no idle worker now, rather than waiting for the next submit.
 fn grow_for_backlog(shared: &Arc<Shared>) {
-    loop {
-        let waiting = shared.counts().queued;
-        if waiting <= shared.idle.load(SeqCst) as u64 || !reserve(shared, shared.max.load(SeqCst)) {
-            return;
-        }
-        if spawn_worker(shared, StartReason::DynamicGrowth).is_err() {
-            return;
-        }
+    while let Some(Ok(())) = start_for_backlog(shared) {}
+}
+
+/// Starts one thread if more jobs are queued than workers are idle and the
+/// pool is below `max`; `None` if no thread is needed or allowed. The demand
+/// is read fresh: a job counted earlier may have run already. Callers hold
+/// `Shared::scaling`.
+fn start_for_backlog(shared: &Arc<Shared>) -> Option<io::Result<()>> {
+    let waiting = shared.counts().queued;
+    if waiting <= shared.idle.load(SeqCst) as u64 || !reserve(shared, shared.max.load(SeqCst)) {
+        return None;
     }
+    Some(spawn_worker(shared, StartReason::DynamicGrowth))
 }
 
 impl Executor {
