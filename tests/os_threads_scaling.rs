@@ -136,21 +136,7 @@ fn resizing_under_load_converges(baseline: usize) {
             }
         })
     };
-    let pool = {
-        let runs = Arc::clone(&runs);
-        within(LIMIT, "submit under resizing", move || {
-            for i in 0..JOBS {
-                let runs = Arc::clone(&runs);
-                pool.spawn(move || {
-                    if i % 4 == 0 {
-                        thread::sleep(Duration::from_micros(50));
-                    }
-                    runs[i].fetch_add(1, SeqCst);
-                });
-            }
-            pool
-        })
-    };
+    let pool = common::submit_counted(pool, &runs, JOBS);
     submitting.store(false, SeqCst);
     scaler.join().unwrap();
     assert_eq!(pool.set_threads(3).unwrap(), 3);

@@ -175,21 +175,7 @@ fn resize_under_load(pool: Executor, jobs: usize) -> Executor {
             operations
         })
     };
-    let pool = {
-        let runs = Arc::clone(&runs);
-        within(LIMIT, "submit under resizing", move || {
-            for i in 0..jobs {
-                let runs = Arc::clone(&runs);
-                pool.spawn(move || {
-                    if i % 4 == 0 {
-                        thread::sleep(Duration::from_micros(50));
-                    }
-                    runs[i].fetch_add(1, SeqCst);
-                });
-            }
-            pool
-        })
-    };
+    let pool = common::submit_counted(pool, &runs, jobs);
     submitting.store(false, SeqCst);
     let operations = scaler.join().unwrap();
     assert!(operations > 0);

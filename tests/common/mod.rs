@@ -173,3 +173,26 @@ impl Rng {
         }
     }
 }
+
+/// Submits `jobs` jobs (every fourth sleeping 50 µs) from a watchdog thread;
+/// job `i` counts its runs in `runs[i]`, which must each end at exactly 1.
+/// Returns the pool once every job is submitted.
+pub fn submit_counted(
+    pool: thread_executor::Executor,
+    runs: &std::sync::Arc<Vec<std::sync::atomic::AtomicU8>>,
+    jobs: usize,
+) -> thread_executor::Executor {
+    let runs = std::sync::Arc::clone(runs);
+    within(LIMIT, "submit under resizing", move || {
+        for i in 0..jobs {
+            let runs = std::sync::Arc::clone(&runs);
+            pool.spawn(move || {
+                if i % 4 == 0 {
+                    thread::sleep(Duration::from_micros(50));
+                }
+                runs[i].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        pool
+    })
+}
