@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use crate::builder::Builder;
 use crate::error::{JobError, SpawnError, TrySpawnError};
 use crate::event::Listener;
-use crate::handle::{Completion, JobHandle, Slot};
+use crate::handle::JobHandle;
 use crate::job::{Callback, Job, NoCallback};
 use crate::pool::{Condition, Refused, Shared, Until};
 use crate::queue::Msg;
@@ -428,13 +428,12 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    let slot = Slot::queued(job.f, job.callback);
-    let handle = JobHandle::new(Arc::clone(&slot) as Arc<dyn Completion<T>>);
-    shared.queue.push(Msg::Job(slot));
+    let (task, handle) = crate::slot::queued(job.f, job.callback);
+    shared.queue.push(Msg::Job(task));
     if shared.config.dynamic {
         crate::scaling::maybe_grow(shared, queued);
     }
-    handle
+    JobHandle::new(handle)
 }
 
 /// A handle that is settled already: the executor refused the job.
@@ -444,7 +443,7 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    JobHandle::new(Slot::refused(job.f, job.callback, error) as Arc<dyn Completion<T>>)
+    JobHandle::new(crate::slot::refused(job.f, job.callback, error))
 }
 
 impl Clone for Executor {

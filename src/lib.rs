@@ -56,7 +56,7 @@
 //! whose parent is the span current where it was submitted, so a request's
 //! span follows its blocking work onto the worker.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -74,6 +74,7 @@ mod pool;
 mod queue;
 mod scaling;
 mod shutdown;
+mod slot;
 mod stats;
 mod sync;
 mod worker;

@@ -9,14 +9,13 @@
 
 use std::time::Duration;
 
-use crate::handle::Task;
-use crate::sync::Arc;
+use crate::slot::TaskRef;
 
 /// One entry in the queue.
 pub(crate) enum Msg {
     /// A job, or what is left of it once cancelled (a worker that pops a
     /// cancelled job finds it settled and only does the accounting).
-    Job(Arc<dyn Task>),
+    Job(TaskRef),
     /// A wake-up with no work: the worker that receives it re-checks whether
     /// it should retire (scale-down) or exit (shutdown). Nudges that arrive
     /// when there is nothing to do are harmless and simply dropped.

@@ -46,9 +46,9 @@ use std::io;
 
 use crate::error::{ScaleError, ScaleErrorKind};
 use crate::executor::Executor;
-use crate::handle::Outcome;
 use crate::pool::{Shared, ONE_QUEUED, ONE_UNFINISHED};
 use crate::queue::Msg;
+use crate::slot::Outcome;
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{lock, Arc, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 

@@ -20,10 +20,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::executor::Executor;
-use crate::handle::{drop_caught, Task};
 use crate::pool::{Condition, Shared, Until, ONE_QUEUED, ONE_UNFINISHED};
 use crate::queue::Msg;
-use crate::sync::{lock, Arc, Ordering::SeqCst};
+use crate::slot::TaskRef;
+use crate::sync::{lock, Ordering::SeqCst};
 
 impl Executor {
     /// Stops accepting jobs, runs every job already accepted, and returns
@@ -258,7 +258,7 @@ impl Future for ShutdownAsync {
 #[must_use = "dropping a PendingJob cancels it; call `run` to run it"]
 pub struct PendingJob {
     /// `None` once run.
-    task: Option<Arc<dyn Task>>,
+    task: Option<TaskRef>,
 }
 
 impl PendingJob {
@@ -283,8 +283,9 @@ impl PendingJob {
     /// ```
     pub fn run(mut self) {
         if let Some(task) = self.task.take() {
+            // Frees the slot here if the handle is gone; the result's
+            // destructor is caught inside.
             task.run(&mut || {});
-            drop_caught(task, "a job's result");
         }
     }
 }
@@ -293,7 +294,6 @@ impl Drop for PendingJob {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.cancel();
-            drop_caught(task, "a cancelled job");
         }
     }
 }

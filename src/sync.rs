@@ -11,24 +11,77 @@
 //! Under `cfg(thread_executor_loom)`, `Mutex`, `Condvar`, the atomics,
 //! threads, thread-locals and `block_on` are loom's, and [`crate::queue`]
 //! swaps flume for a loom-visible `Mutex<VecDeque>` + `Condvar` queue, so
-//! loom explores every interleaving of the executor's own protocol. `Arc` is
-//! std's in both builds: loom's `Arc` cannot unsize to the `Arc<dyn Task>` /
-//! `Arc<dyn Completion<T>>` the job slot is shared through, and reference
-//! counting is not this crate's protocol (the models count drops instead).
+//! loom explores every interleaving of the executor's own protocol. The job
+//! slot's [`UnsafeCell`] is loom's too, so a model fails on any access to a
+//! slot's stage or waiter that its state word does not order (see
+//! [`crate::slot`]). `Arc` is std's in both builds: it only shares the pool's
+//! long-lived state, whose reference counting is not this crate's protocol.
 
 pub(crate) use std::sync::Arc;
 
 #[cfg(not(thread_executor_loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicU64, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(thread_executor_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicU64, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
+
+#[cfg(thread_executor_loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `std`'s `UnsafeCell` behind loom's closure-based API, so the slot's code
+/// reads the same in both builds and loom can see where each access begins
+/// and ends.
+#[cfg(not(thread_executor_loom))]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(thread_executor_loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+/// One step of a spin-wait for a lock whose holder runs a few instructions:
+/// a growing burst of spin hints, then yielding the core (the holder may
+/// have been preempted). Loom needs a yield on every step to make progress.
+pub(crate) fn spin(step: &mut u32) {
+    #[cfg(not(thread_executor_loom))]
+    {
+        if *step < 6 {
+            for _ in 0..1_u32 << *step {
+                std::hint::spin_loop();
+            }
+            *step += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    #[cfg(thread_executor_loom)]
+    {
+        let _ = step;
+        loom::thread::yield_now();
+    }
+}
 
 /// Locks `mutex`, ignoring poisoning.
 ///

@@ -36,10 +36,10 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::handle::{drop_caught, Outcome};
 use crate::pool::{Shared, ONE_QUEUED, ONE_UNFINISHED};
 use crate::queue::Msg;
 use crate::scaling::{ExitReason, WorkerCounters};
+use crate::slot::Outcome;
 use crate::sync::{Arc, Ordering::SeqCst};
 
 #[cfg(not(thread_executor_loom))]
@@ -247,21 +247,16 @@ fn handle(shared: &Shared, counters: &WorkerCounters, msg: Msg) -> Option<ExitRe
                 return Some(leave_drained(shared));
             }
         }
-        Msg::Job(task) => {
-            match task.run(&mut || shared.job_started()) {
-                Outcome::Skipped => {
-                    shared.cancelled.fetch_add(1, SeqCst);
-                    shared.release(ONE_QUEUED + ONE_UNFINISHED);
-                }
-                outcome => {
-                    counters.count(outcome);
-                    shared.release(ONE_UNFINISHED);
-                }
+        Msg::Job(task) => match task.run(&mut || shared.job_started()) {
+            Outcome::Skipped => {
+                shared.cancelled.fetch_add(1, SeqCst);
+                shared.release(ONE_QUEUED + ONE_UNFINISHED);
             }
-            // If the handle is gone this drops the result here; its
-            // destructor is user code and must not unwind into the loop.
-            drop_caught(task, "a job's result");
-        }
+            outcome => {
+                counters.count(outcome);
+                shared.release(ONE_UNFINISHED);
+            }
+        },
     }
     crate::scaling::try_retire(shared, shared.max.load(SeqCst)).then_some(ExitReason::ScaleDown)
 }

@@ -1,0 +1,794 @@
+//! The job slot: the one heap allocation behind every accepted job, and the
+//! two thin pointers that share it, [`TaskRef`] (the queue's and the
+//! worker's end) and [`RawHandle`] (the caller's end, inside
+//! [`JobHandle`](crate::JobHandle)).
+//!
+//! This is the crate's only `unsafe` code. It exists for the per-job budget
+//! of issue 6: a job with its handle and its queue entry in at most 64 bytes
+//! beyond the closure's captures, in one allocation, with no lock taken on
+//! the job's path. Safe Rust gets to 88 bytes (two fat `Arc<dyn _>`
+//! pointers, `Arc`'s two counts, a mutex word and an enum tag); this module
+//! gets to 56 with the layout `async-task` (under `blocking`) uses.
+//!
+//! # Layout
+//!
+//! ```text
+//!  Slot<F, C, T>  (repr(C), one Box)
+//!  ├─ Common<T>
+//!  │   ├─ Header ─┬─ state: AtomicUsize   stage | LOCKED | reference count
+//!  │   │          └─ vtable: &'static VTable   the F/C-typed operations
+//!  │   └─ waiter: Waiter<T>   awaiting task's waker, or on_complete callbacks
+//!  └─ stage: union { queued: (F, C, span), done: Result<T, JobError> }
+//! ```
+//!
+//! A [`TaskRef`] points at the `Header` and knows nothing else: it runs,
+//! cancels and releases through the vtable. A [`RawHandle<T>`] points at
+//! `Common<T>`: it knows `T`, so it reaches the waiter directly, and asks the
+//! vtable where the result lies (the union's offset depends on `F`). Both are
+//! one word, both own one reference.
+//!
+//! # The state word
+//!
+//! ```text
+//!  bits 0-1  stage: QUEUED ─▶ RUNNING ─▶ DONE ─▶ TAKEN
+//!  bit 2     LOCKED: someone is reading or writing `waiter`
+//!  bits 3..  the number of TaskRef/RawHandle pointers alive
+//! ```
+//!
+//! The invariants every `unsafe` block below relies on:
+//!
+//! 1. **Who may touch `stage`.** In `QUEUED` the union holds `queued`; the
+//!    one thread whose compare-exchange moves the stage to `RUNNING` (a
+//!    worker starting the job, or a canceller) takes it out and is then the
+//!    only thread that touches `stage` until it publishes `DONE`: it writes
+//!    `done` and lends `&done` to the callbacks. From `DONE` on, `done` is
+//!    read only through the handle (which is not `Clone`, and takes the
+//!    result by `&mut`), until it marks `TAKEN` and moves it out. So no two
+//!    threads ever access `stage` mutably at once, and the union's active
+//!    field always follows from the stage: `queued` in `QUEUED`, nothing in
+//!    `RUNNING` and `TAKEN`, `done` in `DONE`.
+//! 2. **Who may touch `waiter`.** Only the holder of `LOCKED`, which is set
+//!    by compare-exchange from an unlocked word and cleared by the holder.
+//!    Critical sections are a few moves: no user code, no allocation, no
+//!    waker clone or drop, so a spinner waits for instructions, never for
+//!    user code, and nothing can unwind while the lock is held.
+//! 3. **No lost wake-up.** `DONE` is published in the same atomic operation
+//!    that releases `LOCKED`, by the thread that held it while taking the
+//!    waker out; a handle registers its waker only while holding `LOCKED` in
+//!    a stage before `DONE`. So either the registration comes first and the
+//!    finisher takes (and wakes) that waker, or the handle sees `DONE`.
+//! 4. **Lifetime.** The count starts at the number of pointers handed out
+//!    (two for a queued job, one for a refused one). Each pointer's `Drop`
+//!    decrements it with `Release`; the thread that takes it to zero issues
+//!    an `Acquire` fence (so every other thread's last access happens before)
+//!    and frees the slot, dropping whatever the stage says is live. A
+//!    `TaskRef` dropped while its job is still queued cancels the job first,
+//!    so a handle can never wait on a job that no queue holds.
+//!
+//! The loom models in `tests/loom.rs` explore these protocols (start against
+//! cancel, completion against `on_complete` and polling, detached drops) with
+//! loom's `UnsafeCell`, which fails a model on any access that is not ordered
+//! by the atomics above; the stress and lifecycle tests count every closure,
+//! output and callback dropped or run, and CI runs the pool under valgrind.
+
+#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+use std::marker::PhantomData;
+use std::mem::{self, ManuallyDrop};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use tracing::Span;
+
+use crate::error::{panic_text, JobError};
+use crate::job::Callback;
+use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
+
+/// A callback added to a handle after submission.
+pub(crate) type BoxedCallback<T> = Box<dyn FnOnce(&Result<T, JobError>) + Send + 'static>;
+
+const STAGE: usize = 0b11;
+const QUEUED: usize = 0;
+const RUNNING: usize = 1;
+const DONE: usize = 2;
+const TAKEN: usize = 3;
+const LOCKED: usize = 1 << 2;
+const REF_ONE: usize = 1 << 3;
+const REF_MASK: usize = !(REF_ONE - 1);
+
+/// How a worker's attempt to run a queued entry ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The job was no longer queued (cancelled): nothing ran.
+    Skipped,
+    /// The job ran and returned.
+    Completed,
+    /// The job ran and panicked; its handle holds the payload.
+    Panicked,
+}
+
+#[repr(C)]
+struct Header {
+    state: AtomicUsize,
+    vtable: &'static VTable,
+}
+
+/// The operations that need `F` and `C`, for pointers that know neither.
+struct VTable {
+    /// Runs the job if it is still queued (invariant 1).
+    run: unsafe fn(NonNull<Header>, &mut dyn FnMut()) -> Outcome,
+    /// Settles the job as cancelled if it is still queued.
+    cancel: unsafe fn(NonNull<Header>) -> bool,
+    /// Where `done` lies; only meaningful in `DONE`.
+    result: unsafe fn(NonNull<Header>) -> NonNull<()>,
+    /// Drops the live contents and frees the slot (invariant 4).
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// The part of the slot whose layout does not depend on `F` or `C`.
+#[repr(C)]
+struct Common<T> {
+    header: Header,
+    waiter: UnsafeCell<Waiter<T>>,
+}
+
+#[repr(C)]
+struct Slot<F, C, T> {
+    common: Common<T>,
+    stage: UnsafeCell<Stage<F, C, T>>,
+}
+
+/// The stage's data; which field is live follows from the state word.
+#[repr(C)]
+union Stage<F, C, T> {
+    queued: ManuallyDrop<Queued<F, C>>,
+    done: ManuallyDrop<Result<T, JobError>>,
+}
+
+struct Queued<F, C> {
+    f: F,
+    callback: C,
+    /// The span current at submission, boxed so that jobs submitted outside
+    /// any span (the common case without a subscriber) pay one null word.
+    span: Option<Box<Span>>,
+}
+
+/// Who is told when the job settles: two words in the common case.
+enum Waiter<T> {
+    /// The task awaiting the result; a no-op waker when none does.
+    Task(Waker),
+    /// Callbacks added by `on_complete` before the job settled, newest
+    /// first; the oldest node's `waker` field is unused, the newest holds the
+    /// awaiting task's waker.
+    Callbacks(Box<CallbackNode<T>>),
+}
+
+struct CallbackNode<T> {
+    waker: Waker,
+    run: BoxedCallback<T>,
+    older: Option<Box<CallbackNode<T>>>,
+}
+
+impl<T> Waiter<T> {
+    fn none() -> Self {
+        Waiter::Task(futures::task::noop_waker())
+    }
+
+    fn waker_mut(&mut self) -> &mut Waker {
+        match self {
+            Waiter::Task(waker) => waker,
+            Waiter::Callbacks(newest) => &mut newest.waker,
+        }
+    }
+}
+
+/// Creates the slot of an accepted job: its queue entry and its handle.
+pub(crate) fn queued<F, C, T>(f: F, callback: C) -> (TaskRef, RawHandle<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    let current = Span::current();
+    let span = (!current.is_none()).then(|| Box::new(current));
+    let stage = Stage {
+        queued: ManuallyDrop::new(Queued { f, callback, span }),
+    };
+    let header = allocate::<F, C, T>(QUEUED | (2 * REF_ONE), stage);
+    (
+        TaskRef { header },
+        RawHandle {
+            common: header.cast(),
+            _output: PhantomData,
+        },
+    )
+}
+
+/// Creates the slot of a job the executor refused: settled with `error`,
+/// its callback run now on the caller's thread, only a handle pointing at it.
+pub(crate) fn refused<F, C, T>(f: F, callback: C, error: JobError) -> RawHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    drop_caught(f, "a refused job's closure");
+    let result = Err(error);
+    run_callback(|| callback.call(&result));
+    let stage = Stage {
+        done: ManuallyDrop::new(result),
+    };
+    RawHandle {
+        common: allocate::<F, C, T>(DONE | REF_ONE, stage).cast(),
+        _output: PhantomData,
+    }
+}
+
+fn allocate<F, C, T>(state: usize, stage: Stage<F, C, T>) -> NonNull<Header>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    let slot = Box::new(Slot {
+        common: Common {
+            header: Header {
+                state: AtomicUsize::new(state),
+                vtable: &VTable {
+                    run: run::<F, C, T>,
+                    cancel: cancel::<F, C, T>,
+                    result: result::<F, C, T>,
+                    dealloc: dealloc::<F, C, T>,
+                },
+            },
+            waiter: UnsafeCell::new(Waiter::none()),
+        },
+        stage: UnsafeCell::new(stage),
+    });
+    // `Slot` and `Common` are `repr(C)` with the header first, so a pointer
+    // to the slot is a pointer to its header (and to its `Common<T>`).
+    NonNull::from(Box::leak(slot)).cast()
+}
+
+impl Header {
+    /// Moves the stage from `QUEUED` to `RUNNING`: `true` for the one caller
+    /// that does, which now owns `queued` (invariant 1).
+    fn start(&self) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & STAGE != QUEUED {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | RUNNING,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Takes `LOCKED`, unless the job is settled: then returns `false`
+    /// without it, with the result visible (`Acquire`).
+    fn lock_unless_settled(&self) -> bool {
+        self.lock_unless_settled_from(self.state.load(Ordering::Acquire))
+    }
+
+    /// [`lock_unless_settled`](Self::lock_unless_settled), starting from a
+    /// state word the caller has just loaded with `Acquire`.
+    fn lock_unless_settled_from(&self, mut state: usize) -> bool {
+        let mut spins = 0_u32;
+        loop {
+            if state & STAGE >= DONE {
+                return false;
+            }
+            if state & LOCKED != 0 {
+                crate::sync::spin(&mut spins);
+                state = self.state.load(Ordering::Acquire);
+                continue;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | LOCKED,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    fn unlock(&self) {
+        self.state.fetch_and(!LOCKED, Ordering::Release);
+    }
+
+    /// Publishes `DONE` and releases `LOCKED` in one step (invariant 3).
+    /// The caller holds `LOCKED` in `RUNNING`, so flipping the two stage bits
+    /// and the lock bit turns `RUNNING | LOCKED` into `DONE`.
+    fn publish_done_and_unlock(&self) {
+        self.state
+            .fetch_xor((RUNNING ^ DONE) | LOCKED, Ordering::AcqRel);
+    }
+
+    fn stage(&self) -> usize {
+        self.state.load(Ordering::Acquire) & STAGE
+    }
+}
+
+/// Drops one reference to the slot behind `header`, freeing it with the
+/// last one.
+///
+/// # Safety
+///
+/// The caller owns one reference to a live slot and gives it up.
+unsafe fn release(header: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the slot alive up to this call.
+    let (previous, vtable) = unsafe {
+        let header = header.as_ref();
+        (
+            header.state.fetch_sub(REF_ONE, Ordering::Release),
+            header.vtable,
+        )
+    };
+    if previous & REF_MASK == REF_ONE {
+        fence(Ordering::Acquire);
+        // SAFETY: that was the last reference (invariant 4); every other
+        // thread's access happens before the fence.
+        unsafe { (vtable.dealloc)(header) }
+    }
+}
+
+/// # Safety (for the four functions below)
+///
+/// `header` points at the header of a live `Slot<F, C, T>` with exactly
+/// these `F`, `C`, `T` (the vtable it was read from was built for them), and
+/// the caller owns a reference to it.
+unsafe fn slot<'a, F, C, T>(header: NonNull<Header>) -> &'a Slot<F, C, T> {
+    // SAFETY: as above; the caller's reference keeps it alive for 'a.
+    unsafe { header.cast::<Slot<F, C, T>>().as_ref() }
+}
+
+unsafe fn run<F, C, T>(header: NonNull<Header>, started: &mut dyn FnMut()) -> Outcome
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    // SAFETY: this function's contract.
+    let slot = unsafe { slot::<F, C, T>(header) };
+    let Some(Queued { f, callback, span }) = slot.take_queued() else {
+        return Outcome::Skipped;
+    };
+    started();
+    // The submitter's span is the parent of the job's span, so a request's
+    // span follows its blocking work (and its callbacks) onto the worker.
+    let _parent = span.as_deref().map(Span::enter);
+    let _job = tracing::debug_span!("thread_executor::job").entered();
+    let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
+        JobError::panic(payload)
+    });
+    let outcome = match result {
+        Ok(_) => Outcome::Completed,
+        Err(_) => Outcome::Panicked,
+    };
+    slot.finish(result, callback);
+    outcome
+}
+
+unsafe fn cancel<F, C, T>(header: NonNull<Header>) -> bool
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    // SAFETY: this function's contract.
+    let slot = unsafe { slot::<F, C, T>(header) };
+    let Some(Queued { f, callback, span }) = slot.take_queued() else {
+        return false;
+    };
+    drop(span);
+    drop_caught(f, "a cancelled job's closure");
+    slot.finish(Err(JobError::cancelled()), callback);
+    true
+}
+
+unsafe fn result<F, C, T>(header: NonNull<Header>) -> NonNull<()> {
+    // SAFETY: this function's contract.
+    let slot = unsafe { slot::<F, C, T>(header) };
+    slot.stage.with(|stage| {
+        // SAFETY: `stage` points into a live slot, so the address of its
+        // `done` field is in bounds and not null; no reference is formed.
+        unsafe { NonNull::new_unchecked(std::ptr::addr_of!((*stage).done).cast_mut().cast()) }
+    })
+}
+
+unsafe fn dealloc<F, C, T>(header: NonNull<Header>) {
+    // SAFETY: the caller held the last reference (invariant 4): the slot is
+    // ours alone, and was allocated by `allocate` as a `Box<Slot<F, C, T>>`.
+    let slot = unsafe { Box::from_raw(header.cast::<Slot<F, C, T>>().as_ptr()) };
+    let stage = slot.common.header.state.load(Ordering::Relaxed) & STAGE;
+    let Slot {
+        common,
+        stage: data,
+    } = *slot;
+    let data = data.into_inner();
+    match stage {
+        // SAFETY: invariant 1: the stage says which field is live.
+        QUEUED => drop_caught(ManuallyDrop::into_inner(unsafe { data.queued }), "a job"),
+        // SAFETY: as above.
+        DONE => drop_caught(
+            ManuallyDrop::into_inner(unsafe { data.done }),
+            "a job's result",
+        ),
+        // `RUNNING` cannot be freed (the runner holds a reference), and
+        // `TAKEN` holds nothing.
+        _ => {}
+    }
+    drop_caught(common.waiter.into_inner(), "a job's waker");
+}
+
+impl<F, C, T> Slot<F, C, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    /// Moves the job out of `QUEUED`, if it is still there.
+    fn take_queued(&self) -> Option<Queued<F, C>> {
+        if !self.common.header.start() {
+            return None;
+        }
+        Some(self.stage.with_mut(|stage| {
+            // SAFETY: `start` succeeded, so `queued` is live and ours alone
+            // (invariant 1); the union is left with no live field (`RUNNING`).
+            unsafe { ManuallyDrop::take(&mut (*stage).queued) }
+        }))
+    }
+
+    /// Runs the callbacks, publishes the result and wakes the waiter. The
+    /// caller moved the stage to `RUNNING`.
+    fn finish(&self, result: Result<T, JobError>, callback: C) {
+        run_callback(|| callback.call(&result));
+        self.stage.with_mut(|stage| {
+            // SAFETY: `RUNNING`, ours alone (invariant 1); writing a
+            // `ManuallyDrop` union field drops nothing.
+            unsafe { (*stage).done = ManuallyDrop::new(result) }
+        });
+        let header = &self.common.header;
+        loop {
+            let locked = header.lock_unless_settled();
+            debug_assert!(locked, "only the finisher settles a running job");
+            let waiter = self.common.waiter.with_mut(|waiter| {
+                // SAFETY: we hold `LOCKED` (invariant 2).
+                let waiter = unsafe { &mut *waiter };
+                match waiter {
+                    Waiter::Callbacks(newest) => {
+                        let waker = mem::replace(&mut newest.waker, futures::task::noop_waker());
+                        mem::replace(waiter, Waiter::Task(waker))
+                    }
+                    Waiter::Task(waker) => {
+                        Waiter::Task(mem::replace(waker, futures::task::noop_waker()))
+                    }
+                }
+            });
+            match waiter {
+                Waiter::Callbacks(newest) => {
+                    header.unlock();
+                    self.stage.with(|stage| {
+                        // SAFETY: still `RUNNING` and ours: `done` is live
+                        // and nobody else reads it yet (invariant 1).
+                        let result = unsafe { &*(*stage).done };
+                        run_callbacks(newest, result);
+                    });
+                }
+                Waiter::Task(waker) => {
+                    header.publish_done_and_unlock();
+                    waker.wake();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs a chain of `on_complete` callbacks oldest first, each caught.
+fn run_callbacks<T>(newest: Box<CallbackNode<T>>, result: &Result<T, JobError>) {
+    let mut in_order = Vec::new();
+    let mut next = Some(newest);
+    while let Some(node) = next {
+        let CallbackNode { run, older, .. } = *node;
+        in_order.push(run);
+        next = older;
+    }
+    for run in in_order.into_iter().rev() {
+        run_callback(|| run(result));
+    }
+}
+
+/// The queue's (and the worker's, and [`crate::PendingJob`]'s) pointer to a
+/// job: one word, owning one reference.
+pub(crate) struct TaskRef {
+    header: NonNull<Header>,
+}
+
+// SAFETY: the slot is only ever built from `F`, `C` and `T` that are all
+// `Send` (see `queued`), the state word is atomic, and every non-atomic
+// access follows invariants 1 and 2, whichever thread makes it.
+unsafe impl Send for TaskRef {}
+// SAFETY: `&TaskRef` only reads the state word (`is_queued`).
+unsafe impl Sync for TaskRef {}
+
+impl TaskRef {
+    fn header(&self) -> &Header {
+        // SAFETY: our reference keeps the slot alive.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// Runs the job on the calling thread if it is still queued; `started`
+    /// is called right after it leaves `QUEUED`, before it runs.
+    pub(crate) fn run(self, started: &mut dyn FnMut()) -> Outcome {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the vtable was built for this slot, and `this` holds a
+        // reference across the call.
+        let outcome = unsafe { (this.header().vtable.run)(this.header, started) };
+        // SAFETY: the job has left `QUEUED` (run or skipped), so `Drop`'s
+        // check is moot; we give up `this`'s reference.
+        unsafe { release(this.header) };
+        outcome
+    }
+
+    /// Settles a still-queued job as cancelled; `false` if it had left
+    /// `QUEUED` already.
+    pub(crate) fn cancel(self) -> bool {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: as in `run`.
+        let cancelled = unsafe { (this.header().vtable.cancel)(this.header) };
+        // SAFETY: as in `run`.
+        unsafe { release(this.header) };
+        cancelled
+    }
+
+    /// Whether the job has neither started nor been cancelled.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.header().stage() == QUEUED
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // Invariant 4: a queue entry never disappears with its job unsettled.
+        if self.is_queued() {
+            // SAFETY: as in `run`.
+            unsafe { (self.header().vtable.cancel)(self.header) };
+        }
+        // SAFETY: we own one reference and give it up.
+        unsafe { release(self.header) }
+    }
+}
+
+/// The handle's pointer to a job: one word, owning one reference.
+pub(crate) struct RawHandle<T> {
+    common: NonNull<Common<T>>,
+    _output: PhantomData<T>,
+}
+
+// SAFETY: the handle moves the `T` out of the slot and runs `on_complete`
+// callbacks (which are `Send`) with `&T`; every access follows invariants 1
+// and 2, whichever thread makes it. `T: Send` is required for both, as
+// the output crosses from the worker to the handle's thread.
+unsafe impl<T: Send> Send for RawHandle<T> {}
+// SAFETY: `&RawHandle` only reads the state word or cancels, which touches
+// `F` and `C` (both `Send`), never `T`.
+unsafe impl<T: Send> Sync for RawHandle<T> {}
+
+// The handle is a pointer: moving it never moves the slot.
+impl<T> Unpin for RawHandle<T> {}
+
+impl<T> RawHandle<T> {
+    fn common(&self) -> &Common<T> {
+        // SAFETY: our reference keeps the slot alive.
+        unsafe { self.common.as_ref() }
+    }
+
+    fn header(&self) -> &Header {
+        &self.common().header
+    }
+
+    /// `&done`. The caller has seen `DONE` and is the handle, the only
+    /// reader from then on (invariant 1).
+    fn done(&self) -> &Result<T, JobError> {
+        let header = self.header();
+        // SAFETY: the vtable was built for this slot; we hold a reference.
+        let done = unsafe { (header.vtable.result)(NonNull::from(header)) };
+        // SAFETY: `DONE`: `done` is live and is a `Result<T, JobError>`.
+        unsafe { done.cast::<Result<T, JobError>>().as_ref() }
+    }
+
+    /// Takes the result out, leaving the stage `TAKEN`.
+    fn take(&mut self) -> Result<T, JobError> {
+        let header = self.header();
+        // SAFETY: as in `done`.
+        let done = unsafe { (header.vtable.result)(NonNull::from(header)) };
+        // SAFETY: `DONE` and we are the only reader (`&mut self`); marking
+        // `TAKEN` right after means nobody reads or drops it again.
+        let result = unsafe { done.cast::<Result<T, JobError>>().as_ptr().read() };
+        header.state.fetch_xor(DONE ^ TAKEN, Ordering::Relaxed);
+        result
+    }
+
+    /// Polls for the result, registering `cx`'s waker if it is not there.
+    ///
+    /// # Panics
+    ///
+    /// If the result was taken already.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>> {
+        let state = self.header().state.load(Ordering::Acquire);
+        match state & STAGE {
+            DONE => return Poll::Ready(self.take()),
+            TAKEN => panic!("`JobHandle` polled after it returned its result"),
+            _ => {}
+        }
+        // Cloned before locking: a waker's clone and drop are foreign code
+        // and never run under `LOCKED` (invariant 2).
+        let fresh = cx.waker().clone();
+        if !self.header().lock_unless_settled_from(state) {
+            drop(fresh);
+            return Poll::Ready(self.take());
+        }
+        let stale = self.common().waiter.with_mut(|waiter| {
+            // SAFETY: we hold `LOCKED` (invariant 2).
+            let current = unsafe { (*waiter).waker_mut() };
+            if current.will_wake(&fresh) {
+                fresh
+            } else {
+                mem::replace(current, fresh)
+            }
+        });
+        self.header().unlock();
+        drop(stale);
+        Poll::Pending
+    }
+
+    /// Whether the job has settled.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.header().stage() >= DONE
+    }
+
+    /// Settles the job as cancelled if it is still queued.
+    pub(crate) fn cancel(&self) -> bool {
+        let header = self.header();
+        // SAFETY: the vtable was built for this slot; we hold a reference.
+        unsafe { (header.vtable.cancel)(NonNull::from(header)) }
+    }
+
+    /// Runs `callback` with the outcome: when the job settles, or now.
+    ///
+    /// # Panics
+    ///
+    /// If the result was taken already.
+    pub(crate) fn add_callback(&mut self, callback: BoxedCallback<T>) {
+        let mut node = Box::new(CallbackNode {
+            waker: futures::task::noop_waker(),
+            run: callback,
+            older: None,
+        });
+        if !self.header().lock_unless_settled() {
+            if self.header().stage() == TAKEN {
+                panic!("`JobHandle::on_complete` called after the handle returned its result");
+            }
+            run_callback(|| (node.run)(self.done()));
+            return;
+        }
+        self.common().waiter.with_mut(|waiter| {
+            // SAFETY: we hold `LOCKED` (invariant 2).
+            let waiter = unsafe { &mut *waiter };
+            // Only moves here: the no-op waker dropped by the assignment
+            // runs no code.
+            node.waker = mem::replace(waiter.waker_mut(), futures::task::noop_waker());
+            if let Waiter::Callbacks(older) = mem::replace(waiter, Waiter::none()) {
+                node.older = Some(older);
+            }
+            *waiter = Waiter::Callbacks(node);
+        });
+        self.header().unlock();
+    }
+}
+
+impl<T> Drop for RawHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and give it up.
+        unsafe { release(self.common.cast()) }
+    }
+}
+
+/// Runs a user callback, catching and reporting a panic: a callback never
+/// unwinds into a worker or into the code that settled the job.
+pub(crate) fn run_callback(callback: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+        tracing::error!(
+            panic = panic_text(payload.as_ref()),
+            "job callback panicked"
+        );
+    }
+}
+
+/// Drops a user value, catching and reporting a panic in its destructor.
+pub(crate) fn drop_caught<V>(value: V, what: &str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        tracing::error!(
+            panic = panic_text(payload.as_ref()),
+            "dropping {what} panicked"
+        );
+    }
+}
+
+#[cfg(all(test, not(thread_executor_loom)))]
+mod tests {
+    use super::*;
+    use crate::job::NoCallback;
+
+    fn slot_size<F: FnOnce() -> T + Send + 'static, T: Send + 'static>(_: &F) -> usize {
+        mem::size_of::<Slot<F, NoCallback, T>>()
+    }
+
+    /// The slot's layout is the per-job memory budget: guard it. A job
+    /// capturing one word and returning one word: state and vtable, the
+    /// waiter's two words, and the union of (closure, span) and the result.
+    #[test]
+    fn a_one_word_job_slot_takes_six_words() {
+        assert_eq!(mem::size_of::<Waiter<usize>>(), 16);
+        assert_eq!(mem::size_of::<TaskRef>(), 8);
+        assert_eq!(mem::size_of::<RawHandle<usize>>(), 8);
+        let captured = 5_usize;
+        assert_eq!(slot_size(&move || captured), 48);
+    }
+
+    #[test]
+    fn the_last_reference_frees_whatever_is_live() {
+        use std::sync::atomic::AtomicUsize as Count;
+        use std::sync::Arc;
+        struct Tally(Arc<Count>);
+        impl Drop for Tally {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let drops = Arc::new(Count::new(0));
+        let count = || drops.load(std::sync::atomic::Ordering::SeqCst);
+
+        // Queued, both pointers dropped: the closure is cancelled and freed.
+        let tally = Tally(Arc::clone(&drops));
+        let (task, handle) = queued(move || tally, NoCallback);
+        drop(handle);
+        drop(task);
+        assert_eq!(count(), 1);
+
+        // Run, handle dropped after: the output is freed with the slot.
+        let tally = Tally(Arc::clone(&drops));
+        let (task, handle) = queued(move || tally, NoCallback);
+        assert_eq!(task.run(&mut || {}), Outcome::Completed);
+        assert_eq!(count(), 1);
+        drop(handle);
+        assert_eq!(count(), 2);
+
+        // Taken by the handle: freed by whoever holds it, not twice.
+        let tally = Tally(Arc::clone(&drops));
+        let (task, mut handle) = queued(move || tally, NoCallback);
+        assert_eq!(task.run(&mut || {}), Outcome::Completed);
+        let waker = futures::task::noop_waker();
+        let Poll::Ready(Ok(output)) = handle.poll(&mut Context::from_waker(&waker)) else {
+            panic!("the job ran")
+        };
+        drop(handle);
+        assert_eq!(count(), 2);
+        drop(output);
+        assert_eq!(count(), 3);
+    }
+}
