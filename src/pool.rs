@@ -189,16 +189,9 @@ impl Shared {
             || counts.queued < self.config.max_queue_size as u64
     }
 
-    /// A job left `Queued` and started.
-    pub(crate) fn job_started(&self) {
-        self.state.fetch_sub(ONE_QUEUED, SeqCst);
-        if self.config.max_queue_size != 0 {
-            self.capacity.notify_all();
-        }
-    }
-
-    /// Subtracts `delta` (some of `ONE_QUEUED + ONE_UNFINISHED`) for jobs that
-    /// settled, and wakes whoever waits on the result.
+    /// Subtracts `delta` (multiples of `ONE_QUEUED` and `ONE_UNFINISHED`)
+    /// for jobs that started or settled, and wakes whoever waits for room
+    /// in the queue or for the pool to finish.
     pub(crate) fn release(&self, delta: u64) {
         let previous = self.state.fetch_sub(delta, SeqCst);
         if delta & !UNFINISHED_MASK != 0 && self.config.max_queue_size != 0 {

@@ -8,6 +8,16 @@
 //! checks whether the pool is closed and drained (then it exits), and
 //! otherwise goes IDLE:
 //!
+//! The accounting costs one read-modify-write of the pool's state word per
+//! job, not two: a finished job's `unfinished` count is *owed* until the
+//! worker starts its next job, and is subtracted in the same `fetch_sub` that
+//! moves that job out of `queued`. Whenever the worker finds no job to start
+//! (empty queue, a nudge, a cancelled entry, retiring) it pays what it owes
+//! first. So a job counts as unfinished for at most one queue pop after its
+//! callbacks ran, and `wait` never waits on a worker that has stopped.
+//! Nothing else waits on it: a job's handle is woken when the job settles,
+//! before any accounting.
+//!
 //! 1. it counts itself in `Shared::idle`,
 //! 2. SPINS briefly, watching the state word's `queued` count (a plain load,
 //!    so spinning does not contend on the queue's lock) and popping when it
@@ -129,15 +139,33 @@ impl Drop for ExitGuard<'_> {
     }
 }
 
+/// The `unfinished` count of the job this worker finished last, not yet
+/// subtracted from the state word (see the module docs): 0 or
+/// `ONE_UNFINISHED`.
+#[derive(Default)]
+struct Owed(u64);
+
+impl Owed {
+    /// Pays what is owed on its own.
+    fn settle(&mut self, shared: &Shared) {
+        let owed = std::mem::take(&mut self.0);
+        if owed != 0 {
+            shared.release(owed);
+        }
+    }
+}
+
 /// The worker loop. Returns once this worker gave up its `live` slot.
 fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
+    let mut owed = Owed::default();
     loop {
         // BUSY: drain whatever is queued.
         while let Some(msg) = shared.queue.try_pop() {
-            if let Some(reason) = handle(shared, counters, msg) {
+            if let Some(reason) = handle(shared, counters, &mut owed, msg) {
                 return reason;
             }
         }
+        owed.settle(shared);
         // Empty queue: exit if the pool is closed and every job settled.
         if shared.is_drained() {
             return leave_drained(shared);
@@ -148,7 +176,7 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
         shared.idle.fetch_sub(1, SeqCst);
         match msg {
             Some(msg) => {
-                if let Some(reason) = handle(shared, counters, msg) {
+                if let Some(reason) = handle(shared, counters, &mut owed, msg) {
                     return reason;
                 }
             }
@@ -235,28 +263,46 @@ fn keep_alive(shared: &Shared) -> Option<Duration> {
 }
 
 /// Runs (or skips) one queue entry and does its accounting, then decides
-/// whether this worker leaves (and if so, gives up its `live` slot).
+/// whether this worker leaves (and if so, gives up its `live` slot, having
+/// paid what it owes).
 ///
 /// A nudge is checked for shutdown at once, before the worker pops anything
 /// else: the nudges are counted one per worker, so a worker that swallowed a
 /// second one in its busy loop would leave another worker parked forever.
-fn handle(shared: &Shared, counters: &WorkerCounters, msg: Msg) -> Option<ExitReason> {
+fn handle(
+    shared: &Shared,
+    counters: &WorkerCounters,
+    owed: &mut Owed,
+    msg: Msg,
+) -> Option<ExitReason> {
     match msg {
         Msg::Nudge => {
+            owed.settle(shared);
             if shared.is_drained() {
                 return Some(leave_drained(shared));
             }
         }
-        Msg::Job(task) => match task.run(&mut || shared.job_started()) {
-            Outcome::Skipped => {
-                shared.cancelled.fetch_add(1, SeqCst);
-                shared.release(ONE_QUEUED + ONE_UNFINISHED);
+        Msg::Job(task) => {
+            let mut paid = std::mem::take(&mut owed.0);
+            // Starting the job pays the previous one's count too.
+            let outcome = task.run(&mut || {
+                shared.release(ONE_QUEUED + std::mem::take(&mut paid));
+            });
+            match outcome {
+                Outcome::Skipped => {
+                    shared.cancelled.fetch_add(1, SeqCst);
+                    shared.release(paid + ONE_QUEUED + ONE_UNFINISHED);
+                }
+                outcome => {
+                    counters.count(outcome);
+                    owed.0 = ONE_UNFINISHED;
+                }
             }
-            outcome => {
-                counters.count(outcome);
-                shared.release(ONE_UNFINISHED);
-            }
-        },
+        }
     }
-    crate::scaling::try_retire(shared, shared.max.load(SeqCst)).then_some(ExitReason::ScaleDown)
+    if crate::scaling::try_retire(shared, shared.max.load(SeqCst)) {
+        owed.settle(shared);
+        return Some(ExitReason::ScaleDown);
+    }
+    None
 }
