@@ -22,6 +22,14 @@
 //! releases it atomically), or stores its waker under it, so the notifier's
 //! wake-up cannot fall between the check and the sleep. When nobody waits a
 //! notification costs one uncontended atomic instruction.
+//!
+//! A notification moves each registered waker out of its slot and wakes it
+//! (the task re-registers when it polls again, and a task woken twice
+//! before it runs only runs once anyway), a few at a time so that no waker
+//! runs under the lock and nothing is allocated; and it signals the condvar
+//! only if a thread is blocked on it, since a futex wake is a system call
+//! even when nobody sleeps. A bounded pool notifies at every job start while
+//! a sender waits for room, so this is its hot path.
 
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -42,9 +50,16 @@ pub(crate) struct Event {
 
 #[derive(Default)]
 struct Wakers {
+    /// A registered listener's slot holds its waker, or `None` once a
+    /// notification took it and until the listener's next poll.
     slots: Vec<Option<Waker>>,
     free: Vec<usize>,
+    /// Threads blocked in [`Event::wait_until`].
+    threads: usize,
 }
+
+/// How many wakers a notification takes out per pass over the lock.
+const WAKE_BATCH: usize = 4;
 
 /// A task's registration with an [`Event`]; unregisters on drop.
 #[derive(Default)]
@@ -68,14 +83,31 @@ impl Event {
         if self.waiters.fetch_add(0, SeqCst) == 0 {
             return;
         }
-        let wakers: Vec<Waker> = {
-            let inner = lock(&self.inner);
-            self.condvar.notify_all();
-            inner.slots.iter().flatten().cloned().collect()
-        };
-        // Woken outside the lock: a waker may run arbitrary runtime code.
-        for waker in wakers {
-            waker.wake();
+        let mut next = 0;
+        loop {
+            let mut batch: [Option<Waker>; WAKE_BATCH] = Default::default();
+            let mut taken = 0;
+            let last = {
+                let mut inner = lock(&self.inner);
+                if next == 0 && inner.threads > 0 {
+                    self.condvar.notify_all();
+                }
+                while next < inner.slots.len() && taken < WAKE_BATCH {
+                    if let Some(waker) = inner.slots[next].take() {
+                        batch[taken] = Some(waker);
+                        taken += 1;
+                    }
+                    next += 1;
+                }
+                next >= inner.slots.len()
+            };
+            // Woken outside the lock: a waker may run arbitrary runtime code.
+            for waker in batch.into_iter().flatten() {
+                waker.wake();
+            }
+            if last {
+                return;
+            }
         }
     }
 
@@ -91,6 +123,7 @@ impl Event {
         }
         let mut inner = lock(&self.inner);
         self.waiters.fetch_add(1, SeqCst);
+        inner.threads += 1;
         let result = loop {
             if ready() {
                 break true;
@@ -115,6 +148,7 @@ impl Event {
                 }
             }
         };
+        inner.threads -= 1;
         self.waiters.fetch_sub(1, SeqCst);
         drop(inner);
         result
