@@ -791,4 +791,107 @@ mod tests {
         drop(output);
         assert_eq!(count(), 3);
     }
+
+    /// A waker that counts its wake-ups.
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (std::sync::Arc<CountingWaker>, Waker) {
+        let count = std::sync::Arc::new(CountingWaker(Default::default()));
+        (std::sync::Arc::clone(&count), Waker::from(count))
+    }
+
+    fn wakes(count: &CountingWaker) -> usize {
+        count.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[test]
+    fn completion_wakes_the_latest_waker_once_and_only_it() {
+        let (task, mut handle) = queued(|| 7, NoCallback);
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        let pending = handle.poll(&mut Context::from_waker(&first_waker));
+        assert!(pending.is_pending());
+        // Polled again with the same waker: nothing changes; then moved to
+        // another task: only that one is woken.
+        assert!(handle
+            .poll(&mut Context::from_waker(&first_waker))
+            .is_pending());
+        assert!(handle
+            .poll(&mut Context::from_waker(&second_waker))
+            .is_pending());
+        assert_eq!(task.run(&mut || {}), Outcome::Completed);
+        assert_eq!((wakes(&first), wakes(&second)), (0, 1));
+        let ready = handle.poll(&mut Context::from_waker(&second_waker));
+        assert!(matches!(ready, Poll::Ready(Ok(7))));
+        assert_eq!((wakes(&first), wakes(&second)), (0, 1));
+        // The slot no longer holds either waker: only our clones remain.
+        drop(handle);
+        assert_eq!(std::sync::Arc::strong_count(&first), 2);
+        assert_eq!(std::sync::Arc::strong_count(&second), 2);
+    }
+
+    #[test]
+    fn callbacks_added_before_completion_run_in_order_before_the_wake_up() {
+        use std::sync::{Arc, Mutex};
+        let (task, mut handle) = queued(|| 3, NoCallback);
+        let (woken, waker) = counting_waker();
+        assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..3 {
+            let log = Arc::clone(&log);
+            let woken = Arc::clone(&woken);
+            handle.add_callback(Box::new(move |result| {
+                // Each callback runs before the awaiting task is woken.
+                assert_eq!(wakes(&woken), 0);
+                log.lock().unwrap().push((i, *result.as_ref().unwrap()));
+            }));
+        }
+        task.run(&mut || {});
+        assert_eq!(*log.lock().unwrap(), [(0, 3), (1, 3), (2, 3)]);
+        assert_eq!(wakes(&woken), 1);
+        // Added after completion: runs at once, on this thread.
+        let log_after = Arc::clone(&log);
+        handle.add_callback(Box::new(move |result| {
+            log_after
+                .lock()
+                .unwrap()
+                .push((9, *result.as_ref().unwrap()));
+        }));
+        assert_eq!(log.lock().unwrap().last(), Some(&(9, 3)));
+        assert!(matches!(
+            handle.poll(&mut Context::from_waker(&waker)),
+            Poll::Ready(Ok(3))
+        ));
+    }
+
+    #[test]
+    fn a_cancelled_slot_settles_once_and_skips_the_worker() {
+        let (task, mut handle) = queued(|| 1, NoCallback);
+        assert!(handle.cancel());
+        assert!(!handle.cancel());
+        assert!(handle.is_finished());
+        assert_eq!(task.run(&mut || panic!("never started")), Outcome::Skipped);
+        let waker = futures::task::noop_waker();
+        let Poll::Ready(Err(error)) = handle.poll(&mut Context::from_waker(&waker)) else {
+            panic!("settled as cancelled")
+        };
+        assert!(error.is_cancelled());
+    }
+
+    #[test]
+    #[should_panic(expected = "polled after it returned its result")]
+    fn polling_a_taken_result_panics() {
+        let (task, mut handle) = queued(|| 1, NoCallback);
+        task.run(&mut || {});
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(handle.poll(&mut cx).is_ready());
+        let _ = handle.poll(&mut cx);
+    }
 }

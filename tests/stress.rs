@@ -275,3 +275,87 @@ fn a_job_that_drops_the_pool_it_runs_on_while_others_queue_does_not_hang() {
         });
     });
 }
+
+/// The job slot's handle side raced against its worker side on real
+/// threads: every handle is consumed a random way (awaited from a
+/// multi-threaded runtime whose tasks hop threads, so the registered waker
+/// changes; joined from another thread; given `on_complete` callbacks and
+/// dropped; cancelled; dropped at once) while the job runs. Every outcome is
+/// counted: each output is dropped exactly once, each callback runs exactly
+/// once, and a job either ran or was cancelled, never both.
+#[test]
+fn handles_racing_their_jobs_settle_and_drop_exactly_once() {
+    use common::Rng;
+    use std::sync::atomic::AtomicUsize as Count;
+
+    struct Output(Arc<Count>);
+    impl Drop for Output {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    let jobs = 20_000 * scale();
+    within(WATCHDOG, "slot races", move || {
+        let pool = Executor::new(2);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let (ran, outputs, callbacks, cancelled) = (
+            Arc::new(Count::new(0)),
+            Arc::new(Count::new(0)),
+            Arc::new(Count::new(0)),
+            Arc::new(Count::new(0)),
+        );
+        let mut rng = Rng(0x5107_5eed);
+        let mut registered = 0;
+        let mut awaited = Vec::new();
+        let mut joiners = Vec::new();
+        for _ in 0..jobs {
+            let (ran_in_job, output) = (Arc::clone(&ran), Arc::clone(&outputs));
+            let handle = pool.spawn(move || {
+                ran_in_job.fetch_add(1, SeqCst);
+                Output(output)
+            });
+            match rng.below(5) {
+                0 => awaited.push(runtime.spawn(async move {
+                    tokio::task::yield_now().await;
+                    handle.await.is_ok()
+                })),
+                1 => joiners.push(thread::spawn(move || handle.join().is_ok())),
+                2 => {
+                    registered += 1;
+                    let seen = Arc::clone(&callbacks);
+                    drop(handle.on_complete(move |_| {
+                        seen.fetch_add(1, SeqCst);
+                    }));
+                }
+                3 => {
+                    if handle.cancel() {
+                        cancelled.fetch_add(1, SeqCst);
+                    }
+                }
+                _ => drop(handle),
+            }
+            if joiners.len() >= 8 {
+                for joiner in joiners.drain(..) {
+                    joiner.join().unwrap();
+                }
+            }
+        }
+        for joiner in joiners {
+            joiner.join().unwrap();
+        }
+        runtime.block_on(async {
+            for task in awaited {
+                task.await.unwrap();
+            }
+        });
+        pool.shutdown();
+        assert_eq!(ran.load(SeqCst) + cancelled.load(SeqCst), jobs);
+        assert_eq!(outputs.load(SeqCst), ran.load(SeqCst));
+        assert_eq!(pool.stats().cancelled, cancelled.load(SeqCst) as u64);
+        assert_eq!(callbacks.load(SeqCst), registered);
+    });
+}
