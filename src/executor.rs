@@ -239,8 +239,11 @@ impl Executor {
     /// # Errors
     ///
     /// The future yields [`SpawnError`] with `f` inside if the executor is
-    /// shut down before the job was queued (a pending future does not keep
-    /// the pool open: dropping the last `Executor` closes it too).
+    /// shut down (by any clone) before the job was queued. The future
+    /// borrows the executor, as flume's `send_async` borrows its sender:
+    /// cloning the pool's `Arc` for every submission cost more than the rest
+    /// of an uncontended submission. Clone the `Executor` into a task that
+    /// must own it.
     ///
     /// # Cancel safety
     ///
@@ -258,7 +261,7 @@ impl Executor {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn spawn_async<F, T>(&self, f: F) -> SpawnAsync<F, T>
+    pub fn spawn_async<F, T>(&self, f: F) -> SpawnAsync<'_, F, T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -290,14 +293,14 @@ impl Executor {
     /// assert_eq!(handle.await.unwrap(), "ok");
     /// # });
     /// ```
-    pub fn send_async<F, C, T>(&self, job: Job<F, C>) -> SendAsync<F, C, T>
+    pub fn send_async<F, C, T>(&self, job: Job<F, C>) -> SendAsync<'_, F, C, T>
     where
         F: FnOnce() -> T + Send + 'static,
         C: Callback<T>,
         T: Send + 'static,
     {
         SendAsync {
-            shared: Arc::clone(&self.shared),
+            shared: &self.shared,
             job: Some(job),
             listener: Listener::default(),
             _output: std::marker::PhantomData,
@@ -328,7 +331,7 @@ impl Executor {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn run<F, T>(&self, f: F) -> Run<F, T>
+    pub fn run<F, T>(&self, f: F) -> Run<'_, F, T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -474,20 +477,20 @@ impl fmt::Debug for Executor {
 /// The future of [`Executor::send_async`]: resolves to the job's handle once
 /// the job is queued.
 #[must_use = "futures do nothing unless polled"]
-pub struct SendAsync<F, C, T> {
-    // Not an `Executor` clone: a pending submission does not keep the pool
-    // open (dropping the last `Executor` closes it, and this future then
-    // yields the job back), and it saves two shared counters per job.
-    shared: Arc<Shared>,
+pub struct SendAsync<'a, F, C, T> {
+    // Borrowed, not a clone of the `Executor` or of its `Arc`: a clone's two
+    // reference-count updates cost more than the rest of an uncontended
+    // submission.
+    shared: &'a Arc<Shared>,
     job: Option<Job<F, C>>,
     listener: Listener,
     _output: std::marker::PhantomData<fn() -> T>,
 }
 
 // The job is moved out by value, never pinned in place.
-impl<F, C, T> Unpin for SendAsync<F, C, T> {}
+impl<F, C, T> Unpin for SendAsync<'_, F, C, T> {}
 
-impl<F, C, T> Future for SendAsync<F, C, T>
+impl<F, C, T> Future for SendAsync<'_, F, C, T>
 where
     F: FnOnce() -> T + Send + 'static,
     C: Callback<T>,
@@ -526,13 +529,13 @@ where
     }
 }
 
-impl<F, C, T> Drop for SendAsync<F, C, T> {
+impl<F, C, T> Drop for SendAsync<'_, F, C, T> {
     fn drop(&mut self) {
         self.shared.capacity.unlisten(&mut self.listener);
     }
 }
 
-impl<F, C, T> fmt::Debug for SendAsync<F, C, T> {
+impl<F, C, T> fmt::Debug for SendAsync<'_, F, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SendAsync")
             .field("queued", &self.job.is_none())
@@ -543,11 +546,11 @@ impl<F, C, T> fmt::Debug for SendAsync<F, C, T> {
 /// The future of [`Executor::spawn_async`]: resolves to the job's handle once
 /// the job is queued.
 #[must_use = "futures do nothing unless polled"]
-pub struct SpawnAsync<F, T> {
-    inner: SendAsync<F, NoCallback, T>,
+pub struct SpawnAsync<'a, F, T> {
+    inner: SendAsync<'a, F, NoCallback, T>,
 }
 
-impl<F, T> Future for SpawnAsync<F, T>
+impl<F, T> Future for SpawnAsync<'_, F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -561,7 +564,7 @@ where
     }
 }
 
-impl<F, T> fmt::Debug for SpawnAsync<F, T> {
+impl<F, T> fmt::Debug for SpawnAsync<'_, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("SpawnAsync").field(&self.inner).finish()
     }
@@ -570,17 +573,17 @@ impl<F, T> fmt::Debug for SpawnAsync<F, T> {
 /// The future of [`Executor::run`]: the job's result. Dropping it before the
 /// job started cancels the job.
 #[must_use = "futures do nothing unless polled; dropping `Run` cancels the job"]
-pub struct Run<F, T> {
-    stage: RunStage<F, T>,
+pub struct Run<'a, F, T> {
+    stage: RunStage<'a, F, T>,
 }
 
-enum RunStage<F, T> {
-    Queuing(SpawnAsync<F, T>),
+enum RunStage<'a, F, T> {
+    Queuing(SpawnAsync<'a, F, T>),
     Waiting(JobHandle<T>),
     Done,
 }
 
-impl<F, T> Future for Run<F, T>
+impl<F, T> Future for Run<'_, F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -608,7 +611,7 @@ where
     }
 }
 
-impl<F, T> Drop for Run<F, T> {
+impl<F, T> Drop for Run<'_, F, T> {
     fn drop(&mut self) {
         if let RunStage::Waiting(handle) = &self.stage {
             handle.cancel();
@@ -616,7 +619,7 @@ impl<F, T> Drop for Run<F, T> {
     }
 }
 
-impl<F, T> fmt::Debug for Run<F, T> {
+impl<F, T> fmt::Debug for Run<'_, F, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match self.stage {
             RunStage::Queuing(_) => "queuing",
