@@ -65,11 +65,24 @@
 //!    `TaskRef` dropped while its job is still queued cancels the job first,
 //!    so a handle can never wait on a job that no queue holds.
 //!
-//! The loom models in `tests/loom.rs` explore these protocols (start against
-//! cancel, completion against `on_complete` and polling, detached drops) with
-//! loom's `UnsafeCell`, which fails a model on any access that is not ordered
-//! by the atomics above; the stress and lifecycle tests count every closure,
-//! output and callback dropped or run, and CI runs the pool under valgrind.
+//! How this is checked, and what each check cannot see:
+//!
+//! - The loom models in `tests/loom.rs` explore the protocols (start against
+//!   cancel, completion against `on_complete` and polling, detached drops)
+//!   with loom's `UnsafeCell` for `stage` and `waiter`, which fails a model
+//!   on any access the state word does not order. Loom does not see plain
+//!   fields (the vtable pointer) nor the freeing of the allocation.
+//! - Miri runs this module's unit tests, including two races on real
+//!   threads over many seeds (`.ci/run`): it checks what loom does not, the
+//!   pointer provenance of the casts between `Slot`, `Common` and `Header`,
+//!   and every access against the allocation's lifetime. It found two bugs
+//!   that loom and valgrind had not: `release` read the vtable after its
+//!   decrement (another owner may have freed the slot by then), and the
+//!   handle derived the vtable's argument from a `&Header`, whose
+//!   provenance does not cover the rest of the slot.
+//! - Valgrind runs the handle-race stress test, the lifecycle matrix and the
+//!   cancel races on the real pool; the stress and lifecycle tests count
+//!   every closure, output and callback dropped or run.
 
 #![allow(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -328,13 +341,15 @@ impl Header {
 ///
 /// The caller owns one reference to a live slot and gives it up.
 unsafe fn release(header: NonNull<Header>) {
-    // SAFETY: the caller's reference keeps the slot alive up to this call.
-    let (previous, vtable) = unsafe {
+    // SAFETY: the caller's reference keeps the slot alive up to the
+    // `fetch_sub` that gives it up, and not a moment longer: another owner
+    // may free the slot right after it, so the vtable is read before and
+    // nothing of the slot is touched after unless this was the last
+    // reference.
+    let (vtable, previous) = unsafe {
         let header = header.as_ref();
-        (
-            header.state.fetch_sub(REF_ONE, Ordering::Release),
-            header.vtable,
-        )
+        let vtable = header.vtable;
+        (vtable, header.state.fetch_sub(REF_ONE, Ordering::Release))
     };
     if previous & REF_MASK == REF_ONE {
         fence(Ordering::Acquire);
@@ -414,24 +429,28 @@ unsafe fn dealloc<F, C, T>(header: NonNull<Header>) {
     // ours alone, and was allocated by `allocate` as a `Box<Slot<F, C, T>>`.
     let slot = unsafe { Box::from_raw(header.cast::<Slot<F, C, T>>().as_ptr()) };
     let stage = slot.common.header.state.load(Ordering::Relaxed) & STAGE;
-    let Slot {
-        common,
-        stage: data,
-    } = *slot;
-    let data = data.into_inner();
-    match stage {
-        // SAFETY: invariant 1: the stage says which field is live.
-        QUEUED => drop_caught(ManuallyDrop::into_inner(unsafe { data.queued }), "a job"),
-        // SAFETY: as above.
-        DONE => drop_caught(
-            ManuallyDrop::into_inner(unsafe { data.done }),
+    // Dropped in place: the closure or result may be large, and moving it
+    // out to drop it would copy it onto this thread's stack.
+    slot.stage.with_mut(|data| match stage {
+        QUEUED => run_caught(
+            // SAFETY: invariant 1: in `QUEUED`, `queued` is the live field;
+            // it is dropped once, here, and the slot is freed right after.
+            || unsafe { ManuallyDrop::drop(&mut (*data).queued) },
+            "dropping ",
+            "a job",
+        ),
+        DONE => run_caught(
+            // SAFETY: as above, for `done` in `DONE`.
+            || unsafe { ManuallyDrop::drop(&mut (*data).done) },
+            "dropping ",
             "a job's result",
         ),
         // `RUNNING` cannot be freed (the runner holds a reference), and
         // `TAKEN` holds nothing.
         _ => {}
-    }
-    drop_caught(common.waiter.into_inner(), "a job's waker");
+    });
+    // The waiter (a waker: runtime code) and the allocation.
+    drop_caught(slot, "a job's waker");
 }
 
 impl<F, C, T> Slot<F, C, T>
@@ -490,7 +509,9 @@ where
                 }
                 Waiter::Task(waker) => {
                     header.publish_done_and_unlock();
-                    waker.wake();
+                    // A waker is runtime code; its panic must not unwind
+                    // into the worker (or leave the slot's reference held).
+                    run_caught(|| waker.wake(), "waking ", "a job's waiter");
                     return;
                 }
             }
@@ -534,30 +555,40 @@ impl TaskRef {
     /// Runs the job on the calling thread if it is still queued; `started`
     /// is called right after it leaves `QUEUED`, before it runs.
     pub(crate) fn run(self, started: &mut dyn FnMut()) -> Outcome {
-        let this = ManuallyDrop::new(self);
+        let this = Released(self.into_header());
         // SAFETY: the vtable was built for this slot, and `this` holds a
-        // reference across the call.
-        let outcome = unsafe { (this.header().vtable.run)(this.header, started) };
-        // SAFETY: the job has left `QUEUED` (run or skipped), so `Drop`'s
-        // check is moot; we give up `this`'s reference.
-        unsafe { release(this.header) };
-        outcome
+        // reference across the call (and gives it up after, even if the
+        // call unwinds).
+        unsafe { (this.0.as_ref().vtable.run)(this.0, started) }
     }
 
     /// Settles a still-queued job as cancelled; `false` if it had left
     /// `QUEUED` already.
     pub(crate) fn cancel(self) -> bool {
-        let this = ManuallyDrop::new(self);
+        let this = Released(self.into_header());
         // SAFETY: as in `run`.
-        let cancelled = unsafe { (this.header().vtable.cancel)(this.header) };
-        // SAFETY: as in `run`.
-        unsafe { release(this.header) };
-        cancelled
+        unsafe { (this.0.as_ref().vtable.cancel)(this.0) }
+    }
+
+    /// Gives up the pointer without `Drop`'s queued check: the caller
+    /// settles the job itself.
+    fn into_header(self) -> NonNull<Header> {
+        ManuallyDrop::new(self).header
     }
 
     /// Whether the job has neither started nor been cancelled.
     pub(crate) fn is_queued(&self) -> bool {
         self.header().stage() == QUEUED
+    }
+}
+
+/// A reference given up when this guard drops, on return or unwind.
+struct Released(NonNull<Header>);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        // SAFETY: the guard owns one reference (taken over from a `TaskRef`).
+        unsafe { release(self.0) }
     }
 }
 
@@ -601,25 +632,33 @@ impl<T> RawHandle<T> {
         &self.common().header
     }
 
+    /// The pointer the vtable's functions take. Derived from `self.common`,
+    /// which carries the whole allocation's provenance, never from a
+    /// `&Header`, which covers only the header's bytes (the functions reach
+    /// the rest of the slot through it).
+    fn header_ptr(&self) -> NonNull<Header> {
+        self.common.cast()
+    }
+
     /// `&done`. The caller has seen `DONE` and is the handle, the only
     /// reader from then on (invariant 1).
     fn done(&self) -> &Result<T, JobError> {
-        let header = self.header();
         // SAFETY: the vtable was built for this slot; we hold a reference.
-        let done = unsafe { (header.vtable.result)(NonNull::from(header)) };
+        let done = unsafe { (self.header().vtable.result)(self.header_ptr()) };
         // SAFETY: `DONE`: `done` is live and is a `Result<T, JobError>`.
         unsafe { done.cast::<Result<T, JobError>>().as_ref() }
     }
 
     /// Takes the result out, leaving the stage `TAKEN`.
     fn take(&mut self) -> Result<T, JobError> {
-        let header = self.header();
         // SAFETY: as in `done`.
-        let done = unsafe { (header.vtable.result)(NonNull::from(header)) };
+        let done = unsafe { (self.header().vtable.result)(self.header_ptr()) };
         // SAFETY: `DONE` and we are the only reader (`&mut self`); marking
         // `TAKEN` right after means nobody reads or drops it again.
         let result = unsafe { done.cast::<Result<T, JobError>>().as_ptr().read() };
-        header.state.fetch_xor(DONE ^ TAKEN, Ordering::Relaxed);
+        self.header()
+            .state
+            .fetch_xor(DONE ^ TAKEN, Ordering::Relaxed);
         result
     }
 
@@ -663,9 +702,8 @@ impl<T> RawHandle<T> {
 
     /// Settles the job as cancelled if it is still queued.
     pub(crate) fn cancel(&self) -> bool {
-        let header = self.header();
         // SAFETY: the vtable was built for this slot; we hold a reference.
-        unsafe { (header.vtable.cancel)(NonNull::from(header)) }
+        unsafe { (self.header().vtable.cancel)(self.header_ptr()) }
     }
 
     /// Runs `callback` with the outcome: when the job settles, or now.
@@ -711,21 +749,26 @@ impl<T> Drop for RawHandle<T> {
 /// Runs a user callback, catching and reporting a panic: a callback never
 /// unwinds into a worker or into the code that settled the job.
 pub(crate) fn run_callback(callback: impl FnOnce()) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
-        tracing::error!(
-            panic = panic_text(payload.as_ref()),
-            "job callback panicked"
-        );
-    }
+    run_caught(callback, "", "job callback");
 }
 
 /// Drops a user value, catching and reporting a panic in its destructor.
 pub(crate) fn drop_caught<V>(value: V, what: &str) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+    run_caught(move || drop(value), "dropping ", what);
+}
+
+/// Runs user code, catching and reporting a panic. The panic's payload is
+/// user code too (its destructor may panic again): it is dropped under a
+/// second catch, and leaked if that one panics as well.
+fn run_caught(f: impl FnOnce(), verb: &str, what: &str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         tracing::error!(
             panic = panic_text(payload.as_ref()),
-            "dropping {what} panicked"
+            "{verb}{what} panicked"
         );
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            mem::forget(again);
+        }
     }
 }
 
@@ -743,11 +786,12 @@ mod tests {
     /// waiter's two words, and the union of (closure, span) and the result.
     #[test]
     fn a_one_word_job_slot_takes_six_words() {
-        assert_eq!(mem::size_of::<Waiter<usize>>(), 16);
-        assert_eq!(mem::size_of::<TaskRef>(), 8);
-        assert_eq!(mem::size_of::<RawHandle<usize>>(), 8);
+        let word = mem::size_of::<usize>();
+        assert_eq!(mem::size_of::<Waiter<usize>>(), 2 * word);
+        assert_eq!(mem::size_of::<TaskRef>(), word);
+        assert_eq!(mem::size_of::<RawHandle<usize>>(), word);
         let captured = 5_usize;
-        assert_eq!(slot_size(&move || captured), 48);
+        assert_eq!(slot_size(&move || captured), 6 * word);
     }
 
     #[test]
@@ -893,5 +937,76 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         assert!(handle.poll(&mut cx).is_ready());
         let _ = handle.poll(&mut cx);
+    }
+
+    /// The worker's release races the handle taking its result and
+    /// dropping: whichever is last frees the slot, and neither touches it
+    /// after giving up its reference (Miri found `release` reading the
+    /// vtable after its decrement).
+    #[test]
+    fn release_races_the_handle_taking_and_dropping() {
+        for _ in 0..20 {
+            let (task, mut handle) = queued(|| 7_usize, NoCallback);
+            let worker = std::thread::spawn(move || task.run(&mut || {}));
+            let waker = futures::task::noop_waker();
+            let result = loop {
+                if let Poll::Ready(result) = handle.poll(&mut Context::from_waker(&waker)) {
+                    break result;
+                }
+                std::thread::yield_now();
+            };
+            assert_eq!(result.unwrap(), 7);
+            drop(handle);
+            assert_eq!(worker.join().unwrap(), Outcome::Completed);
+        }
+    }
+
+    /// Callbacks, cancel, polling and detaching race the job's run on
+    /// another thread; every registered callback runs exactly once.
+    #[test]
+    fn handle_operations_race_the_run() {
+        use std::sync::atomic::{AtomicUsize as Count, Ordering::SeqCst};
+        use std::sync::Arc;
+        for round in 0..30 {
+            let job_callback_runs = Arc::new(Count::new(0));
+            let seen = Arc::clone(&job_callback_runs);
+            let (task, mut handle) = queued(
+                || String::from("x"),
+                move |_: &Result<String, JobError>| {
+                    seen.fetch_add(1, SeqCst);
+                },
+            );
+            let worker = std::thread::spawn(move || task.run(&mut || {}));
+            let added = Arc::new(Count::new(0));
+            let seen = Arc::clone(&added);
+            handle.add_callback(Box::new(move |_| {
+                seen.fetch_add(1, SeqCst);
+            }));
+            match round % 3 {
+                0 => {
+                    handle.cancel();
+                }
+                1 => {
+                    drop(handle);
+                    worker.join().unwrap();
+                    assert_eq!(added.load(SeqCst), 1);
+                    assert_eq!(job_callback_runs.load(SeqCst), 1);
+                    continue;
+                }
+                _ => {}
+            }
+            let seen = Arc::clone(&added);
+            handle.add_callback(Box::new(move |_| {
+                seen.fetch_add(1, SeqCst);
+            }));
+            let (_, waker) = counting_waker();
+            while handle.poll(&mut Context::from_waker(&waker)).is_pending() {
+                std::thread::yield_now();
+            }
+            drop(handle);
+            worker.join().unwrap();
+            assert_eq!(added.load(SeqCst), 2);
+            assert_eq!(job_callback_runs.load(SeqCst), 1);
+        }
     }
 }

@@ -381,3 +381,51 @@ fn handles_and_executors_are_send_sync_unpin() {
     // A `!Sync` output still gives a `Sync` handle: only `T: Send` is needed.
     assert_send_sync::<JobHandle<std::cell::Cell<u8>>>();
 }
+
+/// A runtime's waker that panics when the job completes must not take the
+/// worker down or leave the job unaccounted: the worker lives on, the
+/// detached result is dropped, and `wait`/`shutdown` return.
+#[test]
+fn a_waker_that_panics_on_wake_does_not_lose_the_worker_or_the_job() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Wake, Waker};
+
+    struct PanickingWaker;
+    impl Wake for PanickingWaker {
+        fn wake(self: Arc<Self>) {
+            panic!("this waker panics");
+        }
+    }
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    common::quiet_worker_panics();
+    within(LIMIT, "panicking waker", || {
+        let pool = Executor::new(1);
+        let drops = Arc::new(AtomicUsize::new(0));
+        let output = Counted(Arc::clone(&drops));
+        let (release, gate) = mpsc::channel::<()>();
+        let mut handle = pool.spawn(move || {
+            gate.recv().ok();
+            output
+        });
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        assert!(Pin::new(&mut handle)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        drop(handle); // detached: the output is dropped by the worker
+        release.send(()).unwrap();
+        pool.wait();
+        assert_eq!(drops.load(SeqCst), 1);
+        // The same worker still runs jobs.
+        assert_eq!(pool.spawn(|| 5).join().unwrap(), 5);
+        let stats = pool.stats();
+        assert_eq!((stats.threads, stats.running, stats.completed), (1, 0, 2));
+        pool.shutdown();
+    });
+}
