@@ -8,16 +8,6 @@
 //! checks whether the pool is closed and drained (then it exits), and
 //! otherwise goes IDLE:
 //!
-//! The accounting costs one read-modify-write of the pool's state word per
-//! job, not two: a finished job's `unfinished` count is *owed* until the
-//! worker starts its next job, and is subtracted in the same `fetch_sub` that
-//! moves that job out of `queued`. Whenever the worker finds no job to start
-//! (empty queue, a nudge, a cancelled entry, retiring) it pays what it owes
-//! first. So a job counts as unfinished for at most one queue pop after its
-//! callbacks ran, and `wait` never waits on a worker that has stopped.
-//! Nothing else waits on it: a job's handle is woken when the job settles,
-//! before any accounting.
-//!
 //! 1. it counts itself in `Shared::idle`,
 //! 2. SPINS briefly, watching the state word's `queued` count (a plain load,
 //!    so spinning does not contend on the queue's lock) and popping when it
@@ -41,6 +31,18 @@
 //! for a nudge (scale-down or shutdown, see [`crate::pool`]), or on its
 //! keep-alive deadline. Any wake-up simply re-runs the loop, so a spurious
 //! or stale one costs one iteration and nothing else.
+//!
+//! # Accounting
+//!
+//! The accounting costs one read-modify-write of the pool's state word per
+//! job, not two: a finished job's `unfinished` count is *owed* until the
+//! worker starts its next job, and is subtracted in the same `fetch_sub` that
+//! moves that job out of `queued`. Whenever the worker finds no job to start
+//! (empty queue, a nudge, a cancelled entry, retiring) it pays what it owes
+//! first. So a job counts as unfinished for at most one queue pop after its
+//! callbacks ran, and `wait` never waits on a worker that has stopped.
+//! Nothing else waits on it: a job's handle is woken when the job settles,
+//! before any accounting.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
