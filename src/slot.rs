@@ -250,8 +250,8 @@ where
             header: Header {
                 state: AtomicUsize::new(state),
                 vtable: &VTable {
-                    run: run::<F, C, T>,
-                    cancel: cancel::<F, C, T>,
+                    run: Slot::<F, C, T>::run_raw,
+                    cancel: Slot::<F, C, T>::cancel_raw,
                     result: result::<F, C, T>,
                     dealloc: dealloc::<F, C, T>,
                 },
@@ -359,7 +359,7 @@ unsafe fn release(header: NonNull<Header>) {
     }
 }
 
-/// # Safety (for the four functions below)
+/// # Safety (for this and the vtable's functions)
 ///
 /// `header` points at the header of a live `Slot<F, C, T>` with exactly
 /// these `F`, `C`, `T` (the vtable it was read from was built for them), and
@@ -369,49 +369,50 @@ unsafe fn slot<'a, F, C, T>(header: NonNull<Header>) -> &'a Slot<F, C, T> {
     unsafe { header.cast::<Slot<F, C, T>>().as_ref() }
 }
 
-unsafe fn run<F, C, T>(header: NonNull<Header>, started: &mut dyn FnMut()) -> Outcome
+/// The vtable's entries that need the job's bounds.
+impl<F, C, T> Slot<F, C, T>
 where
     F: FnOnce() -> T + Send + 'static,
     C: Callback<T>,
     T: Send + 'static,
 {
-    // SAFETY: this function's contract.
-    let slot = unsafe { slot::<F, C, T>(header) };
-    let Some(Queued { f, callback, span }) = slot.take_queued() else {
-        return Outcome::Skipped;
-    };
-    started();
-    // The submitter's span is the parent of the job's span, so a request's
-    // span follows its blocking work (and its callbacks) onto the worker.
-    let _parent = span.as_deref().map(Span::enter);
-    let _job = tracing::debug_span!("thread_executor::job").entered();
-    let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
-        JobError::panic(payload)
-    });
-    let outcome = match result {
-        Ok(_) => Outcome::Completed,
-        Err(_) => Outcome::Panicked,
-    };
-    slot.finish(result, callback);
-    outcome
-}
+    /// The vtable's `run`. Safety: as for [`slot`].
+    unsafe fn run_raw(header: NonNull<Header>, started: &mut dyn FnMut()) -> Outcome {
+        // SAFETY: this function's contract.
+        let slot = unsafe { slot::<F, C, T>(header) };
+        let Some(Queued { f, callback, span }) = slot.take_queued() else {
+            return Outcome::Skipped;
+        };
+        started();
+        // The submitter's span is the parent of the job's span, so a
+        // request's span follows its blocking work (and its callbacks) onto
+        // the worker.
+        let _parent = span.as_deref().map(Span::enter);
+        let _job = tracing::debug_span!("thread_executor::job").entered();
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+            tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
+            JobError::panic(payload)
+        });
+        let outcome = match result {
+            Ok(_) => Outcome::Completed,
+            Err(_) => Outcome::Panicked,
+        };
+        slot.finish(result, callback);
+        outcome
+    }
 
-unsafe fn cancel<F, C, T>(header: NonNull<Header>) -> bool
-where
-    F: FnOnce() -> T + Send + 'static,
-    C: Callback<T>,
-    T: Send + 'static,
-{
-    // SAFETY: this function's contract.
-    let slot = unsafe { slot::<F, C, T>(header) };
-    let Some(Queued { f, callback, span }) = slot.take_queued() else {
-        return false;
-    };
-    drop(span);
-    drop_caught(f, "a cancelled job's closure");
-    slot.finish(Err(JobError::cancelled()), callback);
-    true
+    /// The vtable's `cancel`. Safety: as for [`slot`].
+    unsafe fn cancel_raw(header: NonNull<Header>) -> bool {
+        // SAFETY: this function's contract.
+        let slot = unsafe { slot::<F, C, T>(header) };
+        let Some(Queued { f, callback, span }) = slot.take_queued() else {
+            return false;
+        };
+        drop(span);
+        drop_caught(f, "a cancelled job's closure");
+        slot.finish(Err(JobError::cancelled()), callback);
+        true
+    }
 }
 
 unsafe fn result<F, C, T>(header: NonNull<Header>) -> NonNull<()> {
