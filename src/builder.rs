@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::{BuildError, BuildErrorKind};
 use crate::event::Event;
 use crate::executor::Executor;
+use crate::panic::{JobPanic, PanicHook};
 use crate::pool::{CachePadded, Config, Hook, Shared};
 use crate::queue::Queue;
 use crate::scaling::{grow_to, Registry, StartReason};
@@ -57,6 +58,7 @@ pub struct Builder {
     stack_size: Option<usize>,
     on_thread_start: Option<Hook>,
     on_thread_stop: Option<Hook>,
+    on_panic: Option<Arc<PanicHook>>,
 }
 
 impl Default for Builder {
@@ -86,6 +88,7 @@ impl Builder {
             stack_size: None,
             on_thread_start: None,
             on_thread_stop: None,
+            on_panic: None,
         }
     }
 
@@ -250,6 +253,43 @@ impl Builder {
         self
     }
 
+    /// Shows `hook` every panic of a job or of a completion callback on the
+    /// pool's threads, on the thread that caught it, right after it was
+    /// caught: one place to count, log or alert on failures, including those
+    /// of detached jobs whose handle nobody reads. The panic still reaches
+    /// the job's handle (as [`JobError::is_panic`](crate::JobError::is_panic))
+    /// and `tracing`; the worker lives on.
+    ///
+    /// A hook that panics is caught and reported through `tracing`. A panic
+    /// caught on a thread that is not one of the pool's (a callback that
+    /// [`JobHandle::on_complete`](crate::JobHandle::on_complete) runs at once
+    /// on its caller, a job run through
+    /// [`PendingJob::run`](crate::PendingJob::run)) does not reach the hook.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let panics = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&panics);
+    /// let pool = thread_executor::Executor::builder()
+    ///     .threads(2)
+    ///     .on_panic(move |_| { counter.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()?;
+    /// for i in 0..10 {
+    ///     pool.spawn(move || assert!(i % 5 != 0, "bad input {i}")); // detached
+    /// }
+    /// pool.wait();
+    /// assert_eq!(panics.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), thread_executor::BuildError>(())
+    /// ```
+    pub fn on_panic(mut self, hook: impl Fn(&JobPanic<'_>) + Send + Sync + 'static) -> Builder {
+        self.on_panic = Some(Arc::new(hook));
+        self
+    }
+
     /// Checks the settings and starts the pool's initial threads.
     ///
     /// Like the seed, it reports through `tracing` (at warn level, once)
@@ -312,6 +352,7 @@ impl Builder {
                 stack_size: self.stack_size,
                 on_thread_start: self.on_thread_start,
                 on_thread_stop: self.on_thread_stop,
+                on_panic: self.on_panic,
                 keep_alive: self.keep_alive,
                 max_queue_size: self.max_queue_size,
                 dynamic,
@@ -349,6 +390,7 @@ impl fmt::Debug for Builder {
             .field("stack_size", &self.stack_size)
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .field("on_panic", &self.on_panic.is_some())
             .finish()
     }
 }

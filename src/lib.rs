@@ -70,6 +70,7 @@ mod event;
 mod executor;
 mod handle;
 mod job;
+mod panic;
 mod pool;
 mod queue;
 mod scaling;
@@ -84,6 +85,7 @@ pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
 pub use executor::{Executor, Run, SendAsync, SpawnAsync, WaitAsync};
 pub use handle::JobHandle;
 pub use job::{Callback, Job, NoCallback};
+pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
 pub use stats::Stats;
 

@@ -58,6 +58,8 @@ pub(crate) struct Config {
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
+    /// Shown every job and callback panic on a worker (see [`crate::panic`]).
+    pub(crate) on_panic: Option<Arc<crate::panic::PanicHook>>,
     /// How long a thread above `min` waits idle before it exits.
     pub(crate) keep_alive: Duration,
     /// At most this many jobs queued (not started); 0 means unbounded.

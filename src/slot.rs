@@ -391,6 +391,7 @@ where
         let _job = tracing::debug_span!("thread_executor::job").entered();
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
             tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
+            crate::panic::report(payload.as_ref(), false);
             JobError::panic(payload)
         });
         let outcome = match result {
@@ -750,7 +751,14 @@ impl<T> Drop for RawHandle<T> {
 /// Runs a user callback, catching and reporting a panic: a callback never
 /// unwinds into a worker or into the code that settled the job.
 pub(crate) fn run_callback(callback: impl FnOnce()) {
-    run_caught(callback, "", "job callback");
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+        tracing::error!(
+            panic = panic_text(payload.as_ref()),
+            "job callback panicked"
+        );
+        crate::panic::report(payload.as_ref(), true);
+        crate::panic::drop_payload(payload);
+    }
 }
 
 /// Drops a user value, catching and reporting a panic in its destructor.
@@ -758,18 +766,14 @@ pub(crate) fn drop_caught<V>(value: V, what: &str) {
     run_caught(move || drop(value), "dropping ", what);
 }
 
-/// Runs user code, catching and reporting a panic. The panic's payload is
-/// user code too (its destructor may panic again): it is dropped under a
-/// second catch, and leaked if that one panics as well.
+/// Runs user code (a destructor, a waker), catching and reporting a panic.
 fn run_caught(f: impl FnOnce(), verb: &str, what: &str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         tracing::error!(
             panic = panic_text(payload.as_ref()),
             "{verb}{what} panicked"
         );
-        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            mem::forget(again);
-        }
+        crate::panic::drop_payload(payload);
     }
 }
 

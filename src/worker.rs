@@ -96,6 +96,9 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
         id,
         counted: true,
     };
+    // Declared after the guard so that it drops first: the thread's clone
+    // of the user's hook is gone before the thread counts itself out.
+    let panic_hook = crate::panic::install(shared.config.on_panic.clone());
     if let Some(hook) = &shared.config.on_thread_start {
         run_hook(hook, "on_thread_start");
     }
@@ -107,6 +110,7 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
     if let Some(hook) = &shared.config.on_thread_stop {
         run_hook(hook, "on_thread_stop");
     }
+    drop(panic_hook);
     drop(guard);
 }
 
