@@ -318,7 +318,9 @@ impl Executor {
     ///
     /// Dropping the future before the job started cancels it: it never runs,
     /// so a handler whose client went away stops costing CPU. Once started,
-    /// the job runs to the end and its result is dropped.
+    /// the job is asked to stop ([`crate::is_cancelled`] turns `true` inside
+    /// it); a job that does not look runs to the end, and its result is
+    /// dropped.
     ///
     /// # Examples
     ///
@@ -571,7 +573,8 @@ impl<F, T> fmt::Debug for SpawnAsync<'_, F, T> {
 }
 
 /// The future of [`Executor::run`]: the job's result. Dropping it before the
-/// job started cancels the job.
+/// job started cancels the job; dropping it while the job runs asks the job
+/// to stop (see [`crate::is_cancelled`]).
 #[must_use = "futures do nothing unless polled; dropping `Run` cancels the job"]
 pub struct Run<'a, F, T> {
     stage: RunStage<'a, F, T>,

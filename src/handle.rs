@@ -117,8 +117,11 @@ impl<T> JobHandle<T> {
     /// and now never will (the handle then yields an error with
     /// [`JobError::is_cancelled`], and the job's callbacks run with that
     /// error), `false` if it is running or done. A running job is never
-    /// interrupted. In a bounded pool a cancelled job keeps its place in the
-    /// queue's count until a worker reaches it and skips it.
+    /// interrupted, but it is asked to stop: from then on
+    /// [`is_cancelled`](crate::is_cancelled) returns `true` inside it, and a
+    /// job that checks can return early (cooperative cancellation). In a
+    /// bounded pool a cancelled job keeps its place in the queue's count
+    /// until a worker reaches it and skips it.
     ///
     /// # Examples
     ///
@@ -172,6 +175,39 @@ impl<T> JobHandle<T> {
         self.raw.add_callback(Box::new(callback));
         self
     }
+}
+
+/// Whether the job running on the calling thread has been asked to stop,
+/// by [`JobHandle::cancel`] or by dropping its [`Run`](crate::Run) future
+/// (a web handler whose client went away): cooperative cancellation for
+/// long jobs, which check it between steps and return early. `false`
+/// outside a job (and in threads a job starts itself), and in a job nobody
+/// asked to stop. Reading it costs a thread-local lookup and one atomic load.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+/// use thread_executor::{is_cancelled, Executor};
+///
+/// let pool = Executor::new(1);
+/// let (started_tx, started) = mpsc::channel();
+/// let handle = pool.spawn(move || {
+///     started_tx.send(()).unwrap();
+///     let mut steps = 0_u64;
+///     while !is_cancelled() {
+///         steps += 1; // one step of a long computation
+///         std::thread::yield_now();
+///     }
+///     steps
+/// });
+/// started.recv().unwrap();
+/// assert!(!handle.cancel()); // running: not cancelled, asked to stop
+/// assert!(handle.join().is_ok()); // the job stopped early and returned
+/// assert!(!is_cancelled()); // not inside a job
+/// ```
+pub fn is_cancelled() -> bool {
+    crate::slot::stop_requested()
 }
 
 impl<T> Future for JobHandle<T> {

@@ -83,7 +83,7 @@ mod worker;
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE};
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
 pub use executor::{Executor, Run, SendAsync, SpawnAsync, WaitAsync};
-pub use handle::JobHandle;
+pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, Job, NoCallback};
 pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};

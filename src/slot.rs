@@ -32,7 +32,10 @@
 //! ```text
 //!  bits 0-1  stage: QUEUED ─▶ RUNNING ─▶ DONE ─▶ TAKEN
 //!  bit 2     LOCKED: someone is reading or writing `waiter`
-//!  bits 3..  the number of TaskRef/RawHandle pointers alive
+//!  bit 3     STOP: the handle asked the running job to stop (cooperative:
+//!            the job reads it through `crate::is_cancelled`; a hint, read
+//!            and written with relaxed ordering)
+//!  bits 4..  the number of TaskRef/RawHandle pointers alive
 //! ```
 //!
 //! The invariants every `unsafe` block below relies on:
@@ -108,7 +111,8 @@ const RUNNING: usize = 1;
 const DONE: usize = 2;
 const TAKEN: usize = 3;
 const LOCKED: usize = 1 << 2;
-const REF_ONE: usize = 1 << 3;
+const STOP: usize = 1 << 3;
+const REF_ONE: usize = 1 << 4;
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// How a worker's attempt to run a queued entry ended.
@@ -389,11 +393,13 @@ where
         // the worker.
         let _parent = span.as_deref().map(Span::enter);
         let _job = tracing::debug_span!("thread_executor::job").entered();
+        let running = RunningJob::enter(header);
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
             tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
             crate::panic::report(payload.as_ref(), false);
             JobError::panic(payload)
         });
+        drop(running);
         let outcome = match result {
             Ok(_) => Outcome::Completed,
             Err(_) => Outcome::Panicked,
@@ -407,6 +413,9 @@ where
         // SAFETY: this function's contract.
         let slot = unsafe { slot::<F, C, T>(header) };
         let Some(Queued { f, callback, span }) = slot.take_queued() else {
+            // Started (or settled): ask it to stop. Only the job reads the
+            // bit, and only as a hint, so it needs no ordering.
+            slot.common.header.state.fetch_or(STOP, Ordering::Relaxed);
             return false;
         };
         drop(span);
@@ -533,6 +542,48 @@ fn run_callbacks<T>(newest: Box<CallbackNode<T>>, result: &Result<T, JobError>) 
     for run in in_order.into_iter().rev() {
         run_callback(|| run(result));
     }
+}
+
+#[cfg(not(thread_executor_loom))]
+thread_local! {
+    /// The header of the job this thread is running, while its closure runs.
+    static CURRENT_JOB: std::cell::Cell<Option<NonNull<Header>>> = const { std::cell::Cell::new(None) };
+}
+
+#[cfg(thread_executor_loom)]
+loom::thread_local! {
+    static CURRENT_JOB: std::cell::Cell<Option<NonNull<Header>>> = std::cell::Cell::new(None);
+}
+
+/// Marks the calling thread as running the job behind `header` until it
+/// drops (restoring whatever job it ran before: `PendingJob::run` may nest).
+struct RunningJob(Option<NonNull<Header>>);
+
+impl RunningJob {
+    fn enter(header: NonNull<Header>) -> RunningJob {
+        RunningJob(CURRENT_JOB.with(|running| running.replace(Some(header))))
+    }
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        CURRENT_JOB.with(|running| running.set(self.0));
+    }
+}
+
+/// Whether the job running on the calling thread was asked to stop: `false`
+/// outside a job (see [`crate::is_cancelled`]).
+pub(crate) fn stop_requested() -> bool {
+    CURRENT_JOB.with(|running| {
+        running.get().is_some_and(|header| {
+            // SAFETY: `CURRENT_JOB` holds a header only while `run_raw` runs
+            // that job's closure on this thread, under the reference of the
+            // `TaskRef` (or `PendingJob`) that is running it: the slot is
+            // alive, and only its atomic state word is read.
+            let header = unsafe { header.as_ref() };
+            header.state.load(Ordering::Relaxed) & STOP != 0
+        })
+    })
 }
 
 /// The queue's (and the worker's, and [`crate::PendingJob`]'s) pointer to a
@@ -1013,5 +1064,37 @@ mod tests {
             assert_eq!(added.load(SeqCst), 2);
             assert_eq!(job_callback_runs.load(SeqCst), 1);
         }
+    }
+
+    /// A stop request from the handle's thread reaches the job's closure
+    /// through the worker's thread-local, and nothing outlives the run.
+    #[test]
+    fn a_stop_request_reaches_the_running_job() {
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (task, handle) = queued(
+            move || {
+                let before = stop_requested();
+                started_tx.send(()).unwrap();
+                while !stop_requested() {
+                    std::thread::yield_now();
+                }
+                before
+            },
+            NoCallback,
+        );
+        let worker = std::thread::spawn(move || {
+            let outcome = task.run(&mut || {});
+            (outcome, stop_requested())
+        });
+        started.recv().unwrap();
+        assert!(!handle.cancel(), "it had started");
+        assert_eq!(worker.join().unwrap(), (Outcome::Completed, false));
+        let waker = futures::task::noop_waker();
+        let mut handle = handle;
+        assert!(matches!(
+            handle.poll(&mut Context::from_waker(&waker)),
+            Poll::Ready(Ok(false))
+        ));
+        assert!(!stop_requested());
     }
 }

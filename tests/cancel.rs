@@ -1,7 +1,8 @@
 //! `JobHandle::cancel`: a queued job is settled as cancelled (callbacks run
 //! once with the error, the closure is dropped once and never called); a
-//! running or finished job is not interrupted; and a cancel racing the job's
-//! start settles it exactly one way.
+//! running or finished job is not interrupted, only asked to stop
+//! (`is_cancelled`); and a cancel racing the job's start settles it exactly
+//! one way.
 
 mod common;
 
@@ -310,4 +311,67 @@ fn concurrent_cancels_of_one_queued_job_succeed_exactly_once() {
     assert_eq!(ran.load(SeqCst), 0);
     assert_eq!(pool.stats().cancelled, ROUNDS as u64);
     drop(blockers);
+}
+
+/// Cooperative cancellation: `cancel` on a running job returns `false` (it
+/// started) but `is_cancelled` turns true inside it, so a job that checks
+/// returns early; the flag belongs to that job only.
+#[test]
+fn cancel_asks_a_running_job_to_stop_and_only_that_job() {
+    use thread_executor::is_cancelled;
+    within(LIMIT, "cooperative cancel", || {
+        let pool = Executor::new(1);
+        assert!(!is_cancelled(), "outside a job");
+        let (started_tx, started) = mpsc::channel();
+        let handle = pool.spawn(move || {
+            let before = is_cancelled();
+            started_tx.send(()).unwrap();
+            let mut checks = 0_u64;
+            while !is_cancelled() {
+                checks += 1;
+                thread::yield_now();
+            }
+            (before, checks)
+        });
+        started.recv().unwrap();
+        assert!(!handle.cancel(), "it had started");
+        let (before, _) = handle.join().expect("the job returned early");
+        assert!(!before, "nobody had asked yet");
+        // The next job on the same worker starts with a clean flag.
+        assert!(!pool.spawn(is_cancelled).join().unwrap());
+        pool.shutdown();
+    });
+}
+
+/// `Executor::run`'s future dropped while its job runs (the web handler
+/// whose client went away) asks the job to stop.
+#[test]
+fn dropping_run_while_the_job_runs_asks_it_to_stop() {
+    use std::future::Future;
+    use thread_executor::is_cancelled;
+    within(LIMIT, "run dropped mid-job", || {
+        let pool = Executor::new(1);
+        let (started_tx, started) = mpsc::channel();
+        let (stopped_tx, stopped) = mpsc::channel();
+        let running = pool.run(move || {
+            started_tx.send(()).unwrap();
+            while !is_cancelled() {
+                thread::yield_now();
+            }
+            stopped_tx.send(()).unwrap();
+        });
+        futures::executor::block_on(async {
+            let mut running = Box::pin(running);
+            // Poll until the job is queued and has started, then give up.
+            futures::future::poll_fn(|cx| {
+                let _ = running.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
+            started.recv().unwrap();
+            drop(running);
+        });
+        stopped.recv().expect("the job saw the request and stopped");
+        pool.shutdown();
+    });
 }

@@ -424,6 +424,8 @@ fn a_waker_that_panics_on_wake_does_not_lose_the_worker_or_the_job() {
         assert_eq!(drops.load(SeqCst), 1);
         // The same worker still runs jobs.
         assert_eq!(pool.spawn(|| 5).join().unwrap(), 5);
+        // The counters settle after the handle is woken: `wait` for them.
+        pool.wait();
         let stats = pool.stats();
         assert_eq!((stats.threads, stats.running, stats.completed), (1, 0, 2));
         pool.shutdown();
