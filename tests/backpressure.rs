@@ -12,21 +12,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{occupy, within, Gate, LIMIT};
+use common::{occupy, within, Gate, Tracked, LIMIT};
 use thread_executor::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
 
 /// How long a submitter must stay blocked for the test to call it blocked.
 const STILL_BLOCKED: Duration = Duration::from_millis(100);
-
-/// Counts its drops: captured by a closure, it shows whether (and how often)
-/// the closure was dropped.
-struct Tracked(Arc<AtomicUsize>);
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
 
 /// A pool whose every worker is blocked on `gate` and whose queue is full.
 struct Full {

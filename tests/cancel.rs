@@ -11,18 +11,8 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::{occupy, within, Gate, LIMIT};
+use common::{occupy, within, Gate, Tracked, LIMIT};
 use thread_executor::{Executor, Job, JobError, JobHandle};
-
-/// Counts its drops: captured by a closure, it shows whether (and how often)
-/// the closure was dropped.
-struct Tracked(Arc<AtomicUsize>);
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
 
 fn wait(pool: &Executor) {
     let pool = pool.clone();

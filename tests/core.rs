@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
 
-use common::{occupy, within, Gate, LIMIT};
+use common::{occupy, within, Gate, Tracked, LIMIT};
 use thread_executor::{Builder, Executor, Job, JobError, JobHandle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,16 +331,10 @@ fn dropped_handles_detach_and_the_job_still_runs() {
 
 #[test]
 fn the_job_closure_is_dropped_before_join_returns() {
-    struct Witness(Arc<AtomicUsize>);
-    impl Drop for Witness {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, SeqCst);
-        }
-    }
     let pool = Executor::new(2);
     for _ in 0..100 {
         let drops = Arc::new(AtomicUsize::new(0));
-        let witness = Witness(Arc::clone(&drops));
+        let witness = Tracked(Arc::clone(&drops));
         let handle = pool.spawn(move || {
             let _keep = &witness;
             1
@@ -397,18 +391,12 @@ fn a_waker_that_panics_on_wake_does_not_lose_the_worker_or_the_job() {
             panic!("this waker panics");
         }
     }
-    struct Counted(Arc<AtomicUsize>);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, SeqCst);
-        }
-    }
 
     common::quiet_worker_panics();
     within(LIMIT, "panicking waker", || {
         let pool = Executor::new(1);
         let drops = Arc::new(AtomicUsize::new(0));
-        let output = Counted(Arc::clone(&drops));
+        let output = Tracked(Arc::clone(&drops));
         let (release, gate) = mpsc::channel::<()>();
         let mut handle = pool.spawn(move || {
             gate.recv().ok();

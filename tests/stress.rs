@@ -285,15 +285,8 @@ fn a_job_that_drops_the_pool_it_runs_on_while_others_queue_does_not_hang() {
 /// once, and a job either ran or was cancelled, never both.
 #[test]
 fn handles_racing_their_jobs_settle_and_drop_exactly_once() {
-    use common::Rng;
+    use common::{Rng, Tracked};
     use std::sync::atomic::AtomicUsize as Count;
-
-    struct Output(Arc<Count>);
-    impl Drop for Output {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, SeqCst);
-        }
-    }
 
     let jobs = 20_000 * scale();
     within(WATCHDOG, "slot races", move || {
@@ -316,7 +309,7 @@ fn handles_racing_their_jobs_settle_and_drop_exactly_once() {
             let (ran_in_job, output) = (Arc::clone(&ran), Arc::clone(&outputs));
             let handle = pool.spawn(move || {
                 ran_in_job.fetch_add(1, SeqCst);
-                Output(output)
+                Tracked(output)
             });
             match rng.below(5) {
                 0 => awaited.push(runtime.spawn(async move {

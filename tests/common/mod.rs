@@ -7,6 +7,16 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Counts its drops: captured by a closure (or returned by a job), it shows
+/// whether, and how often, the closure (or the output) was dropped.
+pub struct Tracked(pub std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The bound for one test's waits. Generous: CI's 2 cores may be loaded.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
