@@ -1,4 +1,4 @@
-//! The interleaved-rounds comparison of thread-executor with its peers.
+//! The interleaved-rounds comparison of thread-exec with its peers.
 //!
 //! ```text
 //! cargo bench --bench compare                 # full run (a few minutes)
@@ -760,8 +760,8 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
         });
     };
     let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.2}×"));
-    // The peer that did best against thread-executor, and by how much
-    // thread-executor beat it (the minimum over peers).
+    // The peer that did best against thread-exec, and by how much
+    // thread-exec beat it (the minimum over peers).
     let worst_peer = |row: &str| {
         PEERS
             .iter()

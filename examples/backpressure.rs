@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use thread_executor::{Executor, TrySpawnError};
+use thread_exec::{Executor, TrySpawnError};
 
 /// The blocking work: 10 ms of "I/O".
 fn work(i: u64) -> u64 {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use thread_executor::{Executor, Job, JobError};
+use thread_exec::{Executor, Job, JobError};
 
 /// The seed's `test_exec(*args)`: sleeps, prints its arguments, returns a list.
 fn test_exec(args: (i32, i32)) -> Vec<i32> {

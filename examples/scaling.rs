@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use thread_executor::Executor;
+use thread_exec::Executor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = Executor::builder()

@@ -36,7 +36,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// ```
 /// use std::time::Duration;
 ///
-/// let pool = thread_executor::Executor::builder()
+/// let pool = thread_exec::Executor::builder()
 ///     .min_threads(1)
 ///     .max_threads(16)
 ///     .keep_alive(Duration::from_secs(5))
@@ -45,7 +45,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///     .on_thread_start(|| println!("worker up"))
 ///     .build()?;
 /// assert_eq!(pool.stats().threads, 1);
-/// # Ok::<(), thread_executor::BuildError>(())
+/// # Ok::<(), thread_exec::BuildError>(())
 /// ```
 #[must_use = "a Builder does nothing until `build` is called"]
 pub struct Builder {
@@ -69,13 +69,13 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with the defaults: a fixed pool at the available
-    /// parallelism, an unbounded queue, threads named `thread-executor-N`.
+    /// parallelism, an unbounded queue, threads named `thread-exec-N`.
     ///
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Builder::new().build()?;
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// let pool = thread_exec::Builder::new().build()?;
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn new() -> Builder {
         Builder {
@@ -84,7 +84,7 @@ impl Builder {
             max_threads: None,
             keep_alive: DEFAULT_KEEP_ALIVE,
             max_queue_size: 0,
-            thread_name: "thread-executor".to_owned(),
+            thread_name: "thread-exec".to_owned(),
             stack_size: None,
             on_thread_start: None,
             on_thread_stop: None,
@@ -99,9 +99,9 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder().threads(3).build()?;
+    /// let pool = thread_exec::Executor::builder().threads(3).build()?;
     /// assert_eq!(pool.stats().threads, 3);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn threads(mut self, n: usize) -> Builder {
         self.threads = Some(n);
@@ -114,10 +114,10 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder().min_threads(0).max_threads(4).build()?;
+    /// let pool = thread_exec::Executor::builder().min_threads(0).max_threads(4).build()?;
     /// assert_eq!(pool.stats().threads, 0);
     /// assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn min_threads(mut self, n: usize) -> Builder {
         self.min_threads = Some(n);
@@ -130,9 +130,9 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder().max_threads(8).build()?;
+    /// let pool = thread_exec::Executor::builder().max_threads(8).build()?;
     /// assert_eq!(pool.stats().threads, 1); // min_threads defaults to 1
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn max_threads(mut self, n: usize) -> Builder {
         self.max_threads = Some(n);
@@ -146,11 +146,11 @@ impl Builder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .max_threads(4)
     ///     .keep_alive(Duration::from_millis(500))
     ///     .build()?;
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn keep_alive(mut self, keep_alive: Duration) -> Builder {
         self.keep_alive = keep_alive;
@@ -166,8 +166,8 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder().threads(2).max_queue_size(64).build()?;
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// let pool = thread_exec::Executor::builder().threads(2).max_queue_size(64).build()?;
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn max_queue_size(mut self, n: usize) -> Builder {
         self.max_queue_size = n;
@@ -179,10 +179,10 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder().threads(1).thread_name("hasher").build()?;
+    /// let pool = thread_exec::Executor::builder().threads(1).thread_name("hasher").build()?;
     /// let name = pool.spawn(|| std::thread::current().name().map(str::to_owned)).join().unwrap();
     /// assert_eq!(name.as_deref(), Some("hasher-0"));
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = name.into();
@@ -195,8 +195,8 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder().threads(1).stack_size(4 << 20).build()?;
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// let pool = thread_exec::Executor::builder().threads(1).stack_size(4 << 20).build()?;
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
@@ -215,13 +215,13 @@ impl Builder {
     ///
     /// let started = Arc::new(AtomicUsize::new(0));
     /// let counter = Arc::clone(&started);
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .threads(2)
     ///     .on_thread_start(move || { counter.fetch_add(1, Ordering::SeqCst); })
     ///     .build()?;
     /// pool.shutdown();
     /// assert_eq!(started.load(Ordering::SeqCst), 2);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_start = Some(Box::new(hook));
@@ -240,13 +240,13 @@ impl Builder {
     ///
     /// let stopped = Arc::new(AtomicUsize::new(0));
     /// let counter = Arc::clone(&stopped);
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .threads(2)
     ///     .on_thread_stop(move || { counter.fetch_add(1, Ordering::SeqCst); })
     ///     .build()?;
     /// pool.shutdown();
     /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_stop = Some(Box::new(hook));
@@ -274,7 +274,7 @@ impl Builder {
     ///
     /// let panics = Arc::new(AtomicUsize::new(0));
     /// let counter = Arc::clone(&panics);
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .threads(2)
     ///     .on_panic(move |_| { counter.fetch_add(1, Ordering::SeqCst); })
     ///     .build()?;
@@ -283,7 +283,7 @@ impl Builder {
     /// }
     /// pool.wait();
     /// assert_eq!(panics.load(Ordering::SeqCst), 2);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn on_panic(mut self, hook: impl Fn(&JobPanic<'_>) + Send + Sync + 'static) -> Builder {
         self.on_panic = Some(Arc::new(hook));
@@ -306,7 +306,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// use thread_executor::Executor;
+    /// use thread_exec::Executor;
     ///
     /// assert!(Executor::builder().threads(0).build().is_err());
     /// assert!(Executor::builder().min_threads(4).max_threads(2).build().is_err());

@@ -20,7 +20,7 @@ use std::sync::{Mutex, PoisonError};
 /// # Examples
 ///
 /// ```
-/// use thread_executor::Executor;
+/// use thread_exec::Executor;
 ///
 /// let pool = Executor::new(1);
 /// let err = pool.spawn(|| panic!("boom")).join().unwrap_err();
@@ -75,7 +75,7 @@ impl JobError {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// let err = pool.spawn(|| panic!("boom")).join().unwrap_err();
     /// assert!(err.is_panic());
     /// ```
@@ -92,7 +92,7 @@ impl JobError {
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// let (tx, rx) = mpsc::channel::<()>();
     /// let blocker = pool.spawn(move || rx.recv().ok());
     /// let queued = pool.spawn(|| 1);
@@ -111,7 +111,7 @@ impl JobError {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// pool.shutdown();
     /// assert!(pool.spawn(|| 1).join().unwrap_err().is_closed());
     /// ```
@@ -124,7 +124,7 @@ impl JobError {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// let err = pool.spawn(|| std::panic::panic_any(7_u32)).join().unwrap_err();
     /// let payload = err.try_into_panic().unwrap();
     /// assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
@@ -155,7 +155,7 @@ impl JobError {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// let err = pool.spawn(|| panic!("boom")).join().unwrap_err();
     /// let payload = err.into_panic();
     /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
@@ -228,7 +228,7 @@ impl std::error::Error for JobError {}
 /// # Examples
 ///
 /// ```
-/// use thread_executor::{Executor, TrySpawnError};
+/// use thread_exec::{Executor, TrySpawnError};
 ///
 /// let pool = Executor::new(1);
 /// pool.shutdown();
@@ -250,7 +250,7 @@ impl<F> TrySpawnError<F> {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// pool.shutdown();
     /// let job = pool.try_spawn(|| 2).unwrap_err().into_inner();
     /// assert_eq!(job(), 2);
@@ -266,7 +266,7 @@ impl<F> TrySpawnError<F> {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// pool.shutdown();
     /// assert!(!pool.try_spawn(|| 2).unwrap_err().is_full());
     /// ```
@@ -279,7 +279,7 @@ impl<F> TrySpawnError<F> {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// pool.shutdown();
     /// assert!(pool.try_spawn(|| 2).unwrap_err().is_closed());
     /// ```
@@ -318,7 +318,7 @@ impl<F> std::error::Error for TrySpawnError<F> {}
 ///
 /// ```
 /// # futures::executor::block_on(async {
-/// let pool = thread_executor::Executor::new(1);
+/// let pool = thread_exec::Executor::new(1);
 /// pool.shutdown();
 /// let job = pool.spawn_async(|| 3).await.unwrap_err().into_inner();
 /// assert_eq!(job(), 3);
@@ -333,7 +333,7 @@ impl<F> SpawnError<F> {
     ///
     /// ```
     /// # futures::executor::block_on(async {
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// pool.shutdown();
     /// let job = pool.spawn_async(|| 3).await.unwrap_err().into_inner();
     /// assert_eq!(job(), 3);
@@ -367,7 +367,7 @@ impl<F> std::error::Error for SpawnError<F> {}
 /// # Examples
 ///
 /// ```
-/// let err = thread_executor::Executor::builder().threads(0).build().unwrap_err();
+/// let err = thread_exec::Executor::builder().threads(0).build().unwrap_err();
 /// assert_eq!(err.to_string(), "a pool needs at least one thread");
 /// ```
 #[derive(Debug)]
@@ -415,7 +415,7 @@ impl std::error::Error for BuildError {
 /// # Examples
 ///
 /// ```
-/// let pool = thread_executor::Executor::new(1);
+/// let pool = thread_exec::Executor::new(1);
 /// pool.shutdown();
 /// assert!(pool.scale_up(1).unwrap_err().is_closed());
 /// ```
@@ -440,7 +440,7 @@ impl ScaleError {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// pool.shutdown();
     /// assert!(pool.scale_up(2).unwrap_err().is_closed());
     /// ```

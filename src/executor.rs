@@ -31,10 +31,10 @@ use crate::sync::{Arc, Ordering::SeqCst};
 /// # Examples
 ///
 /// ```
-/// use thread_executor::{Executor, Job};
+/// use thread_exec::{Executor, Job};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), thread_executor::JobError> {
+/// # async fn main() -> Result<(), thread_exec::JobError> {
 /// let pool = Executor::new(4);
 ///
 /// // From async code: the handle is a future.
@@ -68,7 +68,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(10);
+    /// let pool = thread_exec::Executor::new(10);
     /// assert_eq!(pool.stats().threads, 10);
     /// ```
     pub fn new(number_threads: usize) -> Executor {
@@ -87,12 +87,12 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .threads(2)
     ///     .max_queue_size(100)
     ///     .thread_name("hashers")
     ///     .build()?;
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn builder() -> Builder {
         Builder::new()
@@ -116,7 +116,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(2);
+    /// let pool = thread_exec::Executor::new(2);
     /// let handle = pool.spawn(|| std::fs::metadata(".").is_ok());
     /// assert!(handle.join().unwrap());
     /// ```
@@ -143,7 +143,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// use thread_executor::{Executor, Job};
+    /// use thread_exec::{Executor, Job};
     ///
     /// let pool = Executor::new(2);
     /// let job = Job::new(|| [1, 2, 3]).callback(|result| println!("{result:?}"));
@@ -174,7 +174,7 @@ impl Executor {
     /// Shedding load when the pool is saturated:
     ///
     /// ```
-    /// use thread_executor::{Executor, TrySpawnError};
+    /// use thread_exec::{Executor, TrySpawnError};
     ///
     /// let pool = Executor::builder().threads(1).max_queue_size(1).build()?;
     /// let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -211,7 +211,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// use thread_executor::{Executor, Job};
+    /// use thread_exec::{Executor, Job};
     ///
     /// let pool = Executor::new(1);
     /// let handle = pool.try_send(Job::new(|| 1).callback(|_| {})).unwrap();
@@ -255,7 +255,7 @@ impl Executor {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pool = thread_executor::Executor::builder().threads(1).max_queue_size(8).build()?;
+    /// let pool = thread_exec::Executor::builder().threads(1).max_queue_size(8).build()?;
     /// let handle = pool.spawn_async(|| 40 + 2).await?;
     /// assert_eq!(handle.await?, 42);
     /// # Ok(())
@@ -286,7 +286,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// use thread_executor::{Executor, Job};
+    /// use thread_exec::{Executor, Job};
     /// # futures::executor::block_on(async {
     /// let pool = Executor::new(1);
     /// let handle = pool.send_async(Job::new(|| "ok").callback(|_| {})).await.unwrap();
@@ -326,8 +326,8 @@ impl Executor {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), thread_executor::JobError> {
-    /// let pool = thread_executor::Executor::new(2);
+    /// # async fn main() -> Result<(), thread_exec::JobError> {
+    /// let pool = thread_exec::Executor::new(2);
     /// let len = pool.run(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0)).await?;
     /// assert!(len > 0);
     /// # Ok(())
@@ -365,7 +365,7 @@ impl Executor {
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     ///
-    /// let pool = thread_executor::Executor::new(3);
+    /// let pool = thread_exec::Executor::new(3);
     /// let done = Arc::new(AtomicUsize::new(0));
     /// for _ in 0..10 {
     ///     let done = Arc::clone(&done);
@@ -397,7 +397,7 @@ impl Executor {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = thread_executor::Executor::new(2);
+    /// let pool = thread_exec::Executor::new(2);
     /// for i in 0..4 {
     ///     pool.spawn(move || i * i);
     /// }

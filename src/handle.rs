@@ -38,10 +38,10 @@ use crate::slot::RawHandle;
 /// # Examples
 ///
 /// ```
-/// use thread_executor::Executor;
+/// use thread_exec::Executor;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), thread_executor::JobError> {
+/// # async fn main() -> Result<(), thread_exec::JobError> {
 /// let pool = Executor::new(2);
 /// let sum = pool.spawn(|| (1..=10).sum::<u32>()).await?;
 /// assert_eq!(sum, 55);
@@ -82,7 +82,7 @@ impl<T> JobHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// let handle = pool.spawn(|| "from a worker");
     /// assert_eq!(handle.join().unwrap(), "from a worker");
     /// ```
@@ -104,7 +104,7 @@ impl<T> JobHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// let handle = pool.spawn(|| 1);
     /// pool.wait();
     /// assert!(handle.is_finished());
@@ -127,7 +127,7 @@ impl<T> JobHandle<T> {
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// let (started_tx, started) = mpsc::channel();
     /// let (release, release_rx) = mpsc::channel::<()>();
     /// let busy = pool.spawn(move || {
@@ -160,7 +160,7 @@ impl<T> JobHandle<T> {
     ///
     /// ```
     /// use std::sync::mpsc;
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// let (tx, rx) = mpsc::channel();
     /// let handle = pool.spawn(|| 5).on_complete(move |result| {
     ///     tx.send(result.is_ok()).unwrap();
@@ -188,7 +188,7 @@ impl<T> JobHandle<T> {
 ///
 /// ```
 /// use std::sync::mpsc;
-/// use thread_executor::{is_cancelled, Executor};
+/// use thread_exec::{is_cancelled, Executor};
 ///
 /// let pool = Executor::new(1);
 /// let (started_tx, started) = mpsc::channel();

@@ -25,7 +25,7 @@ use crate::error::JobError;
 ///
 /// ```
 /// use std::sync::mpsc;
-/// use thread_executor::{Executor, Job};
+/// use thread_exec::{Executor, Job};
 ///
 /// let pool = Executor::new(2);
 /// let (tx, rx) = mpsc::channel();
@@ -47,7 +47,7 @@ pub struct Job<F, C = NoCallback> {
 /// # Examples
 ///
 /// ```
-/// use thread_executor::{Job, NoCallback};
+/// use thread_exec::{Job, NoCallback};
 ///
 /// let job: Job<_, NoCallback> = Job::new(|| 1);
 /// # drop(job);
@@ -61,7 +61,7 @@ impl<F> Job<F, NoCallback> {
     /// # Examples
     ///
     /// ```
-    /// use thread_executor::{Executor, Job};
+    /// use thread_exec::{Executor, Job};
     ///
     /// let pool = Executor::new(1);
     /// assert_eq!(pool.send(Job::new(|| "done")).join().unwrap(), "done");
@@ -94,7 +94,7 @@ impl<F> Job<F, NoCallback> {
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
-    /// use thread_executor::{Executor, Job};
+    /// use thread_exec::{Executor, Job};
     ///
     /// let pool = Executor::new(2);
     /// let sum = Arc::new(AtomicUsize::new(0));

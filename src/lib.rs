@@ -2,14 +2,14 @@
 //! code and from plain threads alike.
 //!
 //! Async services still have to call blocking code: file systems, CPU-heavy
-//! hashing or compression, synchronous client libraries. `thread-executor`
+//! hashing or compression, synchronous client libraries. `thread-exec`
 //! runs that work on a pool of threads you size, bound and observe, and
 //! hands back a [`JobHandle`] for every job that is a [`Future`](std::future::Future) (so
 //! `pool.spawn(job).await` works under tokio, smol or any executor, with no
 //! runtime required) and can also be [joined](JobHandle::join) from a plain
 //! thread or given a completion callback.
 //!
-//! It began as the Python package `thread-executor` and keeps its names:
+//! It began as the Python package `thread-exec` and keeps its names:
 //! [`Executor`], [`Job`], [`send`](Executor::send), [`wait`](Executor::wait),
 //! [`scale_up`](Executor::scale_up), [`scale_down`](Executor::scale_down).
 //! It fixes what that package got wrong:
@@ -27,7 +27,7 @@
 //! # Examples
 //!
 //! ```
-//! use thread_executor::{Executor, Job};
+//! use thread_exec::{Executor, Job};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,7 +52,7 @@
 //! # Tracing
 //!
 //! Worker starts and stops (with the reason), job panics and callback panics
-//! are `tracing` events. Each job runs inside a `thread_executor::job` span
+//! are `tracing` events. Each job runs inside a `thread_exec::job` span
 //! whose parent is the span current where it was submitted, so a request's
 //! span follows its blocking work onto the worker.
 

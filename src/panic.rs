@@ -29,7 +29,7 @@ pub(crate) type PanicHook = dyn Fn(&JobPanic<'_>) + Send + Sync + 'static;
 ///
 /// ```
 /// use std::sync::mpsc;
-/// use thread_executor::Executor;
+/// use thread_exec::Executor;
 ///
 /// let (tx, rx) = mpsc::channel();
 /// let tx = std::sync::Mutex::new(tx);
@@ -43,7 +43,7 @@ pub(crate) type PanicHook = dyn Fn(&JobPanic<'_>) + Send + Sync + 'static;
 /// let handle = pool.spawn(|| -> u32 { panic!("disk full") });
 /// assert!(handle.join().unwrap_err().is_panic());
 /// assert_eq!(rx.recv().unwrap(), ("disk full".to_owned(), false));
-/// # Ok::<(), thread_executor::BuildError>(())
+/// # Ok::<(), thread_exec::BuildError>(())
 /// ```
 pub struct JobPanic<'a> {
     payload: &'a (dyn Any + Send),
@@ -58,7 +58,7 @@ impl<'a> JobPanic<'a> {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .on_panic(|panic| {
     ///         if let Some(code) = panic.payload().downcast_ref::<i32>() {
     ///             eprintln!("job failed with code {code}");
@@ -66,7 +66,7 @@ impl<'a> JobPanic<'a> {
     ///     })
     ///     .build()?;
     /// # drop(pool);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn payload(&self) -> &'a (dyn Any + Send) {
         self.payload
@@ -78,11 +78,11 @@ impl<'a> JobPanic<'a> {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .on_panic(|panic| eprintln!("job panicked: {}", panic.message().unwrap_or("?")))
     ///     .build()?;
     /// # drop(pool);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn message(&self) -> Option<&'a str> {
         panic_message(self.payload)
@@ -94,14 +94,14 @@ impl<'a> JobPanic<'a> {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::builder()
+    /// let pool = thread_exec::Executor::builder()
     ///     .on_panic(|panic| {
     ///         let source = if panic.in_callback() { "callback" } else { "job" };
     ///         eprintln!("a {source} panicked");
     ///     })
     ///     .build()?;
     /// # drop(pool);
-    /// # Ok::<(), thread_executor::BuildError>(())
+    /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn in_callback(&self) -> bool {
         self.in_callback
@@ -117,13 +117,13 @@ impl fmt::Debug for JobPanic<'_> {
     }
 }
 
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 thread_local! {
     /// The hook of the pool whose worker this thread is, if it has one.
     static HOOK: RefCell<Option<Arc<PanicHook>>> = const { RefCell::new(None) };
 }
 
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 loom::thread_local! {
     static HOOK: RefCell<Option<Arc<PanicHook>>> = RefCell::new(None);
 }

@@ -22,7 +22,7 @@ pub(crate) enum Msg {
     Nudge,
 }
 
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 pub(crate) struct Queue {
     tx: flume::Sender<Msg>,
     rx: flume::Receiver<Msg>,
@@ -37,7 +37,7 @@ pub(crate) struct Queue {
     wake: std::sync::Condvar,
 }
 
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 impl Queue {
     pub(crate) fn new() -> Self {
         let (tx, rx) = flume::unbounded();
@@ -129,13 +129,13 @@ impl Queue {
 /// `Condvar`, so the model checker sees every push and pop. A timed `pop`
 /// waits without a timeout (loom does not model time), so keep-alive expiry
 /// is outside the models.
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 pub(crate) struct Queue {
     items: crate::sync::Mutex<std::collections::VecDeque<Msg>>,
     available: crate::sync::Condvar,
 }
 
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 impl Queue {
     pub(crate) fn new() -> Self {
         Queue {

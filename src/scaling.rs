@@ -339,10 +339,10 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(2);
+    /// let pool = thread_exec::Executor::new(2);
     /// assert_eq!(pool.scale_up(3)?, 5);
     /// assert_eq!(pool.stats().threads, 5);
-    /// # Ok::<(), thread_executor::ScaleError>(())
+    /// # Ok::<(), thread_exec::ScaleError>(())
     /// ```
     pub fn scale_up(&self, n: usize) -> Result<usize, ScaleError> {
         let _scaling = lock(&self.shared.scaling);
@@ -363,7 +363,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(4);
+    /// let pool = thread_exec::Executor::new(4);
     /// assert_eq!(pool.scale_down(1), 3);
     /// assert_eq!(pool.scale_down(10), 1); // clamped
     /// ```
@@ -398,10 +398,10 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(2);
+    /// let pool = thread_exec::Executor::new(2);
     /// assert_eq!(pool.set_threads(6)?, 6);
     /// assert_eq!(pool.set_threads(1)?, 1);
-    /// # Ok::<(), thread_executor::ScaleError>(())
+    /// # Ok::<(), thread_exec::ScaleError>(())
     /// ```
     pub fn set_threads(&self, n: usize) -> Result<usize, ScaleError> {
         assert!(

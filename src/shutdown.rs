@@ -54,7 +54,7 @@ impl Executor {
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     ///
-    /// let pool = thread_executor::Executor::new(2);
+    /// let pool = thread_exec::Executor::new(2);
     /// let ran = Arc::new(AtomicUsize::new(0));
     /// for _ in 0..100 {
     ///     let ran = Arc::clone(&ran);
@@ -87,7 +87,7 @@ impl Executor {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// let (tx, rx) = std::sync::mpsc::channel::<()>();
     /// pool.spawn(move || rx.recv().ok());
     /// assert!(!pool.shutdown_timeout(Duration::from_millis(50))); // still busy
@@ -132,7 +132,7 @@ impl Executor {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = thread_executor::Executor::new(2);
+    /// let pool = thread_exec::Executor::new(2);
     /// let handle = pool.spawn(|| 1);
     /// pool.shutdown_async().await;
     /// assert_eq!(handle.await.unwrap(), 1);
@@ -157,7 +157,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// let (started_tx, started) = std::sync::mpsc::channel();
     /// let (release, rx) = std::sync::mpsc::channel::<()>();
     /// pool.spawn(move || { started_tx.send(()).unwrap(); rx.recv().ok() });
@@ -202,7 +202,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(1);
+    /// let pool = thread_exec::Executor::new(1);
     /// assert!(!pool.is_shutdown());
     /// pool.shutdown();
     /// assert!(pool.is_shutdown());
@@ -244,7 +244,7 @@ impl Future for ShutdownAsync {
 /// # Examples
 ///
 /// ```
-/// let pool = thread_executor::Executor::new(1);
+/// let pool = thread_exec::Executor::new(1);
 /// let (started_tx, started) = std::sync::mpsc::channel();
 /// let (release, rx) = std::sync::mpsc::channel::<()>();
 /// pool.spawn(move || { started_tx.send(()).unwrap(); rx.recv().ok() });
@@ -269,7 +269,7 @@ impl PendingJob {
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_executor::Executor::new(1);
+    /// # let pool = thread_exec::Executor::new(1);
     /// # let (started_tx, started) = std::sync::mpsc::channel();
     /// # let (release, rx) = std::sync::mpsc::channel::<()>();
     /// # pool.spawn(move || { started_tx.send(()).unwrap(); rx.recv().ok() });

@@ -392,7 +392,7 @@ where
         // request's span follows its blocking work (and its callbacks) onto
         // the worker.
         let _parent = span.as_deref().map(Span::enter);
-        let _job = tracing::debug_span!("thread_executor::job").entered();
+        let _job = tracing::debug_span!("thread_exec::job").entered();
         let running = RunningJob::enter(header);
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
             tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
@@ -544,13 +544,13 @@ fn run_callbacks<T>(newest: Box<CallbackNode<T>>, result: &Result<T, JobError>) 
     }
 }
 
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 thread_local! {
     /// The header of the job this thread is running, while its closure runs.
     static CURRENT_JOB: std::cell::Cell<Option<NonNull<Header>>> = const { std::cell::Cell::new(None) };
 }
 
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 loom::thread_local! {
     static CURRENT_JOB: std::cell::Cell<Option<NonNull<Header>>> = std::cell::Cell::new(None);
 }
@@ -828,7 +828,7 @@ fn run_caught(f: impl FnOnce(), verb: &str, what: &str) {
     }
 }
 
-#[cfg(all(test, not(thread_executor_loom)))]
+#[cfg(all(test, not(thread_exec_loom)))]
 mod tests {
     use super::*;
     use crate::job::NoCallback;

@@ -17,7 +17,7 @@ use crate::sync::{lock, Ordering::SeqCst};
 /// # Examples
 ///
 /// ```
-/// let pool = thread_executor::Executor::new(2);
+/// let pool = thread_exec::Executor::new(2);
 /// pool.spawn(|| ());
 /// pool.spawn(|| panic!("boom"));
 /// pool.wait();
@@ -53,7 +53,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_executor::Executor::new(3);
+    /// let pool = thread_exec::Executor::new(3);
     /// assert_eq!(pool.stats().threads, 3);
     /// ```
     pub fn stats(&self) -> Stats {

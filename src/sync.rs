@@ -5,10 +5,10 @@
 //! model checker can be swapped in behind one `cfg`:
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg thread_executor_loom" cargo test --release --test loom
+//! RUSTFLAGS="--cfg thread_exec_loom" cargo test --release --test loom
 //! ```
 //!
-//! Under `cfg(thread_executor_loom)`, `Mutex`, `Condvar`, the atomics,
+//! Under `cfg(thread_exec_loom)`, `Mutex`, `Condvar`, the atomics,
 //! threads, thread-locals and `block_on` are loom's, and [`crate::queue`]
 //! swaps flume for a loom-visible `Mutex<VecDeque>` + `Condvar` queue, so
 //! loom explores every interleaving of the executor's own protocol. The job
@@ -19,28 +19,28 @@
 
 pub(crate) use std::sync::Arc;
 
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 pub(crate) use std::sync::{
     atomic::{fence, AtomicU64, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
 
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 pub(crate) use loom::sync::{
     atomic::{fence, AtomicU64, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
 
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 pub(crate) use loom::cell::UnsafeCell;
 
 /// `std`'s `UnsafeCell` behind loom's closure-based API, so the slot's code
 /// reads the same in both builds and loom can see where each access begins
 /// and ends.
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(value: T) -> Self {
         UnsafeCell(std::cell::UnsafeCell::new(value))
@@ -61,7 +61,7 @@ impl<T> UnsafeCell<T> {
 /// a growing burst of spin hints, then yielding the core (the holder may
 /// have been preempted). Loom needs a yield on every step to make progress.
 pub(crate) fn spin(step: &mut u32) {
-    #[cfg(not(thread_executor_loom))]
+    #[cfg(not(thread_exec_loom))]
     {
         if *step < 6 {
             for _ in 0..1_u32 << *step {
@@ -72,7 +72,7 @@ pub(crate) fn spin(step: &mut u32) {
             std::thread::yield_now();
         }
     }
-    #[cfg(thread_executor_loom)]
+    #[cfg(thread_exec_loom)]
     {
         let _ = step;
         loom::thread::yield_now();
@@ -93,26 +93,26 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Runs a future to completion on the calling thread (`JobHandle::join`).
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    #[cfg(not(thread_executor_loom))]
+    #[cfg(not(thread_exec_loom))]
     return futures::executor::block_on(future);
-    #[cfg(thread_executor_loom)]
+    #[cfg(thread_exec_loom)]
     return loom::future::block_on(future);
 }
 
 /// Threads: std's, or loom's simulated ones.
 pub(crate) mod thread {
-    #[cfg(not(thread_executor_loom))]
+    #[cfg(not(thread_exec_loom))]
     pub(crate) use std::thread::{Builder, JoinHandle};
 
-    #[cfg(thread_executor_loom)]
+    #[cfg(thread_exec_loom)]
     pub(crate) use loom::thread::{Builder, JoinHandle};
 
     /// Whether the thread has returned, so joining it cannot block. Loom's
     /// handles cannot tell; its models never reap early.
     pub(crate) fn is_finished<T>(handle: &JoinHandle<T>) -> bool {
-        #[cfg(not(thread_executor_loom))]
+        #[cfg(not(thread_exec_loom))]
         return handle.is_finished();
-        #[cfg(thread_executor_loom)]
+        #[cfg(thread_exec_loom)]
         {
             let _ = handle;
             false

@@ -54,14 +54,14 @@ use crate::scaling::{ExitReason, WorkerCounters};
 use crate::slot::Outcome;
 use crate::sync::{Arc, Ordering::SeqCst};
 
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 thread_local! {
     /// The address of the `Shared` whose worker this thread is (0 if none):
     /// lets `wait` and `shutdown` refuse to deadlock on their own pool.
     static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
 }
 
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 loom::thread_local! {
     static CURRENT_POOL: Cell<usize> = Cell::new(0);
 }
@@ -76,15 +76,15 @@ pub(crate) fn is_worker_of(shared: &Shared) -> bool {
 /// next submission (5 to 15 µs on a virtual machine), so that a loop of
 /// submit-and-await finds the worker awake instead of paying a second
 /// wake-up. Bounded, so an idle pool still parks every thread.
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 const SPIN_FOR: Duration = Duration::from_micros(50);
 /// `spin_loop` hints between two looks at the queue (about 0.2 µs): a job
 /// must be picked up before the submitter's thread has gone to sleep.
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 const SPIN_PAUSES: u32 = 8;
 /// Looks between two `yield_now`s, so a spinner hands its core to any
 /// runnable thread (the one it is about to serve, often) every few µs.
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 const LOOKS_PER_YIELD: u32 = 16;
 
 /// The body of every worker thread.
@@ -233,7 +233,7 @@ fn wait_for_work(shared: &Shared) -> Option<Msg> {
 
 /// Looks at the queue every few hundred ns for up to `SPIN_FOR`. Loom models
 /// park at once: spinning is a performance choice, not part of the protocol.
-#[cfg(not(thread_executor_loom))]
+#[cfg(not(thread_exec_loom))]
 fn spin(shared: &Shared) -> Option<Msg> {
     let start = std::time::Instant::now();
     let mut looks: u32 = 0;
@@ -257,7 +257,7 @@ fn spin(shared: &Shared) -> Option<Msg> {
     }
 }
 
-#[cfg(thread_executor_loom)]
+#[cfg(thread_exec_loom)]
 fn spin(_: &Shared) -> Option<Msg> {
     None
 }

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{occupy, within, Gate, Tracked, LIMIT};
-use thread_executor::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
+use thread_exec::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
 
 /// How long a submitter must stay blocked for the test to call it blocked.
 const STILL_BLOCKED: Duration = Duration::from_millis(100);

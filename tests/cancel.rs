@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{occupy, within, Gate, Tracked, LIMIT};
-use thread_executor::{Executor, Job, JobError, JobHandle};
+use thread_exec::{Executor, Job, JobError, JobHandle};
 
 fn wait(pool: &Executor) {
     let pool = pool.clone();
@@ -308,7 +308,7 @@ fn concurrent_cancels_of_one_queued_job_succeed_exactly_once() {
 /// returns early; the flag belongs to that job only.
 #[test]
 fn cancel_asks_a_running_job_to_stop_and_only_that_job() {
-    use thread_executor::is_cancelled;
+    use thread_exec::is_cancelled;
     within(LIMIT, "cooperative cancel", || {
         let pool = Executor::new(1);
         assert!(!is_cancelled(), "outside a job");
@@ -338,7 +338,7 @@ fn cancel_asks_a_running_job_to_stop_and_only_that_job() {
 #[test]
 fn dropping_run_while_the_job_runs_asks_it_to_stop() {
     use std::future::Future;
-    use thread_executor::is_cancelled;
+    use thread_exec::is_cancelled;
     within(LIMIT, "run dropped mid-job", || {
         let pool = Executor::new(1);
         let (started_tx, started) = mpsc::channel();

@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use common::{occupy, within, Gate, Tracked, LIMIT};
-use thread_executor::{Builder, Executor, Job, JobError, JobHandle};
+use thread_exec::{Builder, Executor, Job, JobError, JobHandle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_arrive_through_await_under_tokio() {

@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::{occupy, within};
-use thread_executor::{Executor, Job, JobError, JobHandle};
+use thread_exec::{Executor, Job, JobError, JobHandle};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum JobKind {

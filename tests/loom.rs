@@ -7,18 +7,18 @@
 //! `src/sync.rs`):
 //!
 //! ```sh
-//! RUSTFLAGS="--cfg thread_executor_loom" LOOM_MAX_PREEMPTIONS=2 \
+//! RUSTFLAGS="--cfg thread_exec_loom" LOOM_MAX_PREEMPTIONS=2 \
 //!     CARGO_TARGET_DIR=target/loom cargo test --release --test loom
 //! ```
 //!
 //! A lost wake-up shows as loom's "deadlock" failure (every thread blocked),
 //! a job run twice or lost as a failed count.
-#![cfg(thread_executor_loom)]
+#![cfg(thread_exec_loom)]
 
 use std::sync::Arc;
 
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use thread_executor::{Builder, Executor};
+use thread_exec::{Builder, Executor};
 
 /// Counts its drops.
 struct Counted(Arc<AtomicUsize>);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::eventually;
 use proptest::prelude::*;
-use thread_executor::{Executor, JobHandle, TrySpawnError};
+use thread_exec::{Executor, JobHandle, TrySpawnError};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {

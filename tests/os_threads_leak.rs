@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{eventually, os_threads, within, LIMIT};
-use thread_executor::{Builder, Executor};
+use thread_exec::{Builder, Executor};
 
 fn back_to(baseline: usize, what: &str) {
     eventually(LIMIT, what, || os_threads() == baseline);

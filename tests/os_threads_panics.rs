@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{eventually, os_threads, within};
-use thread_executor::Executor;
+use thread_exec::Executor;
 
 #[test]
 fn panics_never_kill_or_leak_an_os_thread() {

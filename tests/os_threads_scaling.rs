@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{eventually, occupy, os_threads, rendezvous, within, Gate, LIMIT};
-use thread_executor::{Builder, Executor};
+use thread_exec::{Builder, Executor};
 
 /// The threads of this process whose name starts with `prefix` (the kernel
 /// keeps the first 15 bytes of a thread's name).

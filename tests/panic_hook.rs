@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use common::{within, LIMIT};
-use thread_executor::{Executor, Job};
+use thread_exec::{Executor, Job};
 
 /// What the hook saw: (message, in_callback, thread name).
 type Seen = Arc<Mutex<Vec<(String, bool, String)>>>;

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{eventually, occupy, rendezvous, within, Gate, Rng, LIMIT};
-use thread_executor::{Builder, Executor};
+use thread_exec::{Builder, Executor};
 
 fn wait(pool: &Executor) {
     let pool = pool.clone();

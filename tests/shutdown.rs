@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{occupy, within, Rng, LIMIT};
-use thread_executor::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
+use thread_exec::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
 
 fn shutdown(pool: &Executor) {
     let pool = pool.clone();

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{occupy, within};
-use thread_executor::{Executor, JobError};
+use thread_exec::{Executor, JobError};
 
 fn scale() -> usize {
     std::env::var("STRESS_SCALE")
@@ -205,7 +205,7 @@ fn a_thread_that_cannot_start_fails_build_cleanly() {
     let started = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&started);
     let err = within(WATCHDOG, "build with failing spawn", move || {
-        thread_executor::Executor::builder()
+        thread_exec::Executor::builder()
             .threads(2)
             .stack_size(ABSURD_STACK)
             .on_thread_start(move || {
@@ -226,7 +226,7 @@ fn a_thread_that_cannot_start_fails_build_cleanly() {
 #[test]
 fn a_dynamic_pool_that_cannot_grow_errors_its_jobs_instead_of_stranding_them() {
     within(WATCHDOG, "dynamic growth failure", || {
-        let pool = thread_executor::Executor::builder()
+        let pool = thread_exec::Executor::builder()
             .min_threads(0)
             .max_threads(2)
             .stack_size(ABSURD_STACK)

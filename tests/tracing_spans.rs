@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use thread_executor::{Executor, Job, JobError};
+use thread_exec::{Executor, Job, JobError};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -97,7 +97,7 @@ fn spans_follow_jobs_onto_workers_and_lifecycle_events_are_recorded() {
     };
     let job = find("inside the job");
     assert!(job.thread.starts_with("traced-"), "{job:?}");
-    assert_eq!(job.scope, ["request", "thread_executor::job"], "{job:?}");
+    assert_eq!(job.scope, ["request", "thread_exec::job"], "{job:?}");
     let callback = find("inside the callback");
     assert_eq!(
         callback.scope.first().map(String::as_str),
@@ -105,7 +105,7 @@ fn spans_follow_jobs_onto_workers_and_lifecycle_events_are_recorded() {
         "{callback:?}"
     );
     let unparented = find("unparented job");
-    assert_eq!(unparented.scope, ["thread_executor::job"], "{unparented:?}");
+    assert_eq!(unparented.scope, ["thread_exec::job"], "{unparented:?}");
 
     let count = |message: &str| {
         events

@@ -20,12 +20,12 @@ use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use thread_executor::{Executor, Job, JobHandle};
+use thread_exec::{Executor, Job, JobHandle};
 
-/// The systems compared in every scenario, thread-executor first.
+/// The systems compared in every scenario, thread-exec first.
 pub const PEERS: [&str; 4] = ["tokio", "blocking", "threadpool", "rayon"];
-pub const TE: &str = "thread-executor";
-/// thread-executor's other submission paths, compared with its plain one.
+pub const TE: &str = "thread-exec";
+/// thread-exec's other submission paths, compared with its plain one.
 pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
 /// The queue bound of the `te-bounded` variant: below the batch size, so the
 /// submitter really does find the queue full and waits for room.
@@ -45,7 +45,7 @@ pub trait Sys: Sized {
         T: Send + 'static;
 
     /// The submission call for async code: the same as `spawn` except where
-    /// `spawn` may block the runtime (thread-executor's bounded queue).
+    /// `spawn` may block the runtime (thread-exec's bounded queue).
     fn spawn_async<F, T>(&self, f: F) -> impl Future<Output = Self::Handle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -391,7 +391,7 @@ impl Sys for Rayon {
 macro_rules! with_system {
     ($name:expr, $S:ident => $body:expr) => {
         match $name {
-            "thread-executor" => {
+            "thread-exec" => {
                 type $S = $crate::common::Te;
                 $body
             }

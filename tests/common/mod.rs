@@ -104,9 +104,9 @@ impl Gate {
 /// Occupies every one of `threads` workers with a job that waits on the
 /// returned gate; returns once all of them are running.
 pub fn occupy(
-    pool: &thread_executor::Executor,
+    pool: &thread_exec::Executor,
     threads: usize,
-) -> (std::sync::Arc<Gate>, Vec<thread_executor::JobHandle<()>>) {
+) -> (std::sync::Arc<Gate>, Vec<thread_exec::JobHandle<()>>) {
     let gate = Gate::new();
     let (started_tx, started) = mpsc::channel();
     let handles = (0..threads)
@@ -128,7 +128,7 @@ pub fn occupy(
 }
 
 /// Silences the default panic message for panics on the pool's worker
-/// threads (named `thread-executor-N` by default): the tests provoke
+/// threads (named `thread-exec-N` by default): the tests provoke
 /// thousands of job panics on purpose, and with `RUST_BACKTRACE=1` each
 /// would print a backtrace. Panics on any other thread (a failing assertion)
 /// still print as usual. Idempotent.
@@ -139,7 +139,7 @@ pub fn quiet_worker_panics() {
         std::panic::set_hook(Box::new(move |info| {
             let on_worker = thread::current()
                 .name()
-                .is_some_and(|name| name.starts_with("thread-executor-"));
+                .is_some_and(|name| name.starts_with("thread-exec-"));
             if !on_worker {
                 default(info);
             }
@@ -149,7 +149,7 @@ pub fn quiet_worker_panics() {
 
 /// Proves `n` workers are alive and free: `n` jobs that rendezvous on a
 /// barrier complete only if `n` workers run them at once.
-pub fn rendezvous(pool: &thread_executor::Executor, n: usize) {
+pub fn rendezvous(pool: &thread_exec::Executor, n: usize) {
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
     let handles: Vec<_> = (0..n)
         .map(|_| {
@@ -188,10 +188,10 @@ impl Rng {
 /// job `i` counts its runs in `runs[i]`, which must each end at exactly 1.
 /// Returns the pool once every job is submitted.
 pub fn submit_counted(
-    pool: thread_executor::Executor,
+    pool: thread_exec::Executor,
     runs: &std::sync::Arc<Vec<std::sync::atomic::AtomicU8>>,
     jobs: usize,
-) -> thread_executor::Executor {
+) -> thread_exec::Executor {
     let runs = std::sync::Arc::clone(runs);
     within(LIMIT, "submit under resizing", move || {
         for i in 0..jobs {

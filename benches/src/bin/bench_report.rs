@@ -71,7 +71,7 @@ fn results_path(manifest: &Path) -> PathBuf {
 
 // ================================================================ model
 
-const TE: &str = "thread-executor";
+const TE: &str = "thread-exec";
 const SYSTEMS: [&str; 5] = [TE, "tokio", "blocking", "threadpool", "rayon"];
 /// The rows drawn in the chart, with their labels.
 const CHARTED: [(&str, &str); 8] = [
@@ -270,7 +270,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "Systems: **thread-executor** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot). The `te-*` rows are thread-executor's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), and a dynamic pool (`min_threads(1).max_threads(n)`).\n",
+            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), and a dynamic pool (`min_threads(1).max_threads(n)`).\n",
             self.config("bound")
         );
         let _ = writeln!(
@@ -382,7 +382,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="white"/>"##);
         let _ = writeln!(
             s,
-            r##"<text x="{}" y="22" font-size="15" font-weight="bold">thread-executor and peers: times better than tokio (log scale)</text>"##,
+            r##"<text x="{}" y="22" font-size="15" font-weight="bold">thread-exec and peers: times better than tokio (log scale)</text>"##,
             10
         );
         let _ = writeln!(

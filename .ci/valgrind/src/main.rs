@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use thread_executor::{Executor, Job, JobError};
+use thread_exec::{Executor, Job, JobError};
 
 fn load(pool: &Executor, ran: &Arc<AtomicUsize>) {
     let handles: Vec<_> = (0..50)
