@@ -4,13 +4,11 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::{BuildError, BuildErrorKind};
-use crate::event::Event;
 use crate::executor::Executor;
 use crate::panic::{JobPanic, PanicHook};
-use crate::pool::{CachePadded, Config, Hook, Shared};
-use crate::queue::Queue;
-use crate::scaling::{grow_to, Registry, StartReason};
-use crate::sync::{lock, Arc, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::scaling::{grow_to, StartReason};
+use crate::state::{Config, Hook, Shared};
+use crate::sync::Arc;
 
 /// How long a dynamic pool's thread above `min_threads` waits idle before it
 /// exits, unless [`Builder::keep_alive`] says otherwise (tokio's default).
@@ -337,41 +335,23 @@ impl Builder {
                 "thread count exceeds the machine's parallelism: fine for blocking I/O, oversubscribed for CPU-bound jobs"
             );
         }
-        let shared = Arc::new(Shared {
-            state: CachePadded(AtomicU64::new(0)),
-            queue: Queue::new(),
-            live: CachePadded(AtomicUsize::new(0)),
-            max: AtomicUsize::new(max),
-            min: AtomicUsize::new(min),
-            idle: CachePadded(AtomicUsize::new(0)),
-            alive: AtomicUsize::new(0),
-            executors: AtomicUsize::new(1),
-            cancelled: AtomicU64::new(0),
-            config: Config {
-                name: self.thread_name,
-                stack_size: self.stack_size,
-                on_thread_start: self.on_thread_start,
-                on_thread_stop: self.on_thread_stop,
-                on_panic: self.on_panic,
-                keep_alive: self.keep_alive,
-                max_queue_size: self.max_queue_size,
-                dynamic,
-            },
-            registry: Mutex::new(Registry::default()),
-            scaling: Mutex::new(()),
-            finished: Event::new(),
-            capacity: Event::new(),
-            threads: Event::new(),
-        });
+        if self.thread_name.contains('\0') {
+            return Err(BuildError::new(BuildErrorKind::NulInName));
+        }
+        let config = Config {
+            name: self.thread_name,
+            stack_size: self.stack_size,
+            on_thread_start: self.on_thread_start,
+            on_thread_stop: self.on_thread_stop,
+            on_panic: self.on_panic,
+            keep_alive: self.keep_alive,
+            max_queue_size: self.max_queue_size,
+            dynamic,
+        };
+        let shared = Arc::new(Shared::new(config, min, max));
         if let Err(err) = grow_to(&shared, min, StartReason::Build) {
             // Stop the threads that did start, and join them.
-            shared.close();
-            shared
-                .threads
-                .wait_until(|| shared.alive.load(SeqCst) == 0, None);
-            for handle in lock(&shared.registry).take_exited() {
-                let _ = handle.join();
-            }
+            crate::shutdown::shutdown_until(&shared, None);
             return Err(BuildError::new(BuildErrorKind::Spawn(err)));
         }
         Ok(Executor { shared })

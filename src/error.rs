@@ -379,6 +379,7 @@ pub struct BuildError {
 pub(crate) enum BuildErrorKind {
     ZeroThreads,
     MinAboveMax { min: usize, max: usize },
+    NulInName,
     Spawn(std::io::Error),
 }
 
@@ -394,6 +395,9 @@ impl fmt::Display for BuildError {
             BuildErrorKind::ZeroThreads => f.write_str("a pool needs at least one thread"),
             BuildErrorKind::MinAboveMax { min, max } => {
                 write!(f, "min_threads ({min}) is above max_threads ({max})")
+            }
+            BuildErrorKind::NulInName => {
+                f.write_str("thread_name contains a NUL byte, which a thread name cannot hold")
             }
             BuildErrorKind::Spawn(err) => write!(f, "could not start a worker thread: {err}"),
         }

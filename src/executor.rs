@@ -1,18 +1,22 @@
-//! [`Executor`]: the handle users hold, and the submission paths.
+//! [`Executor`]: the handle users hold. Every public operation of the pool
+//! is a method here; the protocols behind them live in [`crate::submit`],
+//! [`crate::scaling`] and [`crate::shutdown`], over [`crate::state`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::builder::Builder;
-use crate::error::{JobError, SpawnError, TrySpawnError};
-use crate::event::Listener;
+use crate::error::{JobError, ScaleError, TrySpawnError};
 use crate::handle::JobHandle;
-use crate::job::{Callback, Job, NoCallback};
-use crate::pool::{Condition, Refused, Shared, Until};
-use crate::queue::Msg;
-use crate::sync::{Arc, Ordering::SeqCst};
+use crate::job::{Callback, Job};
+use crate::shutdown::{PendingJob, ShutdownAsync};
+use crate::state::{Condition, Refused, Shared, Until};
+use crate::stats::Stats;
+use crate::submit::{accept_blocking, enqueue, refused, Run, SendAsync, SpawnAsync};
+use crate::sync::Arc;
 
 /// A pool of OS threads that runs blocking jobs, and the handle to it.
 ///
@@ -155,7 +159,7 @@ impl Executor {
         C: Callback<T>,
         T: Send + 'static,
     {
-        match self.accept_blocking() {
+        match accept_blocking(&self.shared) {
             Ok(queued) => enqueue(&self.shared, job, queued),
             Err(Refused::Closed | Refused::Full) => refused(job, JobError::closed()),
         }
@@ -226,7 +230,7 @@ impl Executor {
         C: Callback<T>,
         T: Send + 'static,
     {
-        match self.shared.try_accept() {
+        match self.shared.accept() {
             Ok(queued) => Ok(enqueue(&self.shared, job, queued)),
             Err(Refused::Full) => Err(TrySpawnError::Full(job)),
             Err(Refused::Closed) => Err(TrySpawnError::Closed(job)),
@@ -238,7 +242,7 @@ impl Executor {
     ///
     /// # Errors
     ///
-    /// The future yields [`SpawnError`] with `f` inside if the executor is
+    /// The future yields [`SpawnError`](crate::SpawnError) with `f` inside if the executor is
     /// shut down (by any clone) before the job was queued. The future
     /// borrows the executor, as flume's `send_async` borrows its sender:
     /// cloning the pool's `Arc` for every submission cost more than the rest
@@ -266,9 +270,7 @@ impl Executor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        SpawnAsync {
-            inner: self.send_async(Job::new(f)),
-        }
+        SpawnAsync::new(self.send_async(Job::new(f)))
     }
 
     /// Queues a [`Job`], waiting for room without blocking the runtime, as
@@ -276,7 +278,7 @@ impl Executor {
     ///
     /// # Errors
     ///
-    /// The future yields [`SpawnError`] with the whole job inside if the
+    /// The future yields [`SpawnError`](crate::SpawnError) with the whole job inside if the
     /// executor is shut down before the job was queued.
     ///
     /// # Cancel safety
@@ -299,12 +301,7 @@ impl Executor {
         C: Callback<T>,
         T: Send + 'static,
     {
-        SendAsync {
-            shared: &self.shared,
-            job: Some(job),
-            listener: Listener::default(),
-            _output: std::marker::PhantomData,
-        }
+        SendAsync::new(&self.shared, job)
     }
 
     /// Runs `f` on the pool and resolves to its result: waits for room in
@@ -338,9 +335,7 @@ impl Executor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        Run {
-            stage: RunStage::Queuing(self.spawn_async(f)),
-        }
+        Run::new(self.spawn_async(f))
     }
 
     /// Blocks until every job accepted so far, and every job accepted while
@@ -375,14 +370,8 @@ impl Executor {
     /// assert_eq!(done.load(Ordering::SeqCst), 10);
     /// ```
     pub fn wait(&self) {
-        assert!(
-            !crate::worker::is_worker_of(&self.shared),
-            "Executor::wait called from one of its own jobs: the job would wait for itself forever"
-        );
-        let shared = &self.shared;
-        shared
-            .finished
-            .wait_until(|| shared.counts().unfinished == 0, None);
+        self.refuse_own_worker("wait");
+        self.shared.block_until(Condition::Finished, None);
     }
 
     /// The future twin of [`wait`](Executor::wait): resolves once every
@@ -411,49 +400,261 @@ impl Executor {
         }
     }
 
-    fn accept_blocking(&self) -> Result<u64, Refused> {
-        let shared = &self.shared;
-        loop {
-            match shared.try_accept() {
-                Err(Refused::Full) => {
-                    shared
-                        .capacity
-                        .wait_until(|| shared.has_room_or_closed(), None);
-                }
-                other => return other,
-            }
-        }
+    /// Adds `n` threads to the pool and returns the new thread target.
+    ///
+    /// In a fixed pool the `n` threads are started before this returns. In a
+    /// dynamic pool (built with [`min_threads`](crate::Builder::min_threads)
+    /// below [`max_threads`](crate::Builder::max_threads)) it raises
+    /// `max_threads` by `n`; threads then start on demand (at once if jobs
+    /// are waiting with no idle worker). The seed's `scale_up(n)` took the
+    /// new total; this takes the increment, as the seed's README reads:
+    /// use [`set_threads`](Executor::set_threads) for a total.
+    ///
+    /// # Errors
+    ///
+    /// - [`ScaleError::is_closed`] if the executor is shut down.
+    /// - If the operating system refuses to start a thread, the threads
+    ///   started so far stay, the target is lowered to the threads that
+    ///   exist, and the I/O error is the error's
+    ///   [`source`](std::error::Error::source).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(2);
+    /// assert_eq!(pool.scale_up(3)?, 5);
+    /// assert_eq!(pool.stats().threads, 5);
+    /// # Ok::<(), thread_exec::ScaleError>(())
+    /// ```
+    pub fn scale_up(&self, n: usize) -> Result<usize, ScaleError> {
+        crate::scaling::scale_up(&self.shared, n)
     }
-}
 
-/// Puts an accepted job into the queue.
-fn enqueue<F, C, T>(shared: &Arc<Shared>, job: Job<F, C>, queued: u64) -> JobHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    C: Callback<T>,
-    T: Send + 'static,
-{
-    let (task, handle) = crate::slot::queued(job.f, job.callback);
-    shared.queue.push(Msg::Job(task));
-    if shared.config.dynamic {
-        crate::scaling::maybe_grow(shared, queued);
+    /// Retires `n` threads and returns the new thread target.
+    ///
+    /// The target never drops below 1, nor below `min_threads` in a dynamic
+    /// pool: a larger `n` is clamped, and the return value shows the clamp.
+    /// Idle threads exit promptly, whatever the queue's length; busy threads
+    /// finish their current job first, then exit without waiting for the
+    /// queue to drain. No job is interrupted or lost: the remaining threads
+    /// run the queue. On a shut-down executor it changes nothing and returns
+    /// the current target.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(4);
+    /// assert_eq!(pool.scale_down(1), 3);
+    /// assert_eq!(pool.scale_down(10), 1); // clamped
+    /// ```
+    pub fn scale_down(&self, n: usize) -> usize {
+        crate::scaling::scale_down(&self.shared, n)
     }
-    JobHandle::new(handle)
-}
 
-/// A handle that is settled already: the executor refused the job.
-fn refused<F, C, T>(job: Job<F, C>, error: JobError) -> JobHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    C: Callback<T>,
-    T: Send + 'static,
-{
-    JobHandle::new(crate::slot::refused(job.f, job.callback, error))
+    /// Sets the thread target to `n` and returns it: starts threads (fixed
+    /// pool) or raises `max_threads` (dynamic pool) when `n` is above it,
+    /// retires threads as [`scale_down`](Executor::scale_down) does when
+    /// below. In a dynamic pool, `min_threads` is lowered to `n` if it was
+    /// above.
+    ///
+    /// # Errors
+    ///
+    /// As [`scale_up`](Executor::scale_up): closed, or a thread could not
+    /// be started.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `n` is 0: a pool needs at least one thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(2);
+    /// assert_eq!(pool.set_threads(6)?, 6);
+    /// assert_eq!(pool.set_threads(1)?, 1);
+    /// # Ok::<(), thread_exec::ScaleError>(())
+    /// ```
+    pub fn set_threads(&self, n: usize) -> Result<usize, ScaleError> {
+        assert!(
+            n > 0,
+            "Executor::set_threads(0): a pool needs at least one thread"
+        );
+        crate::scaling::set_threads(&self.shared, n)
+    }
+
+    /// Stops accepting jobs, runs every job already accepted, and returns
+    /// once every worker thread has exited and been joined. Any clone may
+    /// call it; it applies to the pool, and is idempotent.
+    ///
+    /// After shutdown, [`spawn`](Executor::spawn) and
+    /// [`send`](Executor::send) return handles that yield an error with
+    /// [`JobError::is_closed`](crate::JobError::is_closed), and
+    /// [`try_spawn`](Executor::try_spawn) /
+    /// [`spawn_async`](Executor::spawn_async) hand the job back. Senders
+    /// blocked on a full queue wake and get the same answer.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks until the queue is drained and the threads have exited; from
+    /// async code use [`shutdown_async`](Executor::shutdown_async).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called from one of this pool's own jobs: it would wait for
+    /// that job's own thread. (Dropping the last `Executor` inside a job is
+    /// fine: it closes the pool without waiting.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = thread_exec::Executor::new(2);
+    /// let ran = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..100 {
+    ///     let ran = Arc::clone(&ran);
+    ///     pool.spawn(move || ran.fetch_add(1, Ordering::SeqCst));
+    /// }
+    /// pool.shutdown();
+    /// assert_eq!(ran.load(Ordering::SeqCst), 100); // nothing queued was lost
+    /// assert!(pool.spawn(|| ()).join().unwrap_err().is_closed());
+    /// ```
+    pub fn shutdown(&self) {
+        self.refuse_own_worker("shutdown");
+        let finished = crate::shutdown::shutdown_until(&self.shared, None);
+        debug_assert!(finished, "an unbounded shutdown always finishes");
+    }
+
+    /// As [`shutdown`](Executor::shutdown), but gives up waiting after
+    /// `timeout`: returns `true` if every thread exited in time. The pool is
+    /// closed either way, and the threads that are still running finish the
+    /// queue and exit on their own.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most `timeout`.
+    ///
+    /// # Panics
+    ///
+    /// As [`shutdown`](Executor::shutdown), from one of the pool's own jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = thread_exec::Executor::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// pool.spawn(move || rx.recv().ok());
+    /// assert!(!pool.shutdown_timeout(Duration::from_millis(50))); // still busy
+    /// drop(tx);
+    /// assert!(pool.shutdown_timeout(Duration::from_secs(10)));
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        self.refuse_own_worker("shutdown_timeout");
+        crate::shutdown::shutdown_until(&self.shared, crate::sync::deadline_after(timeout))
+    }
+
+    /// The future twin of [`shutdown`](Executor::shutdown). The pool closes
+    /// when this is called, not when the future is first polled; the future
+    /// resolves once every worker thread has exited. It does not join the
+    /// threads (that would block); they have returned from their work when
+    /// it resolves.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future only stops waiting; the pool stays closed and its
+    /// threads finish the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = thread_exec::Executor::new(2);
+    /// let handle = pool.spawn(|| 1);
+    /// pool.shutdown_async().await;
+    /// assert_eq!(handle.await.unwrap(), 1);
+    /// assert!(pool.is_shutdown());
+    /// # }
+    /// ```
+    pub fn shutdown_async(&self) -> ShutdownAsync {
+        crate::shutdown::shutdown_async(&self.shared)
+    }
+
+    /// Stops accepting jobs and takes every job that has not started out of
+    /// the queue, handing each back as a [`PendingJob`]. Jobs already running
+    /// finish on the pool, whose threads then exit; this call does not wait
+    /// for them (follow it with [`shutdown`](Executor::shutdown) to).
+    ///
+    /// Nothing is lost silently: run a `PendingJob` to deliver its result to
+    /// its original handle, or drop it to settle that handle as cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(1);
+    /// let (started_tx, started) = std::sync::mpsc::channel();
+    /// let (release, rx) = std::sync::mpsc::channel::<()>();
+    /// pool.spawn(move || { started_tx.send(()).unwrap(); rx.recv().ok() });
+    /// started.recv().unwrap();
+    /// let handles: Vec<_> = (0..3).map(|i| pool.spawn(move || i)).collect();
+    ///
+    /// let pending = pool.shutdown_now();
+    /// assert_eq!(pending.len(), 3);
+    /// for job in pending {
+    ///     job.run(); // on this thread, e.g. while persisting state
+    /// }
+    /// drop(release);
+    /// let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    /// assert_eq!(results, [0, 1, 2]);
+    /// pool.shutdown();
+    /// ```
+    pub fn shutdown_now(&self) -> Vec<PendingJob> {
+        crate::shutdown::shutdown_now(&self.shared)
+    }
+
+    /// `true` once a shutdown call (on any clone) closed the pool. Dropping
+    /// the last clone closes it too, but then no clone is left to ask.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(1);
+    /// assert!(!pool.is_shutdown());
+    /// pool.shutdown();
+    /// assert!(pool.is_shutdown());
+    /// ```
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.counts().closed
+    }
+
+    /// A snapshot of the pool's threads and job counts; see [`Stats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(3);
+    /// assert_eq!(pool.stats().threads, 3);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        crate::stats::snapshot(&self.shared)
+    }
+
+    /// Panics if the calling thread is one of this pool's workers: `op`
+    /// would wait for the job that is calling it.
+    fn refuse_own_worker(&self, op: &str) {
+        assert!(
+            !crate::worker::is_worker_of(&self.shared),
+            "Executor::{op} called from one of its own jobs: it would wait for that job's own thread forever"
+        );
+    }
 }
 
 impl Clone for Executor {
     fn clone(&self) -> Self {
-        self.shared.executors.fetch_add(1, SeqCst);
+        self.shared.add_executor();
         Executor {
             shared: Arc::clone(&self.shared),
         }
@@ -464,172 +665,13 @@ impl Drop for Executor {
     /// The last clone's drop closes the pool: the threads run every queued
     /// job, then exit. Never blocks.
     fn drop(&mut self) {
-        if self.shared.executors.fetch_sub(1, SeqCst) == 1 {
-            self.shared.close();
-        }
+        self.shared.remove_executor();
     }
 }
 
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.shared.fmt(f)
-    }
-}
-
-/// The future of [`Executor::send_async`]: resolves to the job's handle once
-/// the job is queued.
-#[must_use = "futures do nothing unless polled"]
-pub struct SendAsync<'a, F, C, T> {
-    // Borrowed, not a clone of the `Executor` or of its `Arc`: a clone's two
-    // reference-count updates cost more than the rest of an uncontended
-    // submission.
-    shared: &'a Arc<Shared>,
-    job: Option<Job<F, C>>,
-    listener: Listener,
-    _output: std::marker::PhantomData<fn() -> T>,
-}
-
-// The job is moved out by value, never pinned in place.
-impl<F, C, T> Unpin for SendAsync<'_, F, C, T> {}
-
-impl<F, C, T> Future for SendAsync<'_, F, C, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    C: Callback<T>,
-    T: Send + 'static,
-{
-    type Output = Result<JobHandle<T>, SpawnError<Job<F, C>>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let shared = &this.shared;
-        loop {
-            match shared.try_accept() {
-                Ok(queued) => {
-                    shared.capacity.unlisten(&mut this.listener);
-                    let job = this
-                        .job
-                        .take()
-                        .expect("`SendAsync` polled after completion");
-                    return Poll::Ready(Ok(enqueue(shared, job, queued)));
-                }
-                Err(Refused::Closed) => {
-                    shared.capacity.unlisten(&mut this.listener);
-                    let job = this
-                        .job
-                        .take()
-                        .expect("`SendAsync` polled after completion");
-                    return Poll::Ready(Err(SpawnError(job)));
-                }
-                Err(Refused::Full) => {
-                    ready!(shared
-                        .capacity
-                        .poll_until(&mut this.listener, cx, || shared.has_room_or_closed()));
-                }
-            }
-        }
-    }
-}
-
-impl<F, C, T> Drop for SendAsync<'_, F, C, T> {
-    fn drop(&mut self) {
-        self.shared.capacity.unlisten(&mut self.listener);
-    }
-}
-
-impl<F, C, T> fmt::Debug for SendAsync<'_, F, C, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendAsync")
-            .field("queued", &self.job.is_none())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The future of [`Executor::spawn_async`]: resolves to the job's handle once
-/// the job is queued.
-#[must_use = "futures do nothing unless polled"]
-pub struct SpawnAsync<'a, F, T> {
-    inner: SendAsync<'a, F, NoCallback, T>,
-}
-
-impl<F, T> Future for SpawnAsync<'_, F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    type Output = Result<JobHandle<T>, SpawnError<F>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.inner)
-            .poll(cx)
-            .map_err(|SpawnError(job)| SpawnError(job.f))
-    }
-}
-
-impl<F, T> fmt::Debug for SpawnAsync<'_, F, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SpawnAsync").field(&self.inner).finish()
-    }
-}
-
-/// The future of [`Executor::run`]: the job's result. Dropping it before the
-/// job started cancels the job; dropping it while the job runs asks the job
-/// to stop (see [`crate::is_cancelled`]).
-#[must_use = "futures do nothing unless polled; dropping `Run` cancels the job"]
-pub struct Run<'a, F, T> {
-    stage: RunStage<'a, F, T>,
-}
-
-enum RunStage<'a, F, T> {
-    Queuing(SpawnAsync<'a, F, T>),
-    Waiting(JobHandle<T>),
-    Done,
-}
-
-impl<F, T> Future for Run<'_, F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    type Output = Result<T, JobError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            match &mut self.stage {
-                RunStage::Queuing(queuing) => match ready!(Pin::new(queuing).poll(cx)) {
-                    Ok(handle) => self.stage = RunStage::Waiting(handle),
-                    Err(_) => {
-                        self.stage = RunStage::Done;
-                        return Poll::Ready(Err(JobError::closed()));
-                    }
-                },
-                RunStage::Waiting(handle) => {
-                    let result = ready!(Pin::new(handle).poll(cx));
-                    self.stage = RunStage::Done;
-                    return Poll::Ready(result);
-                }
-                RunStage::Done => panic!("`Run` polled after completion"),
-            }
-        }
-    }
-}
-
-impl<F, T> Drop for Run<'_, F, T> {
-    fn drop(&mut self) {
-        if let RunStage::Waiting(handle) = &self.stage {
-            handle.cancel();
-        }
-    }
-}
-
-impl<F, T> fmt::Debug for Run<'_, F, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match self.stage {
-            RunStage::Queuing(_) => "queuing",
-            RunStage::Waiting(_) => "waiting",
-            RunStage::Done => "done",
-        };
-        f.debug_struct("Run").field("stage", &stage).finish()
     }
 }
 

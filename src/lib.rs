@@ -64,6 +64,8 @@
     unreachable_pub
 )]
 
+// Bottom up: each module uses only those above it in this list (and
+// `executor` and `builder` each other).
 mod builder;
 mod error;
 mod event;
@@ -71,23 +73,26 @@ mod executor;
 mod handle;
 mod job;
 mod panic;
-mod pool;
 mod queue;
+mod registry;
 mod scaling;
 mod shutdown;
 mod slot;
+mod state;
 mod stats;
+mod submit;
 mod sync;
 mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE};
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
-pub use executor::{Executor, Run, SendAsync, SpawnAsync, WaitAsync};
+pub use executor::{Executor, WaitAsync};
 pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, Job, NoCallback};
 pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
 pub use stats::Stats;
+pub use submit::{Run, SendAsync, SpawnAsync};
 
 /// The README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]

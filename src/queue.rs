@@ -2,7 +2,7 @@
 //!
 //! The pool keeps both the sender and the receiver for its whole life, so the
 //! channel never disconnects. Closing, capacity and counting are the pool's
-//! business (see [`crate::pool`]); the queue only moves messages in FIFO
+//! business (see [`crate::state`]); the queue only moves messages in FIFO
 //! order; idle workers park on the queue's own condvar (see
 //! [`Queue::pop`]), since flume's blocking receive allocates on every park.
 //! Every rule about acceptance stays in one atomic word we can reason about.
@@ -126,9 +126,14 @@ impl Queue {
 }
 
 /// The loom build's queue: the same operations over loom's `Mutex` and
-/// `Condvar`, so the model checker sees every push and pop. A timed `pop`
-/// waits without a timeout (loom does not model time), so keep-alive expiry
-/// is outside the models.
+/// `Condvar`, so the model checker sees every push and pop of the pool's
+/// protocol. It is a substitute: the models check the pool's use of a FIFO
+/// with blocking pops (nudges, accounting, shutdown), not flume itself nor
+/// the production queue's own parking (`sleepers` and its condvar above),
+/// whose no-lost-wake-up argument is the one written on [`Queue::pop`] and
+/// is exercised by the test suite on real threads. A timed `pop` waits
+/// without a timeout (loom does not model time), so keep-alive expiry is
+/// outside the models too.
 #[cfg(thread_exec_loom)]
 pub(crate) struct Queue {
     items: crate::sync::Mutex<std::collections::VecDeque<Msg>>,

@@ -3,12 +3,12 @@
 //! worker's end) and [`RawHandle`] (the caller's end, inside
 //! [`JobHandle`](crate::JobHandle)).
 //!
-//! This is the crate's only `unsafe` code. It exists for the per-job budget
-//! of issue 6: a job with its handle and its queue entry in at most 64 bytes
-//! beyond the closure's captures, in one allocation, with no lock taken on
-//! the job's path. Safe Rust gets to 88 bytes (two fat `Arc<dyn _>`
-//! pointers, `Arc`'s two counts, a mutex word and an enum tag); this module
-//! gets to 56 with the layout `async-task` (under `blocking`) uses.
+//! This is the crate's only `unsafe` code. It exists for the per-job cost:
+//! a job with its handle and its queue entry in 56 bytes beyond the
+//! closure's captures, in one allocation, with no lock taken on the job's
+//! path. Safe Rust gets to 88 bytes (two fat `Arc<dyn _>` pointers, `Arc`'s
+//! two counts, a mutex word and an enum tag); this module gets to 56 with
+//! the layout `async-task` (under `blocking`) uses.
 //!
 //! # Layout
 //!
@@ -42,14 +42,17 @@
 //!
 //! 1. **Who may touch `stage`.** In `QUEUED` the union holds `queued`; the
 //!    one thread whose compare-exchange moves the stage to `RUNNING` (a
-//!    worker starting the job, or a canceller) takes it out and is then the
-//!    only thread that touches `stage` until it publishes `DONE`: it writes
-//!    `done` and lends `&done` to the callbacks. From `DONE` on, `done` is
+//!    worker claiming the job, or a canceller) owns it: it takes `queued`
+//!    out (a worker does its accounting between the claim and the run) and
+//!    is then the only thread that touches `stage` until it publishes
+//!    `DONE`: it writes `done` and lends `&done` to the callbacks. From `DONE` on, `done` is
 //!    read only through the handle (which is not `Clone`, and takes the
 //!    result by `&mut`), until it marks `TAKEN` and moves it out. So no two
 //!    threads ever access `stage` mutably at once, and the union's active
 //!    field always follows from the stage: `queued` in `QUEUED`, nothing in
-//!    `RUNNING` and `TAKEN`, `done` in `DONE`.
+//!    `TAKEN`, `done` in `DONE`; in `RUNNING`, `queued` until the claimant
+//!    takes it out, then nothing (the claimant holds a reference throughout,
+//!    so the slot is never freed in `RUNNING`).
 //! 2. **Who may touch `waiter`.** Only the holder of `LOCKED`, which is set
 //!    by compare-exchange from an unlocked word and cleared by the holder.
 //!    Critical sections are a few moves: no user code, no allocation, no
@@ -115,11 +118,9 @@ const STOP: usize = 1 << 3;
 const REF_ONE: usize = 1 << 4;
 const REF_MASK: usize = !(REF_ONE - 1);
 
-/// How a worker's attempt to run a queued entry ended.
+/// How a claimed job's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// The job was no longer queued (cancelled): nothing ran.
-    Skipped,
     /// The job ran and returned.
     Completed,
     /// The job ran and panicked; its handle holds the payload.
@@ -134,8 +135,10 @@ struct Header {
 
 /// The operations that need `F` and `C`, for pointers that know neither.
 struct VTable {
-    /// Runs the job if it is still queued (invariant 1).
-    run: unsafe fn(NonNull<Header>, &mut dyn FnMut()) -> Outcome,
+    /// Runs a job the caller claimed (invariant 1).
+    run: unsafe fn(NonNull<Header>) -> Outcome,
+    /// Settles a job the caller claimed as cancelled, without running it.
+    abandon: unsafe fn(NonNull<Header>),
     /// Settles the job as cancelled if it is still queued.
     cancel: unsafe fn(NonNull<Header>) -> bool,
     /// Where `done` lies; only meaningful in `DONE`.
@@ -255,6 +258,7 @@ where
                 state: AtomicUsize::new(state),
                 vtable: &VTable {
                     run: Slot::<F, C, T>::run_raw,
+                    abandon: Slot::<F, C, T>::abandon_raw,
                     cancel: Slot::<F, C, T>::cancel_raw,
                     result: result::<F, C, T>,
                     dealloc: dealloc::<F, C, T>,
@@ -380,14 +384,12 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    /// The vtable's `run`. Safety: as for [`slot`].
-    unsafe fn run_raw(header: NonNull<Header>, started: &mut dyn FnMut()) -> Outcome {
+    /// The vtable's `run`. Safety: as for [`slot`], and the caller claimed
+    /// the job ([`Header::start`] succeeded for it).
+    unsafe fn run_raw(header: NonNull<Header>) -> Outcome {
         // SAFETY: this function's contract.
         let slot = unsafe { slot::<F, C, T>(header) };
-        let Some(Queued { f, callback, span }) = slot.take_queued() else {
-            return Outcome::Skipped;
-        };
-        started();
+        let Queued { f, callback, span } = slot.take_claimed();
         // The submitter's span is the parent of the job's span, so a
         // request's span follows its blocking work (and its callbacks) onto
         // the worker.
@@ -408,19 +410,24 @@ where
         outcome
     }
 
+    /// The vtable's `abandon`. Safety: as for [`run_raw`](Self::run_raw).
+    unsafe fn abandon_raw(header: NonNull<Header>) {
+        // SAFETY: this function's contract.
+        let slot = unsafe { slot::<F, C, T>(header) };
+        slot.settle_cancelled(slot.take_claimed());
+    }
+
     /// The vtable's `cancel`. Safety: as for [`slot`].
     unsafe fn cancel_raw(header: NonNull<Header>) -> bool {
         // SAFETY: this function's contract.
         let slot = unsafe { slot::<F, C, T>(header) };
-        let Some(Queued { f, callback, span }) = slot.take_queued() else {
+        if !slot.common.header.start() {
             // Started (or settled): ask it to stop. Only the job reads the
             // bit, and only as a hint, so it needs no ordering.
             slot.common.header.state.fetch_or(STOP, Ordering::Relaxed);
             return false;
-        };
-        drop(span);
-        drop_caught(f, "a cancelled job's closure");
-        slot.finish(Err(JobError::cancelled()), callback);
+        }
+        slot.settle_cancelled(slot.take_claimed());
         true
     }
 }
@@ -470,16 +477,23 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    /// Moves the job out of `QUEUED`, if it is still there.
-    fn take_queued(&self) -> Option<Queued<F, C>> {
-        if !self.common.header.start() {
-            return None;
-        }
-        Some(self.stage.with_mut(|stage| {
-            // SAFETY: `start` succeeded, so `queued` is live and ours alone
-            // (invariant 1); the union is left with no live field (`RUNNING`).
+    /// Moves the closure out of a job the caller claimed.
+    fn take_claimed(&self) -> Queued<F, C> {
+        self.stage.with_mut(|stage| {
+            // SAFETY: the caller's `start` succeeded, so `queued` is live and
+            // the caller's alone (invariant 1); the union is left with no
+            // live field.
             unsafe { ManuallyDrop::take(&mut (*stage).queued) }
-        }))
+        })
+    }
+
+    /// Settles a claimed job as cancelled: drops its closure, runs its
+    /// callbacks with the error.
+    fn settle_cancelled(&self, queued: Queued<F, C>) {
+        let Queued { f, callback, span } = queued;
+        drop(span);
+        drop_caught(f, "a cancelled job's closure");
+        self.finish(Err(JobError::cancelled()), callback);
     }
 
     /// Runs the callbacks, publishes the result and wakes the waiter. The
@@ -605,14 +619,25 @@ impl TaskRef {
         unsafe { self.header.as_ref() }
     }
 
-    /// Runs the job on the calling thread if it is still queued; `started`
-    /// is called right after it leaves `QUEUED`, before it runs.
-    pub(crate) fn run(self, started: &mut dyn FnMut()) -> Outcome {
-        let this = Released(self.into_header());
-        // SAFETY: the vtable was built for this slot, and `this` holds a
-        // reference across the call (and gives it up after, even if the
-        // call unwinds).
-        unsafe { (this.0.as_ref().vtable.run)(this.0, started) }
+    /// Claims the job for the calling thread, which must then run it (or,
+    /// if the `Claimed` is dropped unrun, it settles as cancelled). `None`
+    /// if it had left `QUEUED` already (it was cancelled): the reference is
+    /// given up.
+    pub(crate) fn claim(self) -> Option<Claimed> {
+        if !self.header().start() {
+            // Already settled: nothing to cancel on drop.
+            // SAFETY: we own one reference and give it up.
+            unsafe { release(self.into_header()) };
+            return None;
+        }
+        Some(Claimed {
+            header: self.into_header(),
+        })
+    }
+
+    /// Claims and runs the job on the calling thread, if it is still queued.
+    pub(crate) fn run(self) -> Option<Outcome> {
+        self.claim().map(Claimed::run)
     }
 
     /// Settles a still-queued job as cancelled; `false` if it had left
@@ -632,6 +657,37 @@ impl TaskRef {
     /// Whether the job has neither started nor been cancelled.
     pub(crate) fn is_queued(&self) -> bool {
         self.header().stage() == QUEUED
+    }
+}
+
+/// A job its holder moved from `QUEUED` to `RUNNING` ([`TaskRef::claim`]):
+/// the holder alone may run it (invariant 1). One word, owning one
+/// reference. Dropped without [`run`](Claimed::run), the job settles as
+/// cancelled, so a claimed job can never be left unsettled.
+pub(crate) struct Claimed {
+    header: NonNull<Header>,
+}
+
+// SAFETY: as for `TaskRef`.
+unsafe impl Send for Claimed {}
+
+impl Claimed {
+    /// Runs the job on the calling thread: its closure, its callbacks, the
+    /// wake-up of its handle, each caught if it panics.
+    pub(crate) fn run(self) -> Outcome {
+        let this = Released(ManuallyDrop::new(self).header);
+        // SAFETY: the vtable was built for this slot, we claimed the job,
+        // and `this` holds a reference across the call (and gives it up
+        // after, even if the call unwinds).
+        unsafe { (this.0.as_ref().vtable.run)(this.0) }
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        let this = Released(self.header);
+        // SAFETY: as in `run`; `abandon` settles the claimed job.
+        unsafe { (this.0.as_ref().vtable.abandon)(this.0) }
     }
 }
 
@@ -873,7 +929,7 @@ mod tests {
         // Run, handle dropped after: the output is freed with the slot.
         let tally = Tally(Arc::clone(&drops));
         let (task, handle) = queued(move || tally, NoCallback);
-        assert_eq!(task.run(&mut || {}), Outcome::Completed);
+        assert_eq!(task.run(), Some(Outcome::Completed));
         assert_eq!(count(), 1);
         drop(handle);
         assert_eq!(count(), 2);
@@ -881,7 +937,7 @@ mod tests {
         // Taken by the handle: freed by whoever holds it, not twice.
         let tally = Tally(Arc::clone(&drops));
         let (task, mut handle) = queued(move || tally, NoCallback);
-        assert_eq!(task.run(&mut || {}), Outcome::Completed);
+        assert_eq!(task.run(), Some(Outcome::Completed));
         let waker = futures::task::noop_waker();
         let Poll::Ready(Ok(output)) = handle.poll(&mut Context::from_waker(&waker)) else {
             panic!("the job ran")
@@ -925,7 +981,7 @@ mod tests {
         assert!(handle
             .poll(&mut Context::from_waker(&second_waker))
             .is_pending());
-        assert_eq!(task.run(&mut || {}), Outcome::Completed);
+        assert_eq!(task.run(), Some(Outcome::Completed));
         assert_eq!((wakes(&first), wakes(&second)), (0, 1));
         let ready = handle.poll(&mut Context::from_waker(&second_waker));
         assert!(matches!(ready, Poll::Ready(Ok(7))));
@@ -952,7 +1008,7 @@ mod tests {
                 log.lock().unwrap().push((i, *result.as_ref().unwrap()));
             }));
         }
-        task.run(&mut || {});
+        task.run();
         assert_eq!(*log.lock().unwrap(), [(0, 3), (1, 3), (2, 3)]);
         assert_eq!(wakes(&woken), 1);
         // Added after completion: runs at once, on this thread.
@@ -976,7 +1032,7 @@ mod tests {
         assert!(handle.cancel());
         assert!(!handle.cancel());
         assert!(handle.is_finished());
-        assert_eq!(task.run(&mut || panic!("never started")), Outcome::Skipped);
+        assert!(task.claim().is_none(), "never started");
         let waker = futures::task::noop_waker();
         let Poll::Ready(Err(error)) = handle.poll(&mut Context::from_waker(&waker)) else {
             panic!("settled as cancelled")
@@ -988,7 +1044,7 @@ mod tests {
     #[should_panic(expected = "polled after it returned its result")]
     fn polling_a_taken_result_panics() {
         let (task, mut handle) = queued(|| 1, NoCallback);
-        task.run(&mut || {});
+        task.run();
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         assert!(handle.poll(&mut cx).is_ready());
@@ -1003,7 +1059,7 @@ mod tests {
     fn release_races_the_handle_taking_and_dropping() {
         for _ in 0..20 {
             let (task, mut handle) = queued(|| 7_usize, NoCallback);
-            let worker = std::thread::spawn(move || task.run(&mut || {}));
+            let worker = std::thread::spawn(move || task.run());
             let waker = futures::task::noop_waker();
             let result = loop {
                 if let Poll::Ready(result) = handle.poll(&mut Context::from_waker(&waker)) {
@@ -1013,7 +1069,7 @@ mod tests {
             };
             assert_eq!(result.unwrap(), 7);
             drop(handle);
-            assert_eq!(worker.join().unwrap(), Outcome::Completed);
+            assert_eq!(worker.join().unwrap(), Some(Outcome::Completed));
         }
     }
 
@@ -1032,7 +1088,7 @@ mod tests {
                     seen.fetch_add(1, SeqCst);
                 },
             );
-            let worker = std::thread::spawn(move || task.run(&mut || {}));
+            let worker = std::thread::spawn(move || task.run());
             let added = Arc::new(Count::new(0));
             let seen = Arc::clone(&added);
             handle.add_callback(Box::new(move |_| {
@@ -1083,12 +1139,12 @@ mod tests {
             NoCallback,
         );
         let worker = std::thread::spawn(move || {
-            let outcome = task.run(&mut || {});
+            let outcome = task.run();
             (outcome, stop_requested())
         });
         started.recv().unwrap();
         assert!(!handle.cancel(), "it had started");
-        assert_eq!(worker.join().unwrap(), (Outcome::Completed, false));
+        assert_eq!(worker.join().unwrap(), (Some(Outcome::Completed), false));
         let waker = futures::task::noop_waker();
         let mut handle = handle;
         assert!(matches!(

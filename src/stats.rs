@@ -1,17 +1,17 @@
 //! [`Stats`]: a snapshot of what the pool is doing.
 
-use crate::executor::Executor;
-use crate::sync::{lock, Ordering::SeqCst};
+use crate::state::Shared;
+use crate::sync::lock;
 
 /// A snapshot of an executor's threads and jobs, from
-/// [`Executor::stats`].
+/// [`Executor::stats`](crate::Executor::stats).
 ///
 /// Reading it takes no lock on the job path: `queued` and `running` come
 /// from the pool's state word, `threads` and `idle_threads` from its
 /// counters, and the job totals from per-worker counters summed under the
 /// registry lock (which only scaling touches). While jobs run, the fields are
 /// each current but not one atomic picture; once the pool is quiet (after
-/// [`Executor::wait`]) the job counts are exact. `idle_threads` settles a
+/// [`Executor::wait`](crate::Executor::wait)) the job counts are exact. `idle_threads` settles a
 /// moment later, as the workers finish going idle.
 ///
 /// # Examples
@@ -47,27 +47,17 @@ pub struct Stats {
     pub cancelled: u64,
 }
 
-impl Executor {
-    /// A snapshot of the pool's threads and job counts; see [`Stats`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = thread_exec::Executor::new(3);
-    /// assert_eq!(pool.stats().threads, 3);
-    /// ```
-    pub fn stats(&self) -> Stats {
-        let shared = &self.shared;
-        let counts = shared.counts();
-        let (completed, panicked) = lock(&shared.registry).totals();
-        Stats {
-            threads: shared.live.load(SeqCst),
-            idle_threads: shared.idle.load(SeqCst),
-            queued: counts.queued,
-            running: counts.unfinished - counts.queued,
-            completed,
-            panicked,
-            cancelled: shared.cancelled.load(SeqCst),
-        }
+/// Reads a [`Stats`] off the pool's state (`Executor::stats`).
+pub(crate) fn snapshot(shared: &Shared) -> Stats {
+    let counts = shared.counts();
+    let (completed, panicked) = lock(&shared.registry).totals();
+    Stats {
+        threads: shared.threads(),
+        idle_threads: shared.idle_threads(),
+        queued: counts.queued,
+        running: counts.unfinished - counts.queued,
+        completed,
+        panicked,
+        cancelled: shared.cancelled(),
     }
 }

@@ -79,6 +79,13 @@ pub(crate) fn spin(step: &mut u32) {
     }
 }
 
+/// The instant `timeout` from now, or `None` if that is past what
+/// `Instant` can represent (a timeout of `Duration::MAX` means "never"):
+/// durations from users saturate instead of panicking on overflow.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<std::time::Instant> {
+    std::time::Instant::now().checked_add(timeout)
+}
+
 /// Locks `mutex`, ignoring poisoning.
 ///
 /// No job, callback, hook or user value's destructor runs while one of the

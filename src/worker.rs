@@ -1,14 +1,14 @@
-//! The worker thread: its main function and its loop.
+//! The worker thread: its main function, its loop, and its retire protocol.
 //!
 //! # The loop
 //!
-//! A worker is BUSY while the queue yields entries: it pops one, runs it (or
-//! skips it if it was cancelled), does the accounting, and after every entry
-//! checks whether a scale-down asked it to retire. When the queue is empty it
-//! checks whether the pool is closed and drained (then it exits), and
-//! otherwise goes IDLE:
+//! A worker is BUSY while the queue yields entries: it pops one, claims and
+//! runs it (or settles it if it was cancelled), does the accounting, and
+//! after every entry checks whether a scale-down asked it to retire. When the
+//! queue is empty it checks whether the pool is closed and drained (then it
+//! exits), and otherwise goes IDLE:
 //!
-//! 1. it counts itself in `Shared::idle`,
+//! 1. it counts itself in `idle` (see [`crate::state`]),
 //! 2. SPINS briefly, watching the state word's `queued` count (a plain load,
 //!    so spinning does not contend on the queue's lock) and popping when it
 //!    becomes non-zero,
@@ -23,36 +23,54 @@
 //! spin looks every ~0.2 µs (a few `spin_loop` hints), yields every 16 looks
 //! so it does not starve a submitter on a small machine, and is bounded at
 //! 50 µs per emptying of the queue, so an idle pool parks every thread and
-//! uses no CPU. (Measured in `docs/benchmarks.md`: a slower back-off that
-//! gave up after ~10 µs missed the awaiting runtime thread and cost a futex
-//! wake per round trip.)
+//! uses no CPU. (A slower back-off that gave up after ~10 µs was tried: it
+//! missed the awaiting runtime thread's next submission and paid a futex
+//! wake-up per round trip.)
 //!
 //! Wake-ups: a parked worker wakes for a job (a push signals one sleeper),
-//! for a nudge (scale-down or shutdown, see [`crate::pool`]), or on its
+//! for a nudge (scale-down or shutdown, see [`crate::state`]), or on its
 //! keep-alive deadline. Any wake-up simply re-runs the loop, so a spurious
 //! or stale one costs one iteration and nothing else.
 //!
 //! # Accounting
 //!
 //! The accounting costs one read-modify-write of the pool's state word per
-//! job, not two: a finished job's `unfinished` count is *owed* until the
-//! worker starts its next job, and is subtracted in the same `fetch_sub` that
-//! moves that job out of `queued`. Whenever the worker finds no job to start
+//! job, not two: a finished job's `unfinished` count is *owed*
+//! ([`Owed`](crate::state::Owed)) until the worker starts its next job, and
+//! is subtracted in the same `fetch_sub` that moves that job out of
+//! `queued`. The slot starts a job in two steps, claim then run, so that
+//! this happens between them. Whenever the worker finds no job to start
 //! (empty queue, a nudge, a cancelled entry, retiring) it pays what it owes
 //! first. So a job counts as unfinished for at most one queue pop after its
 //! callbacks ran, and `wait` never waits on a worker that has stopped.
 //! Nothing else waits on it: a job's handle is woken when the job settles,
 //! before any accounting.
+//!
+//! # Retiring
+//!
+//! A worker gives up its place in `live` by compare-and-swapping it down
+//! while `live > max` ([`Shared::retire`]), so no more than the excess ever
+//! retire, whoever races. It checks after every entry it handles, so a busy
+//! worker retires as soon as its current job ends, however long the queue.
+//! Idle workers are parked; a scale-down pushes one nudge per excess worker.
+//! The queue is empty whenever a worker is idle (it would be busy
+//! otherwise), so the nudges reach parked workers at once rather than after
+//! a backlog. A nudge that a busy worker picks up instead is harmless.
+//!
+//! A worker above a dynamic pool's `min` whose keep-alive expires retires
+//! the same way against `min`, then re-checks `queued > idle` after it left
+//! `idle`, and stays if a job arrived: with SeqCst on both sides, either the
+//! submitter saw it gone from `idle` (and started a thread) or it sees the
+//! submitter's job.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::pool::{Shared, ONE_QUEUED, ONE_UNFINISHED};
 use crate::queue::Msg;
-use crate::scaling::{ExitReason, WorkerCounters};
-use crate::slot::Outcome;
-use crate::sync::{Arc, Ordering::SeqCst};
+use crate::registry::WorkerCounters;
+use crate::state::{Owed, Shared};
+use crate::sync::{deadline_after, lock, Arc};
 
 #[cfg(not(thread_exec_loom))]
 thread_local! {
@@ -87,15 +105,37 @@ const SPIN_PAUSES: u32 = 8;
 #[cfg(not(thread_exec_loom))]
 const LOOKS_PER_YIELD: u32 = 16;
 
-/// The body of every worker thread.
+/// Why a worker thread stopped; reported through `tracing`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ExitReason {
+    ScaleDown,
+    KeepAlive,
+    Shutdown,
+}
+
+impl ExitReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::ScaleDown => "scale_down",
+            ExitReason::KeepAlive => "keep-alive expiry",
+            ExitReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The body of every worker thread. Its [`Reservation`] was committed: the
+/// thread owns a place in `live`, `alive` and `idle`.
+///
+/// [`Reservation`]: crate::state::Reservation
 pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>) {
     CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&shared) as usize));
     // Bookkeeping that must happen however the thread ends.
-    let guard = ExitGuard {
+    let mut guard = ExitGuard {
         shared: &shared,
         id,
         counted: true,
     };
+    let starting = shared.starting_idle();
     // Declared after the guard so that it drops first: the thread's clone
     // of the user's hook is gone before the thread counts itself out.
     let panic_hook = crate::panic::install(shared.config.on_panic.clone());
@@ -103,10 +143,10 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
         run_hook(hook, "on_thread_start");
     }
     tracing::debug!(worker = id, "worker started");
+    drop(starting);
     let reason = run_loop(&shared, &counters);
+    guard.counted = false; // `run_loop` gave up the `live` place already
     tracing::debug!(worker = id, reason = reason.as_str(), "worker stopped");
-    let mut guard = guard;
-    guard.counted = false; // `run_loop` gave up the `live` slot already
     if let Some(hook) = &shared.config.on_thread_stop {
         run_hook(hook, "on_thread_stop");
     }
@@ -120,11 +160,12 @@ fn run_hook(hook: &(dyn Fn() + Send + Sync), which: &str) {
             panic = crate::error::panic_text(payload.as_ref()),
             "{which} hook panicked"
         );
+        crate::panic::drop_payload(payload);
     }
 }
 
 /// Runs when a worker thread ends, normally or by an unexpected unwind of the
-/// crate's own code: releases the `live` slot if the loop did not, removes
+/// crate's own code: releases the `live` place if the loop did not, removes
 /// the worker from the registry, and counts the thread out of `alive`.
 struct ExitGuard<'a> {
     shared: &'a Arc<Shared>,
@@ -137,31 +178,14 @@ impl Drop for ExitGuard<'_> {
     fn drop(&mut self) {
         if self.counted {
             tracing::error!(worker = self.id, "worker loop unwound; thread lost");
-            self.shared.live.fetch_sub(1, SeqCst);
+            self.shared.leave();
         }
-        crate::scaling::deregister(self.shared, self.id);
-        self.shared.alive.fetch_sub(1, SeqCst);
-        self.shared.threads.notify_all();
+        lock(&self.shared.registry).deregister(self.id);
+        self.shared.thread_exited();
     }
 }
 
-/// The `unfinished` count of the job this worker finished last, not yet
-/// subtracted from the state word (see the module docs): 0 or
-/// `ONE_UNFINISHED`.
-#[derive(Default)]
-struct Owed(u64);
-
-impl Owed {
-    /// Pays what is owed on its own.
-    fn settle(&mut self, shared: &Shared) {
-        let owed = std::mem::take(&mut self.0);
-        if owed != 0 {
-            shared.release(owed);
-        }
-    }
-}
-
-/// The worker loop. Returns once this worker gave up its `live` slot.
+/// The worker loop. Returns once this worker gave up its `live` place.
 fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
     let mut owed = Owed::default();
     loop {
@@ -171,15 +195,15 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
                 return reason;
             }
         }
-        owed.settle(shared);
+        shared.pay(&mut owed);
         // Empty queue: exit if the pool is closed and every job settled.
         if shared.is_drained() {
             return leave_drained(shared);
         }
         // IDLE: spin, then park.
-        shared.idle.fetch_add(1, SeqCst);
+        let idle = shared.enter_idle();
         let msg = wait_for_work(shared);
-        shared.idle.fetch_sub(1, SeqCst);
+        drop(idle);
         match msg {
             Some(msg) => {
                 if let Some(reason) = handle(shared, counters, &mut owed, msg) {
@@ -187,12 +211,49 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
                 }
             }
             None => {
-                if crate::scaling::try_retire_idle(shared) {
+                if retire_idle(shared) {
                     return ExitReason::KeepAlive;
                 }
             }
         }
     }
+}
+
+/// Runs (or settles) one queue entry and does its accounting, then decides
+/// whether this worker leaves (and if so, gives up its `live` place, having
+/// paid what it owes).
+///
+/// A nudge is checked for shutdown at once, before the worker pops anything
+/// else: the nudges are counted one per worker, so a worker that swallowed a
+/// second one in its busy loop would leave another worker parked forever.
+fn handle(
+    shared: &Shared,
+    counters: &WorkerCounters,
+    owed: &mut Owed,
+    msg: Msg,
+) -> Option<ExitReason> {
+    match msg {
+        Msg::Nudge => {
+            shared.pay(owed);
+            if shared.is_drained() {
+                return Some(leave_drained(shared));
+            }
+        }
+        Msg::Job(task) => match task.claim() {
+            Some(job) => {
+                // Starting the job pays the previous one's count too.
+                shared.start_job(owed);
+                counters.count(job.run());
+                owed.finished_one();
+            }
+            None => shared.settle_cancelled(owed),
+        },
+    }
+    if shared.retire(shared.max_threads()) {
+        shared.pay(owed);
+        return Some(ExitReason::ScaleDown);
+    }
+    None
 }
 
 /// Leaves a closed pool whose every job has settled, passing a nudge on to
@@ -202,10 +263,23 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
 /// makes every exit wake one more worker, so none stays parked whatever the
 /// count.
 fn leave_drained(shared: &Shared) -> ExitReason {
-    if shared.live.fetch_sub(1, SeqCst) > 1 {
+    if shared.leave() > 0 {
         shared.queue.push(Msg::Nudge);
     }
     ExitReason::Shutdown
+}
+
+/// A worker's keep-alive expired: retire it if the pool is above `min` and
+/// no queued job would be left without a worker (see "Retiring").
+fn retire_idle(shared: &Shared) -> bool {
+    if !shared.retire(shared.min_threads()) {
+        return false;
+    }
+    if shared.lacks_workers() {
+        shared.unretire();
+        return false;
+    }
+    true
 }
 
 /// Spins, then parks; after a wake-up that brought no message (another
@@ -213,7 +287,8 @@ fn leave_drained(shared: &Shared) -> ExitReason {
 /// that two idle workers do not take turns waking each other. `None` once
 /// the keep-alive timeout passed with no message.
 fn wait_for_work(shared: &Shared) -> Option<Msg> {
-    let deadline = keep_alive(shared).map(|keep_alive| Instant::now() + keep_alive);
+    // `None` if the keep-alive is so long that it never expires.
+    let deadline = keep_alive(shared).and_then(deadline_after);
     loop {
         if let Some(msg) = spin(shared) {
             return Some(msg);
@@ -235,7 +310,7 @@ fn wait_for_work(shared: &Shared) -> Option<Msg> {
 /// park at once: spinning is a performance choice, not part of the protocol.
 #[cfg(not(thread_exec_loom))]
 fn spin(shared: &Shared) -> Option<Msg> {
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     let mut looks: u32 = 0;
     loop {
         if shared.counts().queued != 0 {
@@ -244,7 +319,7 @@ fn spin(shared: &Shared) -> Option<Msg> {
             }
         }
         looks = looks.wrapping_add(1);
-        if looks % LOOKS_PER_YIELD == 0 {
+        if looks.is_multiple_of(LOOKS_PER_YIELD) {
             if start.elapsed() >= SPIN_FOR {
                 return None;
             }
@@ -264,51 +339,6 @@ fn spin(_: &Shared) -> Option<Msg> {
 
 /// The park timeout: a thread above a dynamic pool's `min` may expire.
 fn keep_alive(shared: &Shared) -> Option<Duration> {
-    let above_min = shared.live.load(SeqCst) > shared.min.load(SeqCst);
+    let above_min = shared.threads() > shared.min_threads();
     (shared.config.dynamic && above_min).then_some(shared.config.keep_alive)
-}
-
-/// Runs (or skips) one queue entry and does its accounting, then decides
-/// whether this worker leaves (and if so, gives up its `live` slot, having
-/// paid what it owes).
-///
-/// A nudge is checked for shutdown at once, before the worker pops anything
-/// else: the nudges are counted one per worker, so a worker that swallowed a
-/// second one in its busy loop would leave another worker parked forever.
-fn handle(
-    shared: &Shared,
-    counters: &WorkerCounters,
-    owed: &mut Owed,
-    msg: Msg,
-) -> Option<ExitReason> {
-    match msg {
-        Msg::Nudge => {
-            owed.settle(shared);
-            if shared.is_drained() {
-                return Some(leave_drained(shared));
-            }
-        }
-        Msg::Job(task) => {
-            let mut paid = std::mem::take(&mut owed.0);
-            // Starting the job pays the previous one's count too.
-            let outcome = task.run(&mut || {
-                shared.release(ONE_QUEUED + std::mem::take(&mut paid));
-            });
-            match outcome {
-                Outcome::Skipped => {
-                    shared.cancelled.fetch_add(1, SeqCst);
-                    shared.release(paid + ONE_QUEUED + ONE_UNFINISHED);
-                }
-                outcome => {
-                    counters.count(outcome);
-                    owed.0 = ONE_UNFINISHED;
-                }
-            }
-        }
-    }
-    if crate::scaling::try_retire(shared, shared.max.load(SeqCst)) {
-        owed.settle(shared);
-        return Some(ExitReason::ScaleDown);
-    }
-    None
 }

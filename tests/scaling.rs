@@ -568,7 +568,7 @@ fn stats_are_exact_once_the_pool_is_quiet() {
     // The three kinds, interleaved in a random order.
     let mut kinds: Vec<u8> = [(0, OK), (1, PANICS), (2, CANCELS)]
         .into_iter()
-        .flat_map(|(kind, n)| std::iter::repeat(kind).take(n))
+        .flat_map(|(kind, n)| std::iter::repeat_n(kind, n))
         .collect();
     Rng(0xC0FF_EE00_1234).shuffle(&mut kinds);
     let (mut ok, mut panics, mut to_cancel) = (Vec::new(), Vec::new(), Vec::new());

@@ -350,7 +350,7 @@ fn every_accepted_job_is_run_cancelled_or_handed_back_exactly_once() {
                     let runs = Arc::clone(&runs);
                     let ran = Arc::clone(&ran);
                     let job = move || {
-                        if id % 3 == 0 {
+                        if id.is_multiple_of(3) {
                             thread::sleep(Duration::from_micros(100));
                         }
                         runs[id].fetch_add(1, SeqCst);

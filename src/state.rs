@@ -1,0 +1,612 @@
+//! The pool's core state: [`Shared`], the one struct every
+//! [`Executor`](crate::Executor) clone and every worker holds, its atomic
+//! state word, and the named transitions that are the only way to change it.
+//!
+//! # The state word
+//!
+//! `Shared::state` packs three things into one `AtomicU64` so that they change
+//! together:
+//!
+//! ```text
+//!  bit 63     bits 32..63            bits 0..32
+//!  CLOSED  |  queued (31 bits)  |  unfinished (32 bits)
+//! ```
+//!
+//! - `unfinished`: jobs accepted and not yet settled (ran with callbacks done,
+//!   cancelled and skipped by a worker, or handed back by `shutdown_now`).
+//!   `wait()` waits for it to reach zero.
+//! - `queued`: the part of `unfinished` that has not started. The bounded
+//!   queue's capacity check reads it, and `running` is `unfinished - queued`.
+//! - `CLOSED`: set once by shutdown (or by dropping the last `Executor`),
+//!   never cleared.
+//!
+//! The transitions, each one method below:
+//!
+//! ```text
+//!  accept            +1 queued +1 unfinished   (refused once CLOSED, or full)
+//!  start_job         -1 queued                 (a worker claimed the job)
+//!  pay               -1 unfinished             (its callbacks ran; see Owed)
+//!  settle_cancelled  -1 queued -1 unfinished   (left the queue without running)
+//!  close             CLOSED
+//! ```
+//!
+//! A job is *accepted* by the compare-and-swap in [`Shared::accept`] that
+//! adds one to both counts while `CLOSED` is clear. Nothing is accepted after
+//! `CLOSED` is set, so once it is, `unfinished` only falls, and the moment it
+//! reaches zero is unique: whoever makes the word exactly `CLOSED` (the closer
+//! if nothing was pending, else the thread that settled the last job) sends
+//! every worker a nudge, and each worker that then finds the word `CLOSED`
+//! exits. That is the whole graceful-shutdown protocol; no accepted job can
+//! be stranded, because workers only exit once every accepted job settled.
+//!
+//! All read-modify-writes of the word are SeqCst: the [`Event`] protocol that
+//! lets threads and tasks wait on it relies on that (see its module docs).
+//!
+//! # Thread counts
+//!
+//! Three counters describe the pool's threads:
+//!
+//! - `live`: threads that count toward the target. A thread's place is
+//!   *reserved* ([`Shared::reserve_thread`]) before it is spawned and given
+//!   up by the worker when it decides to retire or exit ([`Shared::retire`]).
+//! - `alive`: OS threads started (or being started) and not yet returned
+//!   from their main function; `shutdown` waits for it to reach zero. A
+//!   thread leaves `live` before it leaves `alive`, so `live <= alive` holds
+//!   except while a reservation is being undone.
+//! - `idle`: threads waiting for work, and threads being started, which will
+//!   look at the queue before they wait. A submitter of a dynamic pool
+//!   starts a thread only while `queued > idle`, so a thread that has not
+//!   reached its loop yet is not counted as missing.
+//!
+//! A [`Reservation`] takes a place in all three at once and gives all three
+//! back if it is dropped unused, on an error or an unwind alike.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::event::{Event, Listener};
+use crate::queue::{Msg, Queue};
+use crate::registry::Registry;
+use crate::slot::TaskRef;
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
+
+const CLOSED: u64 = 1 << 63;
+const ONE_QUEUED: u64 = 1 << 32;
+const ONE_UNFINISHED: u64 = 1;
+const QUEUED_MASK: u64 = !CLOSED & !UNFINISHED_MASK;
+const UNFINISHED_MASK: u64 = (1 << 32) - 1;
+
+/// A user hook run on each worker thread (`on_thread_start`/`on_thread_stop`).
+pub(crate) type Hook = Box<dyn Fn() + Send + Sync + 'static>;
+
+/// The pool's settings that never change after `build`.
+pub(crate) struct Config {
+    /// Threads are named `{name}-{id}`.
+    pub(crate) name: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+    /// Shown every job and callback panic on a worker (see [`crate::panic`]).
+    pub(crate) on_panic: Option<Arc<crate::panic::PanicHook>>,
+    /// How long a thread above `min` waits idle before it exits.
+    pub(crate) keep_alive: Duration,
+    /// At most this many jobs queued (not started); 0 means unbounded.
+    pub(crate) max_queue_size: usize,
+    /// Built with `min < max`: grows on demand, shrinks after `keep_alive`.
+    /// A fixed pool keeps `min == max` through every scale operation.
+    pub(crate) dynamic: bool,
+}
+
+/// Why an acceptance attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    Full,
+    Closed,
+}
+
+/// A decoded snapshot of the state word.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counts {
+    pub(crate) closed: bool,
+    pub(crate) queued: u64,
+    pub(crate) unfinished: u64,
+}
+
+impl Counts {
+    fn decode(word: u64) -> Counts {
+        Counts {
+            closed: word & CLOSED != 0,
+            queued: (word & QUEUED_MASK) >> 32,
+            unfinished: word & UNFINISHED_MASK,
+        }
+    }
+}
+
+/// Pads a value to its own cache line so that the state word, which every
+/// submit and every job start and finish touches, does not share a line with
+/// the fields that only workers or scaling read.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The `unfinished` count of a job a worker finished, not yet subtracted
+/// from the state word: 0 or 1. A worker pays it in the same
+/// read-modify-write that starts its next job (see [`crate::worker`]), or on
+/// its own with [`Shared::pay`] whenever it finds no job to start.
+#[derive(Debug, Default)]
+pub(crate) struct Owed(u64);
+
+impl Owed {
+    /// Records one finished job; the worker owed nothing before.
+    pub(crate) fn finished_one(&mut self) {
+        debug_assert_eq!(self.0, 0, "a worker finishes one job at a time");
+        self.0 = ONE_UNFINISHED;
+    }
+
+    fn take(&mut self) -> u64 {
+        std::mem::take(&mut self.0)
+    }
+}
+
+pub(crate) struct Shared {
+    /// CLOSED | queued | unfinished; see the module docs.
+    state: CachePadded<AtomicU64>,
+    /// The FIFO of jobs and nudges.
+    pub(crate) queue: Queue,
+    /// Threads that count toward the target (see "Thread counts").
+    live: CachePadded<AtomicUsize>,
+    /// The thread target: a fixed pool converges to it, a dynamic pool grows
+    /// up to it. Changed only under `scaling`.
+    max: AtomicUsize,
+    /// A dynamic pool keeps at least this many threads. `min <= max`; equal in
+    /// a fixed pool. Changed only under `scaling`.
+    min: AtomicUsize,
+    /// Threads waiting for work or being started (see "Thread counts"). A
+    /// worker leaves the count before it decrements `queued` for the job it
+    /// took, so `queued > idle` always means a job may lack a worker.
+    idle: CachePadded<AtomicUsize>,
+    /// OS threads started and not yet returned from their main function.
+    alive: AtomicUsize,
+    /// Live `Executor` clones; the last one's drop closes the pool.
+    executors: AtomicUsize,
+    /// Jobs settled as cancelled (counted when their entry leaves the queue).
+    cancelled: AtomicU64,
+    pub(crate) config: Config,
+    /// Worker threads: join handles and per-worker counters.
+    pub(crate) registry: Mutex<Registry>,
+    /// Serialises scale operations and thread starts (see [`crate::scaling`]).
+    pub(crate) scaling: Mutex<()>,
+    /// Held while `shutdown` joins the threads, so that a concurrent
+    /// `shutdown` returns only once they are joined.
+    pub(crate) joining: Mutex<()>,
+    /// Notified when `unfinished` reaches zero (`wait`).
+    finished: Event,
+    /// Notified when `queued` falls in a bounded pool, and on close (blocked
+    /// senders).
+    pub(crate) capacity: Event,
+    /// Notified when `alive` falls, and when a closed pool drains
+    /// (`shutdown` waits for both).
+    threads: Event,
+}
+
+impl Shared {
+    /// The state of a new pool with no thread yet and one `Executor`.
+    pub(crate) fn new(config: Config, min: usize, max: usize) -> Shared {
+        Shared {
+            state: CachePadded(AtomicU64::new(0)),
+            queue: Queue::new(),
+            live: CachePadded(AtomicUsize::new(0)),
+            max: AtomicUsize::new(max),
+            min: AtomicUsize::new(min),
+            idle: CachePadded(AtomicUsize::new(0)),
+            alive: AtomicUsize::new(0),
+            executors: AtomicUsize::new(1),
+            cancelled: AtomicU64::new(0),
+            config,
+            registry: Mutex::new(Registry::default()),
+            scaling: Mutex::new(()),
+            joining: Mutex::new(()),
+            finished: Event::new(),
+            capacity: Event::new(),
+            threads: Event::new(),
+        }
+    }
+
+    // ---- Reading ----
+
+    pub(crate) fn counts(&self) -> Counts {
+        Counts::decode(self.state.load(SeqCst))
+    }
+
+    /// Threads counted toward the target.
+    pub(crate) fn threads(&self) -> usize {
+        self.live.load(SeqCst)
+    }
+
+    pub(crate) fn idle_threads(&self) -> usize {
+        self.idle.load(SeqCst)
+    }
+
+    pub(crate) fn min_threads(&self) -> usize {
+        self.min.load(SeqCst)
+    }
+
+    pub(crate) fn max_threads(&self) -> usize {
+        self.max.load(SeqCst)
+    }
+
+    pub(crate) fn cancelled(&self) -> u64 {
+        self.cancelled.load(SeqCst)
+    }
+
+    /// Whether an acceptance attempt now could succeed (or fail for good).
+    pub(crate) fn has_room_or_closed(&self) -> bool {
+        let counts = self.counts();
+        counts.closed
+            || self.config.max_queue_size == 0
+            || counts.queued < self.config.max_queue_size as u64
+    }
+
+    /// `true` once the pool is closed and every accepted job has settled:
+    /// workers exit, and `shutdown` returns once none is alive.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.state.load(SeqCst) == CLOSED
+    }
+
+    /// Whether more jobs are queued than threads wait for them: a job may
+    /// lack a worker.
+    pub(crate) fn lacks_workers(&self) -> bool {
+        self.counts().queued > self.idle.load(SeqCst) as u64
+    }
+
+    // ---- Jobs ----
+
+    /// Accepts one job if the pool is open and, when bounded, not full.
+    /// Returns the number of queued jobs including this one.
+    pub(crate) fn accept(&self) -> Result<u64, Refused> {
+        let max = self.config.max_queue_size as u64;
+        let mut word = self.state.load(SeqCst);
+        loop {
+            let counts = Counts::decode(word);
+            if counts.closed {
+                return Err(Refused::Closed);
+            }
+            if max != 0 && counts.queued >= max {
+                return Err(Refused::Full);
+            }
+            debug_assert!(
+                counts.unfinished < UNFINISHED_MASK,
+                "too many unfinished jobs"
+            );
+            match self.state.compare_exchange_weak(
+                word,
+                word + ONE_QUEUED + ONE_UNFINISHED,
+                SeqCst,
+                SeqCst,
+            ) {
+                Ok(_) => return Ok(counts.queued + 1),
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// A worker claimed a queued job: it leaves `queued` (and the previous
+    /// job's count, if owed, leaves `unfinished` in the same step).
+    pub(crate) fn start_job(&self, owed: &mut Owed) {
+        self.release(ONE_QUEUED + owed.take());
+    }
+
+    /// Pays what a worker owes for the job it finished last, if anything.
+    pub(crate) fn pay(&self, owed: &mut Owed) {
+        let owed = owed.take();
+        if owed != 0 {
+            self.release(owed);
+        }
+    }
+
+    /// A job left the queue without running on the pool: it was cancelled
+    /// (by its handle, by a deadline, or by the pool when no thread could be
+    /// started), and is counted so; `owed` is paid in the same step.
+    pub(crate) fn settle_cancelled(&self, owed: &mut Owed) {
+        self.cancelled.fetch_add(1, SeqCst);
+        self.release(ONE_QUEUED + ONE_UNFINISHED + owed.take());
+    }
+
+    /// Cancels a job taken out of the queue that will not run on the pool,
+    /// and settles it. Runs user code (its closure's destructor, its
+    /// callbacks): call it holding no lock.
+    pub(crate) fn cancel_unstarted(&self, task: TaskRef) {
+        task.cancel();
+        self.settle_cancelled(&mut Owed::default());
+    }
+
+    /// A job taken out of the queue by `shutdown_now`, to be handed back:
+    /// it settles as far as the pool is concerned.
+    pub(crate) fn settle_handed_back(&self) {
+        self.release(ONE_QUEUED + ONE_UNFINISHED);
+    }
+
+    /// Subtracts `delta` (multiples of `ONE_QUEUED` and `ONE_UNFINISHED`)
+    /// for jobs that started or settled, and wakes whoever waits for room
+    /// in the queue or for the pool to finish.
+    fn release(&self, delta: u64) {
+        let previous = self.state.fetch_sub(delta, SeqCst);
+        if delta & !UNFINISHED_MASK != 0 && self.config.max_queue_size != 0 {
+            self.capacity.notify_all();
+        }
+        if delta & UNFINISHED_MASK != 0 && (previous - delta) & UNFINISHED_MASK == 0 {
+            self.finished.notify_all();
+            if previous & CLOSED != 0 {
+                self.nudge_all();
+                // `shutdown` waits for a drained pool with no thread alive.
+                self.threads.notify_all();
+            }
+        }
+    }
+
+    // ---- Closing ----
+
+    /// Sets `CLOSED`. Returns `false` if it was set already.
+    pub(crate) fn close(&self) -> bool {
+        let previous = self.state.fetch_or(CLOSED, SeqCst);
+        if previous & CLOSED != 0 {
+            return false;
+        }
+        tracing::debug!("executor closed");
+        if previous & UNFINISHED_MASK == 0 {
+            self.nudge_all();
+        }
+        // Senders blocked on a full queue get their jobs back.
+        self.capacity.notify_all();
+        true
+    }
+
+    /// Counts one more `Executor` clone.
+    pub(crate) fn add_executor(&self) {
+        self.executors.fetch_add(1, SeqCst);
+    }
+
+    /// Counts an `Executor` clone gone; the last one closes the pool.
+    pub(crate) fn remove_executor(&self) {
+        if self.executors.fetch_sub(1, SeqCst) == 1 {
+            self.close();
+        }
+    }
+
+    /// Wakes every worker once, so that each re-checks whether to exit.
+    pub(crate) fn nudge_all(&self) {
+        self.nudge(self.live.load(SeqCst));
+    }
+
+    pub(crate) fn nudge(&self, workers: usize) {
+        for _ in 0..workers {
+            self.queue.push(Msg::Nudge);
+        }
+    }
+
+    // ---- Threads ----
+
+    /// Reserves a place for one more thread if fewer than `limit` are live.
+    pub(crate) fn reserve_thread(&self, limit: usize) -> Option<Reservation<'_>> {
+        let mut live = self.live.load(SeqCst);
+        loop {
+            if live >= limit {
+                return None;
+            }
+            match self
+                .live
+                .compare_exchange_weak(live, live + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(current) => live = current,
+            }
+        }
+        self.alive.fetch_add(1, SeqCst);
+        self.idle.fetch_add(1, SeqCst);
+        Some(Reservation {
+            shared: self,
+            armed: true,
+        })
+    }
+
+    /// Gives up the calling worker's place if more than `target` threads are
+    /// live; `true` if it did (the worker then leaves).
+    pub(crate) fn retire(&self, target: usize) -> bool {
+        let mut live = self.live.load(SeqCst);
+        loop {
+            if live <= target {
+                return false;
+            }
+            match self
+                .live
+                .compare_exchange_weak(live, live - 1, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(current) => live = current,
+            }
+        }
+    }
+
+    /// Takes back a place given up by [`retire`](Shared::retire) (a worker
+    /// whose keep-alive expired just as a job arrived stays).
+    pub(crate) fn unretire(&self) {
+        self.live.fetch_add(1, SeqCst);
+    }
+
+    /// The calling worker waits for work until the guard drops.
+    pub(crate) fn enter_idle(&self) -> Idle<'_> {
+        self.idle.fetch_add(1, SeqCst);
+        Idle(self)
+    }
+
+    /// A just-started worker's place in `idle`, which its [`Reservation`]
+    /// took: held until the worker first looks at the queue.
+    pub(crate) fn starting_idle(&self) -> Idle<'_> {
+        Idle(self)
+    }
+
+    /// The calling worker gives up its place in `live` whatever the target
+    /// (shutdown, or its loop unwound). Returns how many remain.
+    pub(crate) fn leave(&self) -> usize {
+        self.live.fetch_sub(1, SeqCst) - 1
+    }
+
+    /// A worker thread is about to return from its main function.
+    pub(crate) fn thread_exited(&self) {
+        self.alive.fetch_sub(1, SeqCst);
+        self.threads.notify_all();
+    }
+
+    /// Moves the thread range (callers hold `scaling`). Returns the previous
+    /// `max`.
+    pub(crate) fn set_range(&self, min: usize, max: usize) -> usize {
+        debug_assert!(min <= max);
+        self.min.store(min, SeqCst);
+        self.max.swap(max, SeqCst)
+    }
+}
+
+/// A thread's place in `live`, `alive` and `idle`, taken before the thread is
+/// spawned. [`Reservation::commit`] hands it to the started thread; dropped
+/// otherwise (the spawn failed, or something unwound), it gives all three
+/// back.
+#[must_use = "dropping a Reservation undoes it"]
+pub(crate) struct Reservation<'a> {
+    shared: &'a Shared,
+    armed: bool,
+}
+
+impl Reservation<'_> {
+    /// The thread started: from now on it owns its place in each count.
+    pub(crate) fn commit(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let shared = self.shared;
+            shared.idle.fetch_sub(1, SeqCst);
+            shared.live.fetch_sub(1, SeqCst);
+            shared.thread_exited();
+        }
+    }
+}
+
+/// A worker's place in `idle`, given up on drop (on an unwind too, so
+/// `idle` never counts a thread that is gone).
+#[must_use = "dropping an Idle leaves the idle count"]
+pub(crate) struct Idle<'a>(&'a Shared);
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.0.idle.fetch_sub(1, SeqCst);
+    }
+}
+
+/// A condition over the pool's state that callers wait for, blocking or as
+/// a future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Condition {
+    /// Every accepted job settled (`wait`).
+    Finished,
+    /// The pool is closed, every job settled and every thread has exited
+    /// (`shutdown`).
+    Exited,
+}
+
+impl Shared {
+    pub(crate) fn holds(&self, condition: Condition) -> bool {
+        match condition {
+            Condition::Finished => self.counts().unfinished == 0,
+            Condition::Exited => self.is_drained() && self.alive.load(SeqCst) == 0,
+        }
+    }
+
+    /// The event notified when `condition` may have become true.
+    fn event(&self, condition: Condition) -> &Event {
+        match condition {
+            Condition::Finished => &self.finished,
+            Condition::Exited => &self.threads,
+        }
+    }
+
+    /// Blocks until `condition` holds, or `deadline` passes (then `false`).
+    pub(crate) fn block_until(&self, condition: Condition, deadline: Option<Instant>) -> bool {
+        self.event(condition)
+            .wait_until(|| self.holds(condition), deadline)
+    }
+}
+
+/// A future that resolves once a [`Condition`] holds; the body of
+/// `WaitAsync` and `ShutdownAsync`. Holds the shared state, not an
+/// `Executor`: waiting does not keep the pool open.
+pub(crate) struct Until {
+    shared: Arc<Shared>,
+    condition: Condition,
+    listener: Listener,
+}
+
+impl Until {
+    pub(crate) fn new(shared: &Arc<Shared>, condition: Condition) -> Self {
+        Until {
+            shared: Arc::clone(shared),
+            condition,
+            listener: Listener::default(),
+        }
+    }
+}
+
+impl Future for Until {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let (shared, condition) = (&this.shared, this.condition);
+        shared
+            .event(condition)
+            .poll_until(&mut this.listener, cx, || shared.holds(condition))
+    }
+}
+
+impl Drop for Until {
+    fn drop(&mut self) {
+        self.shared
+            .event(self.condition)
+            .unlisten(&mut self.listener);
+    }
+}
+
+impl fmt::Debug for Until {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Until")
+            .field("condition", &self.condition)
+            .field("holds", &self.shared.holds(self.condition))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let counts = self.counts();
+        f.debug_struct("Executor")
+            .field("name", &self.config.name)
+            .field("threads", &self.threads())
+            .field("min_threads", &self.min_threads())
+            .field("max_threads", &self.max_threads())
+            .field("queued", &counts.queued)
+            .field("unfinished", &counts.unfinished)
+            .field("closed", &counts.closed)
+            .finish()
+    }
+}

@@ -1,0 +1,237 @@
+//! The submission paths: accepting a job, queuing it, and the futures that
+//! wait for room in a bounded queue ([`SendAsync`], [`SpawnAsync`]) or for
+//! the result as well ([`Run`]).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use crate::error::{JobError, SpawnError};
+use crate::event::Listener;
+use crate::handle::JobHandle;
+use crate::job::{Callback, Job, NoCallback};
+use crate::queue::Msg;
+use crate::state::{Refused, Shared};
+use crate::sync::Arc;
+
+/// Accepts a job, blocking while a bounded queue is full.
+pub(crate) fn accept_blocking(shared: &Shared) -> Result<u64, Refused> {
+    loop {
+        match shared.accept() {
+            Err(Refused::Full) => {
+                shared
+                    .capacity
+                    .wait_until(|| shared.has_room_or_closed(), None);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Puts an accepted job into the queue.
+pub(crate) fn enqueue<F, C, T>(shared: &Arc<Shared>, job: Job<F, C>, queued: u64) -> JobHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    let (task, handle) = crate::slot::queued(job.f, job.callback);
+    shared.queue.push(Msg::Job(task));
+    if shared.config.dynamic {
+        crate::scaling::maybe_grow(shared, queued);
+    }
+    JobHandle::new(handle)
+}
+
+/// A handle that is settled already: the executor refused the job.
+pub(crate) fn refused<F, C, T>(job: Job<F, C>, error: JobError) -> JobHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    JobHandle::new(crate::slot::refused(job.f, job.callback, error))
+}
+
+/// The future of [`Executor::send_async`](crate::Executor::send_async): resolves to the job's handle once
+/// the job is queued.
+#[must_use = "futures do nothing unless polled"]
+pub struct SendAsync<'a, F, C, T> {
+    // Borrowed, not a clone of the `Executor` or of its `Arc`: a clone's two
+    // reference-count updates cost more than the rest of an uncontended
+    // submission.
+    shared: &'a Arc<Shared>,
+    job: Option<Job<F, C>>,
+    listener: Listener,
+    _output: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<'a, F, C, T> SendAsync<'a, F, C, T> {
+    pub(crate) fn new(shared: &'a Arc<Shared>, job: Job<F, C>) -> Self {
+        SendAsync {
+            shared,
+            job: Some(job),
+            listener: Listener::default(),
+            _output: std::marker::PhantomData,
+        }
+    }
+}
+
+// The job is moved out by value, never pinned in place.
+impl<F, C, T> Unpin for SendAsync<'_, F, C, T> {}
+
+impl<F, C, T> Future for SendAsync<'_, F, C, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    type Output = Result<JobHandle<T>, SpawnError<Job<F, C>>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let shared = &this.shared;
+        loop {
+            match shared.accept() {
+                Ok(queued) => {
+                    shared.capacity.unlisten(&mut this.listener);
+                    let job = this
+                        .job
+                        .take()
+                        .expect("`SendAsync` polled after completion");
+                    return Poll::Ready(Ok(enqueue(shared, job, queued)));
+                }
+                Err(Refused::Closed) => {
+                    shared.capacity.unlisten(&mut this.listener);
+                    let job = this
+                        .job
+                        .take()
+                        .expect("`SendAsync` polled after completion");
+                    return Poll::Ready(Err(SpawnError(job)));
+                }
+                Err(Refused::Full) => {
+                    ready!(shared
+                        .capacity
+                        .poll_until(&mut this.listener, cx, || shared.has_room_or_closed()));
+                }
+            }
+        }
+    }
+}
+
+impl<F, C, T> Drop for SendAsync<'_, F, C, T> {
+    fn drop(&mut self) {
+        self.shared.capacity.unlisten(&mut self.listener);
+    }
+}
+
+impl<F, C, T> fmt::Debug for SendAsync<'_, F, C, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendAsync")
+            .field("queued", &self.job.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`Executor::spawn_async`](crate::Executor::spawn_async): resolves to the job's handle once
+/// the job is queued.
+#[must_use = "futures do nothing unless polled"]
+pub struct SpawnAsync<'a, F, T> {
+    inner: SendAsync<'a, F, NoCallback, T>,
+}
+
+impl<'a, F, T> SpawnAsync<'a, F, T> {
+    pub(crate) fn new(inner: SendAsync<'a, F, NoCallback, T>) -> Self {
+        SpawnAsync { inner }
+    }
+}
+
+impl<F, T> Future for SpawnAsync<'_, F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = Result<JobHandle<T>, SpawnError<F>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.inner)
+            .poll(cx)
+            .map_err(|SpawnError(job)| SpawnError(job.f))
+    }
+}
+
+impl<F, T> fmt::Debug for SpawnAsync<'_, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SpawnAsync").field(&self.inner).finish()
+    }
+}
+
+/// The future of [`Executor::run`](crate::Executor::run): the job's result. Dropping it before the
+/// job started cancels the job; dropping it while the job runs asks the job
+/// to stop (see [`crate::is_cancelled`]).
+#[must_use = "futures do nothing unless polled; dropping `Run` cancels the job"]
+pub struct Run<'a, F, T> {
+    stage: RunStage<'a, F, T>,
+}
+
+impl<'a, F, T> Run<'a, F, T> {
+    pub(crate) fn new(queuing: SpawnAsync<'a, F, T>) -> Self {
+        Run {
+            stage: RunStage::Queuing(queuing),
+        }
+    }
+}
+
+enum RunStage<'a, F, T> {
+    Queuing(SpawnAsync<'a, F, T>),
+    Waiting(JobHandle<T>),
+    Done,
+}
+
+impl<F, T> Future for Run<'_, F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = Result<T, JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match &mut self.stage {
+                RunStage::Queuing(queuing) => match ready!(Pin::new(queuing).poll(cx)) {
+                    Ok(handle) => self.stage = RunStage::Waiting(handle),
+                    Err(_) => {
+                        self.stage = RunStage::Done;
+                        return Poll::Ready(Err(JobError::closed()));
+                    }
+                },
+                RunStage::Waiting(handle) => {
+                    let result = ready!(Pin::new(handle).poll(cx));
+                    self.stage = RunStage::Done;
+                    return Poll::Ready(result);
+                }
+                RunStage::Done => panic!("`Run` polled after completion"),
+            }
+        }
+    }
+}
+
+impl<F, T> Drop for Run<'_, F, T> {
+    fn drop(&mut self) {
+        if let RunStage::Waiting(handle) = &self.stage {
+            handle.cancel();
+        }
+    }
+}
+
+impl<F, T> fmt::Debug for Run<'_, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self.stage {
+            RunStage::Queuing(_) => "queuing",
+            RunStage::Waiting(_) => "waiting",
+            RunStage::Done => "done",
+        };
+        f.debug_struct("Run").field("stage", &stage).finish()
+    }
+}
