@@ -156,7 +156,7 @@ impl Builder {
     }
 
     /// At most `n` jobs wait in the queue (running jobs do not count); 0, the
-    /// default, means unbounded, as in the seed. With a full queue,
+    /// default, means unbounded. With a full queue,
     /// [`spawn`](Executor::spawn) blocks, [`try_spawn`](Executor::try_spawn)
     /// hands the job back, and [`spawn_async`](Executor::spawn_async) waits
     /// without blocking.
@@ -290,7 +290,7 @@ impl Builder {
 
     /// Checks the settings and starts the pool's initial threads.
     ///
-    /// Like the seed, it reports through `tracing` (at warn level, once)
+    /// It reports through `tracing` (at warn level, once)
     /// when a fixed pool has more threads than the machine's parallelism:
     /// fine for blocking I/O, oversubscribed for CPU work.
     ///

@@ -60,9 +60,8 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// A fixed pool of `number_threads` threads with an unbounded queue, the
-    /// seed's `Executor(number_threads)`. Use [`Executor::builder`] for
-    /// everything else.
+    /// A fixed pool of `number_threads` threads with an unbounded queue. Use
+    /// [`Executor::builder`] for everything else.
     ///
     /// # Panics
     ///
@@ -132,8 +131,8 @@ impl Executor {
         self.send(Job::new(f))
     }
 
-    /// Queues a [`Job`] (a closure with an optional callback), the seed's
-    /// `send(job)`, and returns its handle. The seed's `block=True` is
+    /// Queues a [`Job`] (a closure with an optional callback) and returns
+    /// its handle. To block until that job is done, `join` the handle:
     /// `executor.send(job).join()`.
     ///
     /// If the executor is shut down, the job's closure is dropped, its
@@ -339,10 +338,9 @@ impl Executor {
     }
 
     /// Blocks until every job accepted so far, and every job accepted while
-    /// waiting, has finished (callbacks included): the seed's `wait()`.
-    /// Returns at once if nothing is pending. Jobs that panicked or were
-    /// cancelled count as finished; a job that panics cannot make `wait`
-    /// hang, unlike the seed's.
+    /// waiting, has finished (callbacks included). Returns at once if
+    /// nothing is pending. Jobs that panicked or were cancelled count as
+    /// finished, so a job that panics cannot make `wait` hang.
     ///
     /// # Blocking
     ///
@@ -406,9 +404,8 @@ impl Executor {
     /// dynamic pool (built with [`min_threads`](crate::Builder::min_threads)
     /// below [`max_threads`](crate::Builder::max_threads)) it raises
     /// `max_threads` by `n`; threads then start on demand (at once if jobs
-    /// are waiting with no idle worker). The seed's `scale_up(n)` took the
-    /// new total; this takes the increment, as the seed's README reads:
-    /// use [`set_threads`](Executor::set_threads) for a total.
+    /// are waiting with no idle worker). `n` is an increment: use
+    /// [`set_threads`](Executor::set_threads) to set a total.
     ///
     /// # Errors
     ///

@@ -23,7 +23,7 @@ use crate::slot::RawHandle;
 /// Dropping a `JobHandle` detaches the job: it still runs, and its result is
 /// dropped on the worker. To stop a job that has not started, call
 /// [`cancel`](JobHandle::cancel). The handle is deliberately not
-/// `#[must_use]` (as tokio's `JoinHandle` is not): the seed's fire-and-forget
+/// `#[must_use]` (as tokio's `JoinHandle` is not): a fire-and-forget
 /// `send` followed by [`wait`](crate::Executor::wait) is a first-class use.
 ///
 /// The future needs no particular runtime: it works under tokio,

@@ -1,7 +1,6 @@
-//! [`Job`]: a closure plus an optional completion callback, the seed
-//! package's `Job(func, args, kwargs, callback)`.
+//! [`Job`]: a closure plus an optional completion callback.
 //!
-//! The closure's captures are the seed's `args` and `kwargs`. Both the closure
+//! The closure's captures are the job's arguments. Both the closure
 //! and the callback stay unboxed (they are type parameters), so sending a
 //! `Job` costs the same single allocation as [`Executor::spawn`]: the job slot
 //! that holds closure, callback, state and result together.
@@ -18,7 +17,7 @@ use crate::error::JobError;
 ///
 /// `Job::new(f)` is what [`Executor::spawn`](crate::Executor::spawn) sends
 /// for you; build a `Job` yourself to attach a
-/// [`callback`](Job::callback). The seed package's `block=True` is
+/// [`callback`](Job::callback). To wait for this one job, `join` its handle:
 /// `executor.send(job).join()`.
 ///
 /// # Examples
@@ -29,7 +28,7 @@ use crate::error::JobError;
 ///
 /// let pool = Executor::new(2);
 /// let (tx, rx) = mpsc::channel();
-/// let (a, b) = (1, 2); // the seed's `args`
+/// let (a, b) = (1, 2); // the job's arguments
 /// let handle = pool.send(Job::new(move || a + b).callback(move |result| {
 ///     tx.send(*result.as_ref().unwrap()).unwrap();
 /// }));
@@ -84,8 +83,7 @@ impl<F> Job<F, NoCallback> {
     /// the job.
     ///
     /// The callback runs before the job counts as finished, so
-    /// [`Executor::wait`](crate::Executor::wait) also waits for it, as the
-    /// seed's `wait()` did. A callback that panics is caught and reported
+    /// [`Executor::wait`](crate::Executor::wait) also waits for it. A callback that panics is caught and reported
     /// through `tracing` at error level; the worker lives on and the job's
     /// handle still gets the result.
     ///

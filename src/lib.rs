@@ -1,5 +1,5 @@
-//! A pool of OS threads for blocking work, built to be called from async
-//! code and from plain threads alike.
+//! The Rust thread-executor: a pool of OS threads for blocking work, built
+//! to be called from async code and from plain threads alike.
 //!
 //! Async services still have to call blocking code: file systems, CPU-heavy
 //! hashing or compression, synchronous client libraries. `thread-exec`
@@ -9,10 +9,7 @@
 //! runtime required) and can also be [joined](JobHandle::join) from a plain
 //! thread or given a completion callback.
 //!
-//! It began as the Python package `thread-exec` and keeps its names:
-//! [`Executor`], [`Job`], [`send`](Executor::send), [`wait`](Executor::wait),
-//! [`scale_up`](Executor::scale_up), [`scale_down`](Executor::scale_down).
-//! It fixes what that package got wrong:
+//! What it promises:
 //!
 //! - a job or callback that panics is caught: its handle reports the panic,
 //!   the worker thread lives on, and `wait` cannot hang on it;
@@ -22,7 +19,8 @@
 //! - stopping loses nothing: [`shutdown`](Executor::shutdown) runs every
 //!   accepted job, and [`shutdown_now`](Executor::shutdown_now) hands the
 //!   unstarted ones back as [`PendingJob`]s;
-//! - scale-down takes effect promptly instead of after the queue drains.
+//! - the pool grows and shrinks at run time, and a scale-down takes effect
+//!   promptly instead of after the queue drains.
 //!
 //! # Examples
 //!
@@ -37,7 +35,7 @@
 //! let checksum = pool.spawn(|| (0..1_000_u64).sum::<u64>()).await?;
 //! assert_eq!(checksum, 499_500);
 //!
-//! // The seed's Job with a callback, then wait for everything.
+//! // A Job with a callback, then wait for everything.
 //! pool.send(Job::new(|| vec![1, 2, 3]).callback(|result| println!("{result:?}")));
 //! pool.wait();
 //!
@@ -48,6 +46,18 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Migrating from the Python package
+//!
+//! This crate began as the Python package `thread-executor` and keeps its
+//! names: [`Executor`], [`Job`], [`send`](Executor::send),
+//! [`wait`](Executor::wait), [`scale_up`](Executor::scale_up),
+//! [`scale_down`](Executor::scale_down); `max_queue_size` with 0 meaning
+//! unbounded. A `Job`'s arguments are its closure's captures, its
+//! `callback` is [`Job::callback`], and `block=True` is
+//! `executor.send(job).join()`. `scale_up(n)` and `scale_down(n)` take the
+//! change in threads; [`set_threads`](Executor::set_threads) takes the
+//! total. The README has the full table.
 //!
 //! # Tracing
 //!

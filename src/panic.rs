@@ -1,7 +1,7 @@
 //! The pool's panic hook ([`Builder::on_panic`](crate::Builder::on_panic)):
 //! one place to count, log or alert on every job and callback that panics
 //! on the pool's threads, including the detached ones whose handle nobody
-//! reads (the seed's `send` followed by `wait`).
+//! reads (a fire-and-forget `send` followed by `wait`).
 //!
 //! Each worker thread installs its pool's hook in a thread-local when it
 //! starts, so reporting a panic costs nothing until one happens: the job

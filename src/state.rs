@@ -39,8 +39,12 @@
 //! exits. That is the whole graceful-shutdown protocol; no accepted job can
 //! be stranded, because workers only exit once every accepted job settled.
 //!
-//! All read-modify-writes of the word are SeqCst: the [`Event`] protocol that
-//! lets threads and tasks wait on it relies on that (see its module docs).
+//! Every access of the word and of the thread counts is SeqCst. The [`Event`]
+//! protocol that lets threads and tasks wait on the word needs less (the
+//! change is a read-modify-write made before the notifier's own on the
+//! event; see its module docs); SeqCst is for the growth and keep-alive
+//! checks, which compare `queued` with `idle`, two atomics written by
+//! different threads (see [`crate::scaling`] and [`crate::worker`]).
 //!
 //! # Thread counts
 //!

@@ -111,26 +111,20 @@ fn a_hook_panic_whose_payload_panics_on_drop_keeps_every_worker() {
     });
 }
 
-/// Whether a thread whose name starts with `prefix` is in this process.
-fn thread_named(prefix: &str) -> bool {
-    std::fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .any(|name| name.starts_with(prefix))
-}
-
 thread_local! {
     /// Set on the workers of the concurrent-shutdown test: its destructor
     /// runs after the worker's main function returned, and takes a while,
-    /// so a thread that is "not alive" is still an OS thread for a moment.
+    /// so a thread that no longer counts as alive has not finished yet.
     static SLOW_EXIT: std::cell::RefCell<Option<SlowExit>> = const { std::cell::RefCell::new(None) };
 }
 
-struct SlowExit;
+/// Counts, after a pause, that its thread is finishing.
+struct SlowExit(Arc<AtomicUsize>);
 
 impl Drop for SlowExit {
     fn drop(&mut self) {
         std::thread::sleep(Duration::from_millis(30));
+        self.0.fetch_add(1, SeqCst);
     }
 }
 
@@ -141,12 +135,15 @@ impl Drop for SlowExit {
 /// every `shutdown` passes through.
 #[test]
 fn concurrent_shutdowns_each_return_after_the_workers_are_joined() {
-    for round in 0..5 {
-        let name = format!("sdrace{round}");
+    for _ in 0..5 {
+        let finished = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&finished);
         let pool = Executor::builder()
             .threads(2)
-            .thread_name(name.clone())
-            .on_thread_start(|| SLOW_EXIT.with(|slot| *slot.borrow_mut() = Some(SlowExit)))
+            .on_thread_start(move || {
+                let exit = SlowExit(Arc::clone(&counter));
+                SLOW_EXIT.with(|slot| *slot.borrow_mut() = Some(exit));
+            })
             .build()
             .unwrap();
         common::rendezvous(&pool, 2);
@@ -154,15 +151,18 @@ fn concurrent_shutdowns_each_return_after_the_workers_are_joined() {
         for _ in 0..2 {
             let pool = pool.clone();
             let done_tx = done_tx.clone();
-            let name = name.clone();
+            let finished = Arc::clone(&finished);
             std::thread::spawn(move || {
                 pool.shutdown();
-                done_tx.send(thread_named(&name)).unwrap();
+                done_tx.send(finished.load(SeqCst)).unwrap();
             });
         }
         for _ in 0..2 {
-            let still_there = done.recv_timeout(LIMIT).expect("shutdown hung");
-            assert!(!still_there, "a shutdown returned before its workers were joined");
+            let threads_finished = done.recv_timeout(LIMIT).expect("shutdown hung");
+            assert_eq!(
+                threads_finished, 2,
+                "a shutdown returned before its workers were joined"
+            );
         }
     }
 }
@@ -229,7 +229,10 @@ fn stranded_jobs_are_cancelled_outside_the_scaling_lock() {
             }),
         );
         assert!(handle.join().unwrap_err().is_cancelled());
-        assert!(retried.recv_timeout(LIMIT).unwrap(), "the retry was cancelled too");
+        assert!(
+            retried.recv_timeout(LIMIT).unwrap(),
+            "the retry was cancelled too"
+        );
         pool.shutdown();
     });
 }
