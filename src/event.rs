@@ -26,14 +26,16 @@
 //! A notification moves each registered waker out of its slot and wakes it
 //! (the task re-registers when it polls again, and a task woken twice
 //! before it runs only runs once anyway), a few at a time so that no waker
-//! runs under the lock and nothing is allocated; and it signals the condvar
-//! only if a thread is blocked on it, since a futex wake is a system call
-//! even when nobody sleeps. A bounded pool notifies at every job start while
+//! runs under the lock and nothing is allocated, catching a waker that
+//! panics; then it signals the condvar, only if a thread is blocked on it,
+//! since a futex wake is a system call even when nobody sleeps. Tasks come
+//! first, so a thread woken by a notification sees its tasks woken too. A bounded pool notifies at every job start while
 //! a sender waits for room, so this is its hot path.
 
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use crate::panic::run_caught;
 use crate::sync::{lock, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
 
 pub(crate) struct Event {
@@ -89,9 +91,6 @@ impl Event {
             let mut taken = 0;
             let last = {
                 let mut inner = lock(&self.inner);
-                if next == 0 && inner.threads > 0 {
-                    self.condvar.notify_all();
-                }
                 while next < inner.slots.len() && taken < WAKE_BATCH {
                     if let Some(waker) = inner.slots[next].take() {
                         batch[taken] = Some(waker);
@@ -99,13 +98,27 @@ impl Event {
                     }
                     next += 1;
                 }
-                next >= inner.slots.len()
+                let last = next >= inner.slots.len();
+                // Threads last, so that a thread woken from `wait_until`
+                // finds every task of the same notification woken already.
+                if last && taken == 0 && inner.threads > 0 {
+                    self.condvar.notify_all();
+                }
+                last
             };
-            // Woken outside the lock: a waker may run arbitrary runtime code.
+            // Woken outside the lock: a waker is runtime code. It runs on
+            // whatever thread notifies (often a worker, in the middle of its
+            // accounting), so a waker that panics is caught here.
             for waker in batch.into_iter().flatten() {
-                waker.wake();
+                run_caught(|| waker.wake(), "waking ", "a pool waiter");
             }
             if last {
+                if taken != 0 {
+                    let inner = lock(&self.inner);
+                    if inner.threads > 0 {
+                        self.condvar.notify_all();
+                    }
+                }
                 return;
             }
         }
@@ -168,10 +181,14 @@ impl Event {
             self.unlisten(listener);
             return Poll::Ready(());
         }
+        // Cloned before locking and the replaced one dropped after: a
+        // waker's clone and drop are runtime code, which never runs under
+        // the crate's locks.
+        let fresh = cx.waker().clone();
         let old = {
             let mut inner = lock(&self.inner);
             match listener.slot {
-                Some(slot) => inner.slots[slot].replace(cx.waker().clone()),
+                Some(slot) => inner.slots[slot].replace(fresh),
                 None => {
                     self.waiters.fetch_add(1, SeqCst);
                     let slot = match inner.free.pop() {
@@ -181,7 +198,7 @@ impl Event {
                             inner.slots.len() - 1
                         }
                     };
-                    inner.slots[slot] = Some(cx.waker().clone());
+                    inner.slots[slot] = Some(fresh);
                     listener.slot = Some(slot);
                     None
                 }

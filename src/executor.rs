@@ -368,7 +368,7 @@ impl Executor {
     /// assert_eq!(done.load(Ordering::SeqCst), 10);
     /// ```
     pub fn wait(&self) {
-        self.refuse_own_worker("wait");
+        self.shared.refuse_own_worker("wait");
         self.shared.block_until(Condition::Finished, None);
     }
 
@@ -518,7 +518,7 @@ impl Executor {
     /// assert!(pool.spawn(|| ()).join().unwrap_err().is_closed());
     /// ```
     pub fn shutdown(&self) {
-        self.refuse_own_worker("shutdown");
+        self.shared.refuse_own_worker("shutdown");
         let finished = crate::shutdown::shutdown_until(&self.shared, None);
         debug_assert!(finished, "an unbounded shutdown always finishes");
     }
@@ -549,7 +549,7 @@ impl Executor {
     /// assert!(pool.shutdown_timeout(Duration::from_secs(10)));
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
-        self.refuse_own_worker("shutdown_timeout");
+        self.shared.refuse_own_worker("shutdown_timeout");
         crate::shutdown::shutdown_until(&self.shared, crate::sync::deadline_after(timeout))
     }
 
@@ -637,15 +637,6 @@ impl Executor {
     /// ```
     pub fn stats(&self) -> Stats {
         crate::stats::snapshot(&self.shared)
-    }
-
-    /// Panics if the calling thread is one of this pool's workers: `op`
-    /// would wait for the job that is calling it.
-    fn refuse_own_worker(&self, op: &str) {
-        assert!(
-            !crate::worker::is_worker_of(&self.shared),
-            "Executor::{op} called from one of its own jobs: it would wait for that job's own thread forever"
-        );
     }
 }
 

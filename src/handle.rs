@@ -73,7 +73,13 @@ impl<T> JobHandle<T> {
     /// # Blocking
     ///
     /// Parks the thread; do not call it from async code (`.await` the handle
-    /// instead).
+    /// instead). It works on any thread, inside another `block_on` too.
+    /// Called from a job on one of a pool's worker threads, it first runs
+    /// that pool's queued jobs on the calling thread while the joined job is
+    /// unfinished, so joining a job queued behind the caller (on a
+    /// one-thread pool, say) finishes instead of deadlocking. Awaiting the
+    /// handle inside a job (with a `block_on` of your own) does not do
+    /// this: use `join` there.
     ///
     /// # Panics
     ///
@@ -87,6 +93,13 @@ impl<T> JobHandle<T> {
     /// assert_eq!(handle.join().unwrap(), "from a worker");
     /// ```
     pub fn join(mut self) -> Result<T, JobError> {
+        if !self.raw.is_finished() {
+            // On a worker thread, run the pool's queued jobs while this one
+            // is unfinished: it may be one of them, behind this very job.
+            if let Some((shared, counters)) = crate::state::current_worker() {
+                while !self.raw.is_finished() && crate::worker::help(&shared, &counters) {}
+            }
+        }
         // A settled job (the common case when joining a batch in order)
         // skips `block_on`'s thread-local setup and waker.
         if self.raw.is_finished() {

@@ -74,8 +74,11 @@
     unreachable_pub
 )]
 
-// Bottom up: each module uses only those above it in this list (and
-// `executor` and `builder` each other).
+// The layers, bottom up; a module uses only those below it (and `executor`
+// and `builder` each other):
+//   sync, error -> panic -> event, job -> slot -> queue, registry -> state
+//   -> worker -> scaling, shutdown, stats -> handle -> submit
+//   -> executor, builder
 mod builder;
 mod error;
 mod event;

@@ -169,3 +169,32 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
         std::mem::forget(again);
     }
 }
+
+/// Runs a user callback, catching and reporting a panic: a callback never
+/// unwinds into a worker or into the code that settled the job.
+pub(crate) fn run_callback(callback: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+        tracing::error!(
+            panic = panic_text(payload.as_ref()),
+            "job callback panicked"
+        );
+        report(payload.as_ref(), true);
+        drop_payload(payload);
+    }
+}
+
+/// Drops a user value, catching and reporting a panic in its destructor.
+pub(crate) fn drop_caught<V>(value: V, what: &str) {
+    run_caught(move || drop(value), "dropping ", what);
+}
+
+/// Runs user code (a destructor, a waker), catching and reporting a panic.
+pub(crate) fn run_caught(f: impl FnOnce(), verb: &str, what: &str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        tracing::error!(
+            panic = panic_text(payload.as_ref()),
+            "{verb}{what} panicked"
+        );
+        drop_payload(payload);
+    }
+}

@@ -103,6 +103,7 @@ use tracing::Span;
 
 use crate::error::{panic_text, JobError};
 use crate::job::Callback;
+use crate::panic::{drop_caught, run_callback, run_caught};
 use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
 
 /// A callback added to a handle after submission.
@@ -213,10 +214,12 @@ where
 {
     let current = Span::current();
     let span = (!current.is_none()).then(|| Box::new(current));
-    let stage = Stage {
-        queued: ManuallyDrop::new(Queued { f, callback, span }),
-    };
-    let header = allocate::<F, C, T>(QUEUED | (2 * REF_ONE), stage);
+    let queued = Queued { f, callback, span };
+    let header = allocate::<F, C, T>(QUEUED | (2 * REF_ONE), |stage| {
+        // SAFETY: `allocate` passes a pointer to the new slot's stage, valid
+        // for writes; writing one union field drops nothing.
+        unsafe { std::ptr::addr_of_mut!((*stage).queued).write(ManuallyDrop::new(queued)) }
+    });
     (
         TaskRef { header },
         RawHandle {
@@ -237,37 +240,68 @@ where
     drop_caught(f, "a refused job's closure");
     let result = Err(error);
     run_callback(|| callback.call(&result));
-    let stage = Stage {
-        done: ManuallyDrop::new(result),
-    };
+    let header = allocate::<F, C, T>(DONE | REF_ONE, |stage| {
+        // SAFETY: as in `queued`.
+        unsafe { std::ptr::addr_of_mut!((*stage).done).write(ManuallyDrop::new(result)) }
+    });
     RawHandle {
-        common: allocate::<F, C, T>(DONE | REF_ONE, stage).cast(),
+        common: header.cast(),
         _output: PhantomData,
     }
 }
 
-fn allocate<F, C, T>(state: usize, stage: Stage<F, C, T>) -> NonNull<Header>
+/// Allocates a slot in `state` whose stage `init` writes. The slot is
+/// built in place on the heap: a job whose output is large (the union is as
+/// large as its largest field) never has a slot-sized value on the
+/// submitting thread's stack, which a debug build would otherwise copy
+/// there and overflow.
+fn allocate<F, C, T>(state: usize, init: impl FnOnce(*mut Stage<F, C, T>)) -> NonNull<Header>
 where
     F: FnOnce() -> T + Send + 'static,
     C: Callback<T>,
     T: Send + 'static,
 {
-    let slot = Box::new(Slot {
-        common: Common {
-            header: Header {
-                state: AtomicUsize::new(state),
-                vtable: &VTable {
-                    run: Slot::<F, C, T>::run_raw,
-                    abandon: Slot::<F, C, T>::abandon_raw,
-                    cancel: Slot::<F, C, T>::cancel_raw,
-                    result: result::<F, C, T>,
-                    dealloc: dealloc::<F, C, T>,
-                },
+    let common = Common {
+        header: Header {
+            state: AtomicUsize::new(state),
+            vtable: &VTable {
+                run: Slot::<F, C, T>::run_raw,
+                abandon: Slot::<F, C, T>::abandon_raw,
+                cancel: Slot::<F, C, T>::cancel_raw,
+                result: result::<F, C, T>,
+                dealloc: dealloc::<F, C, T>,
             },
-            waiter: UnsafeCell::new(Waiter::none()),
         },
-        stage: UnsafeCell::new(stage),
-    });
+        waiter: UnsafeCell::new(Waiter::none()),
+    };
+    #[cfg(not(thread_exec_loom))]
+    let slot = {
+        let mut slot = Box::<Slot<F, C, T>>::new_uninit();
+        let ptr = slot.as_mut_ptr();
+        // SAFETY: `ptr` points at the uninitialised allocation, valid for
+        // writes. `common` is written whole; `stage` is an `UnsafeCell`
+        // (`repr(transparent)`, see `crate::sync`) of a union, so a pointer
+        // to it is a pointer to the union, whose one field `init` writes.
+        // A union with one field written is initialised: that is all
+        // `assume_init` needs, and invariant 1 says which field is live.
+        unsafe {
+            std::ptr::addr_of_mut!((*ptr).common).write(common);
+            init(std::ptr::addr_of_mut!((*ptr).stage).cast());
+            slot.assume_init()
+        }
+    };
+    // Loom's `UnsafeCell` tracks its accesses and must be built from a
+    // value; the models' jobs are small.
+    #[cfg(thread_exec_loom)]
+    let slot = {
+        let mut stage = std::mem::MaybeUninit::<Stage<F, C, T>>::uninit();
+        init(stage.as_mut_ptr());
+        Box::new(Slot {
+            common,
+            // SAFETY: `init` wrote one field of the union (see above).
+            stage: UnsafeCell::new(unsafe { stage.assume_init() }),
+        })
+    };
     // `Slot` and `Common` are `repr(C)` with the header first, so a pointer
     // to the slot is a pointer to its header (and to its `Common<T>`).
     NonNull::from(Box::leak(slot)).cast()
@@ -852,35 +886,6 @@ impl<T> Drop for RawHandle<T> {
     fn drop(&mut self) {
         // SAFETY: we own one reference and give it up.
         unsafe { release(self.common.cast()) }
-    }
-}
-
-/// Runs a user callback, catching and reporting a panic: a callback never
-/// unwinds into a worker or into the code that settled the job.
-pub(crate) fn run_callback(callback: impl FnOnce()) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
-        tracing::error!(
-            panic = panic_text(payload.as_ref()),
-            "job callback panicked"
-        );
-        crate::panic::report(payload.as_ref(), true);
-        crate::panic::drop_payload(payload);
-    }
-}
-
-/// Drops a user value, catching and reporting a panic in its destructor.
-pub(crate) fn drop_caught<V>(value: V, what: &str) {
-    run_caught(move || drop(value), "dropping ", what);
-}
-
-/// Runs user code (a destructor, a waker), catching and reporting a panic.
-fn run_caught(f: impl FnOnce(), verb: &str, what: &str) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        tracing::error!(
-            panic = panic_text(payload.as_ref()),
-            "{verb}{what} panicked"
-        );
-        crate::panic::drop_payload(payload);
     }
 }
 

@@ -73,7 +73,7 @@ use std::time::{Duration, Instant};
 
 use crate::event::{Event, Listener};
 use crate::queue::{Msg, Queue};
-use crate::registry::Registry;
+use crate::registry::{Registry, WorkerCounters};
 use crate::slot::TaskRef;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
 
@@ -82,6 +82,38 @@ const ONE_QUEUED: u64 = 1 << 32;
 const ONE_UNFINISHED: u64 = 1;
 const QUEUED_MASK: u64 = !CLOSED & !UNFINISHED_MASK;
 const UNFINISHED_MASK: u64 = (1 << 32) - 1;
+
+/// The pool whose worker the calling thread is, with that worker's
+/// counters: set for a worker thread's whole life, so that a job's blocking
+/// calls can recognise their own pool and run its queued jobs meanwhile
+/// instead of deadlocking (see [`crate::worker::help`]).
+type CurrentWorker = Option<(Arc<Shared>, Arc<WorkerCounters>)>;
+
+#[cfg(not(thread_exec_loom))]
+thread_local! {
+    static CURRENT_WORKER: std::cell::RefCell<CurrentWorker> = const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(thread_exec_loom)]
+loom::thread_local! {
+    static CURRENT_WORKER: std::cell::RefCell<CurrentWorker> = std::cell::RefCell::new(None);
+}
+
+/// The calling thread's pool and counters, if it is a worker.
+pub(crate) fn current_worker() -> CurrentWorker {
+    CURRENT_WORKER.with(|current| current.borrow().clone())
+}
+
+/// Marks the calling thread as a worker until dropped.
+#[must_use = "dropping a WorkerMark unmarks the thread"]
+pub(crate) struct WorkerMark(());
+
+impl Drop for WorkerMark {
+    fn drop(&mut self) {
+        let mark = CURRENT_WORKER.with(|current| current.borrow_mut().take());
+        drop(mark);
+    }
+}
 
 /// A user hook run on each worker thread (`on_thread_start`/`on_thread_stop`).
 pub(crate) type Hook = Box<dyn Fn() + Send + Sync + 'static>;
@@ -226,6 +258,33 @@ impl Shared {
     }
 
     // ---- Reading ----
+
+    /// Marks the calling thread as one of this pool's workers, with
+    /// `counters`, until the mark drops.
+    pub(crate) fn enter_worker(self: &Arc<Self>, counters: &Arc<WorkerCounters>) -> WorkerMark {
+        let mark = Some((Arc::clone(self), Arc::clone(counters)));
+        CURRENT_WORKER.with(|current| *current.borrow_mut() = mark);
+        WorkerMark(())
+    }
+
+    /// Whether the calling thread is one of this pool's workers.
+    pub(crate) fn is_own_worker(&self) -> bool {
+        CURRENT_WORKER.with(|current| {
+            current
+                .borrow()
+                .as_ref()
+                .is_some_and(|(shared, _)| std::ptr::eq(Arc::as_ptr(shared), self))
+        })
+    }
+
+    /// Panics if the calling thread is one of this pool's workers: waiting
+    /// for `condition` there would wait for the very job that waits.
+    pub(crate) fn refuse_own_worker(&self, op: &str) {
+        assert!(
+            !self.is_own_worker(),
+            "Executor::{op} called from one of its own jobs: it would wait for that job's own thread forever"
+        );
+    }
 
     pub(crate) fn counts(&self) -> Counts {
         Counts::decode(self.state.load(SeqCst))
@@ -577,6 +636,12 @@ impl Future for Until {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let (shared, condition) = (&this.shared, this.condition);
+        if !shared.holds(condition) {
+            shared.refuse_own_worker(match condition {
+                Condition::Finished => "wait_async",
+                Condition::Exited => "shutdown_async",
+            });
+        }
         shared
             .event(condition)
             .poll_until(&mut this.listener, cx, || shared.holds(condition))

@@ -15,11 +15,21 @@ use crate::queue::Msg;
 use crate::state::{Refused, Shared};
 use crate::sync::Arc;
 
-/// Accepts a job, blocking while a bounded queue is full.
+/// Accepts a job, blocking while a bounded queue is full. One of the pool's
+/// own workers runs queued jobs itself meanwhile (each frees a place), so a
+/// job that submits to its own full pool makes progress even when every
+/// worker does the same.
 pub(crate) fn accept_blocking(shared: &Shared) -> Result<u64, Refused> {
+    let own =
+        crate::state::current_worker().filter(|(pool, _)| std::ptr::eq(Arc::as_ptr(pool), shared));
     loop {
         match shared.accept() {
             Err(Refused::Full) => {
+                if let Some((_, counters)) = &own {
+                    if crate::worker::help(shared, counters) {
+                        continue;
+                    }
+                }
                 shared
                     .capacity
                     .wait_until(|| shared.has_room_or_closed(), None);

@@ -37,7 +37,11 @@ pub(crate) use loom::cell::UnsafeCell;
 /// `std`'s `UnsafeCell` behind loom's closure-based API, so the slot's code
 /// reads the same in both builds and loom can see where each access begins
 /// and ends.
+///
+/// `repr(transparent)`: a pointer to the cell is a pointer to its value,
+/// which the slot relies on to build a slot in place.
 #[cfg(not(thread_exec_loom))]
+#[repr(transparent)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
 #[cfg(not(thread_exec_loom))]
@@ -98,12 +102,47 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs a future to completion on the calling thread (`JobHandle::join`).
+/// Runs a future to completion on the calling thread (`JobHandle::join`),
+/// parking it between polls. Unlike `futures::executor::block_on` it may be
+/// called from inside another `block_on` (a blocking `join` must work on any
+/// thread), and a stray unpark only costs one more poll.
+#[cfg(not(thread_exec_loom))]
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    #[cfg(not(thread_exec_loom))]
-    return futures::executor::block_on(future);
-    #[cfg(thread_exec_loom)]
-    return loom::future::block_on(future);
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// Wakes by unparking the thread that blocks.
+    struct Unpark(std::thread::Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    thread_local! {
+        /// One waker per thread, made on its first blocking call.
+        static UNPARK: Waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    }
+
+    let mut future = std::pin::pin!(future);
+    UNPARK.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            std::thread::park();
+        }
+    })
+}
+
+#[cfg(thread_exec_loom)]
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    loom::future::block_on(future)
 }
 
 /// Threads: std's, or loom's simulated ones.

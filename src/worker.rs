@@ -63,31 +63,14 @@
 //! submitter saw it gone from `idle` (and started a thread) or it sees the
 //! submitter's job.
 
-use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::queue::Msg;
 use crate::registry::WorkerCounters;
+use crate::slot::TaskRef;
 use crate::state::{Owed, Shared};
 use crate::sync::{deadline_after, lock, Arc};
-
-#[cfg(not(thread_exec_loom))]
-thread_local! {
-    /// The address of the `Shared` whose worker this thread is (0 if none):
-    /// lets `wait` and `shutdown` refuse to deadlock on their own pool.
-    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
-}
-
-#[cfg(thread_exec_loom)]
-loom::thread_local! {
-    static CURRENT_POOL: Cell<usize> = Cell::new(0);
-}
-
-/// Whether the calling thread is one of `shared`'s workers.
-pub(crate) fn is_worker_of(shared: &Shared) -> bool {
-    CURRENT_POOL.with(|current| current.get() == shared as *const Shared as usize)
-}
 
 /// How long an idle worker keeps looking at the queue before it parks:
 /// longer than a futex wake-up of the thread that awaits a result plus its
@@ -128,13 +111,15 @@ impl ExitReason {
 ///
 /// [`Reservation`]: crate::state::Reservation
 pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>) {
-    CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&shared) as usize));
     // Bookkeeping that must happen however the thread ends.
     let mut guard = ExitGuard {
         shared: &shared,
         id,
         counted: true,
     };
+    // Dropped before the guard: the mark's clone of `shared` is gone before
+    // the thread counts itself out.
+    let mark = shared.enter_worker(&counters);
     let starting = shared.starting_idle();
     // Declared after the guard so that it drops first: the thread's clone
     // of the user's hook is gone before the thread counts itself out.
@@ -151,6 +136,7 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
         run_hook(hook, "on_thread_stop");
     }
     drop(panic_hook);
+    drop(mark);
     drop(guard);
 }
 
@@ -239,21 +225,55 @@ fn handle(
                 return Some(leave_drained(shared));
             }
         }
-        Msg::Job(task) => match task.claim() {
-            Some(job) => {
-                // Starting the job pays the previous one's count too.
-                shared.start_job(owed);
-                counters.count(job.run());
-                owed.finished_one();
-            }
-            None => shared.settle_cancelled(owed),
-        },
+        Msg::Job(task) => run_job(shared, counters, owed, task),
     }
     if shared.retire(shared.max_threads()) {
         shared.pay(owed);
         return Some(ExitReason::ScaleDown);
     }
     None
+}
+
+/// Claims and runs one job (or settles it if it was cancelled), with its
+/// accounting.
+fn run_job(shared: &Shared, counters: &WorkerCounters, owed: &mut Owed, task: TaskRef) {
+    match task.claim() {
+        Some(job) => {
+            // Starting the job pays the previous one's count too.
+            shared.start_job(owed);
+            counters.count(job.run());
+            owed.finished_one();
+        }
+        None => shared.settle_cancelled(owed),
+    }
+}
+
+/// Runs one of the pool's queued jobs on the calling thread, a worker of
+/// `shared` whose own job is about to block on the pool (a blocking submit
+/// to its full queue, a `join` of a job not finished): the blocked call then
+/// makes progress instead of waiting for a worker that may never come (on a
+/// one-thread pool, or when every worker blocks the same way). `false` if no
+/// job was queued.
+///
+/// A nudge found on the way is put back for a worker's loop to handle: it
+/// is a request to that loop (retire, or exit), not to the job.
+pub(crate) fn help(shared: &Shared, counters: &WorkerCounters) -> bool {
+    while shared.counts().queued != 0 {
+        match shared.queue.try_pop() {
+            None => return false,
+            Some(Msg::Nudge) => {
+                shared.queue.push(Msg::Nudge);
+                std::thread::yield_now();
+            }
+            Some(Msg::Job(task)) => {
+                let mut owed = Owed::default();
+                run_job(shared, counters, &mut owed, task);
+                shared.pay(&mut owed);
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Leaves a closed pool whose every job has settled, passing a nudge on to
