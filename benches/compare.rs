@@ -1,14 +1,19 @@
 //! The interleaved-rounds comparison of thread-exec with its peers.
 //!
+//! From the repository's root (this is the `thread-exec-bench` package of the
+//! workspace):
+//!
 //! ```text
-//! cargo bench --bench compare                 # full run (a few minutes)
-//! BENCH_QUICK=1 cargo bench --bench compare   # quick run, for development
-//! cargo bench --bench compare -- latency      # only scenarios matching a word
+//! cargo bench -p thread-exec-bench --bench compare                 # full run (a few minutes)
+//! BENCH_QUICK=1 cargo bench -p thread-exec-bench --bench compare   # quick run, for development
+//! cargo bench -p thread-exec-bench --bench compare -- latency      # only scenarios matching a word
 //! ```
 //!
-//! Prints a table and writes `target/bench-results.json` (or
-//! `$CARGO_TARGET_DIR/bench-results.json`, or `$BENCH_RESULTS`), which
-//! `cargo run --release --example bench_report` turns into
+//! Prints a table and writes `target/bench-results.json` at the repository's
+//! root (or `$CARGO_TARGET_DIR/bench-results.json`, or `$BENCH_RESULTS`;
+//! relative paths are taken from the repository's root, since cargo starts
+//! the bench in `benches/`), which
+//! `cargo run -p thread-exec-bench --release --bin bench_report` turns into
 //! `docs/benchmarks.md` and `docs/benchmarks.svg`.
 //!
 //! # Method
@@ -519,28 +524,17 @@ fn driver(config: Config, filters: &[&str]) {
         filters,
         failures: &failures,
     });
-    let path = results_path();
+    let path = thread_exec_bench::results_path();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     match std::fs::write(&path, json) {
         Ok(()) => eprintln!(
-            "compare: wrote {}; `cargo run --release --example bench_report` makes docs/benchmarks.md from it",
+            "compare: wrote {}; `cargo run -p thread-exec-bench --release --bin bench_report` makes docs/benchmarks.md from it",
             path.display()
         ),
         Err(err) => eprintln!("compare: could not write {}: {err}", path.display()),
     }
-}
-
-/// Where the results go: `$BENCH_RESULTS`, else the target directory.
-fn results_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("BENCH_RESULTS") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench-results.json")
 }
 
 fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, String)> {
@@ -597,7 +591,10 @@ fn run_child(
     params: &[(String, String)],
     limit: Duration,
 ) -> Result<BTreeMap<String, f64>, String> {
+    // Cargo starts the driver in `benches/`; the children run from the
+    // repository's root, the directory every path here is relative to.
     let child = Command::new(exe)
+        .current_dir(thread_exec_bench::repo_root())
         .arg("--child")
         .arg(scenario)
         .arg(system)
@@ -1052,10 +1049,12 @@ fn process_cpu_ns() -> u64 {
         .sum()
 }
 
+/// `program args...` run at the repository's root (so that `git status --
+/// src` means the library's sources), its output trimmed; "" if it failed.
 fn command_line(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(thread_exec_bench::repo_root())
         .output()
         .ok()
         .filter(|o| o.status.success())

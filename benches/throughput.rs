@@ -1,10 +1,12 @@
 //! Criterion benchmarks of the throughput and latency scenarios, for
 //! criterion's statistics, history and HTML report (`target/criterion/`).
 //!
+//! From the repository's root:
+//!
 //! ```text
-//! cargo bench --bench throughput                # every group
-//! cargo bench --bench throughput -- latency     # one group
-//! BENCH_QUICK=1 cargo bench --bench throughput  # shorter measurement
+//! cargo bench -p thread-exec-bench --bench throughput                # every group
+//! cargo bench -p thread-exec-bench --bench throughput -- latency     # one group
+//! BENCH_QUICK=1 cargo bench -p thread-exec-bench --bench throughput  # shorter measurement
 //! ```
 //!
 //! One iteration is one tiny job. Each system gets a fresh pool of 2 threads
