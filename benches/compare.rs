@@ -55,6 +55,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{with_system, Sys, PEERS, TE, VARIANTS};
+use thread_exec_bench::{Machine, Results, Row, Sizes, Target};
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;
@@ -512,18 +513,20 @@ fn driver(config: Config, filters: &[&str]) {
         eprintln!("compare: smoke run (no --bench): nothing written");
         return;
     }
-    let json = to_json(&JsonInput {
-        config: &config,
-        rows: &rows,
-        targets: &targets,
+    let results = Results {
+        schema: thread_exec_bench::SCHEMA,
+        mode: config.mode.name().to_string(),
+        rounds: config.rounds,
         started_unix,
-        wall: started.elapsed(),
-        load_before: &load_before,
-        others_pct,
-        spin_iters,
-        filters,
-        failures: &failures,
-    });
+        wall_seconds: started.elapsed().as_secs_f64(),
+        filters: filters.iter().map(|f| f.to_string()).collect(),
+        machine: machine(&load_before, others_pct),
+        config: sizes(&config, spin_iters),
+        rows,
+        targets,
+        failures,
+    };
+    let json = serde_json::to_string_pretty(&results).expect("the results serialise");
     let path = thread_exec_bench::results_path();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -642,21 +645,9 @@ fn run_child(
 
 // ================================================================ summary
 
-struct Row {
-    metric: &'static Metric,
-    system: &'static str,
-    /// The median over rounds.
-    value: Option<f64>,
-    values: Vec<Option<f64>>,
-    /// How many times better than tokio (higher is better), the median of
-    /// the per-round ratios.
-    vs_tokio: Option<f64>,
-    ratios: Vec<Option<f64>>,
-}
-
 /// How many times better `value` is than `baseline` (higher is better).
-fn advantage(metric: &Metric, value: f64, baseline: f64) -> Option<f64> {
-    let ratio = if metric.lower_is_better {
+fn advantage(lower_is_better: bool, value: f64, baseline: f64) -> Option<f64> {
+    let ratio = if lower_is_better {
         baseline / value
     } else {
         value / baseline
@@ -685,12 +676,15 @@ fn summarise(table: &Table) -> Vec<Row> {
                 .enumerate()
                 .map(|(round, value)| {
                     let baseline = tokio.and_then(|t| t.get(round).copied().flatten())?;
-                    advantage(metric, (*value)?, baseline)
+                    advantage(metric.lower_is_better, (*value)?, baseline)
                 })
                 .collect();
             rows.push(Row {
-                metric,
-                system,
+                row: metric.row.to_string(),
+                title: metric.title.to_string(),
+                system: system.to_string(),
+                unit: metric.unit.to_string(),
+                lower_is_better: metric.lower_is_better,
                 value: median_of(values.iter().flatten().copied()),
                 vs_tokio: median_of(ratios.iter().flatten().copied()),
                 values: values.clone(),
@@ -704,20 +698,20 @@ fn summarise(table: &Table) -> Vec<Row> {
 /// The median over rounds of how many times better `system` did than
 /// `other` on `row`, each round's pair compared.
 fn head_to_head(rows: &[Row], row: &str, system: &str, other: &str) -> Option<f64> {
-    let find = |s: &str| rows.iter().find(|r| r.metric.row == row && r.system == s);
+    let find = |s: &str| rows.iter().find(|r| r.row == row && r.system == s);
     let (a, b) = (find(system)?, find(other)?);
     median_of(
         a.values
             .iter()
             .zip(&b.values)
-            .filter_map(|(x, y)| advantage(a.metric, (*x)?, (*y)?)),
+            .filter_map(|(x, y)| advantage(a.lower_is_better, (*x)?, (*y)?)),
     )
 }
 
 /// The interquartile range of the per-round ratios behind [`head_to_head`],
 /// as " (rounds: Q1–Q3)": how far a verdict near its bound is from noise.
 fn spread(rows: &[Row], row: &str, system: &str, other: &str) -> String {
-    let find = |s: &str| rows.iter().find(|r| r.metric.row == row && r.system == s);
+    let find = |s: &str| rows.iter().find(|r| r.row == row && r.system == s);
     let (Some(a), Some(b)) = (find(system), find(other)) else {
         return String::new();
     };
@@ -725,7 +719,7 @@ fn spread(rows: &[Row], row: &str, system: &str, other: &str) -> String {
         .values
         .iter()
         .zip(&b.values)
-        .filter_map(|(x, y)| advantage(a.metric, (*x)?, (*y)?))
+        .filter_map(|(x, y)| advantage(a.lower_is_better, (*x)?, (*y)?))
         .collect();
     if ratios.len() < 4 {
         return String::new();
@@ -737,14 +731,8 @@ fn spread(rows: &[Row], row: &str, system: &str, other: &str) -> String {
 
 fn value_of(rows: &[Row], row: &str, system: &str) -> Option<f64> {
     rows.iter()
-        .find(|r| r.metric.row == row && r.system == system)?
+        .find(|r| r.row == row && r.system == system)?
         .value
-}
-
-struct Target {
-    name: String,
-    met: Option<bool>,
-    detail: String,
 }
 
 fn evaluate(rows: &[Row]) -> Vec<Target> {
@@ -914,17 +902,17 @@ fn print_table(rows: &[Row], targets: &[Target], others_pct: Option<f64>) {
     );
     let mut last = "";
     for row in rows {
-        if row.metric.row != last && !last.is_empty() {
+        if row.row != last && !last.is_empty() {
             out.push('\n');
         }
-        last = row.metric.row;
+        last = &row.row;
         let _ = writeln!(
             out,
             "{:<16} {:<16} {:>12} {:<12} {:>9}",
-            row.metric.row,
+            row.row,
             row.system,
             fmt_num(row.value),
-            row.metric.unit,
+            row.unit,
             row.vs_tokio.map_or("-".to_string(), |r| format!("{r:.2}×"))
         );
     }
@@ -1062,52 +1050,10 @@ fn command_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-// =================================================================== json
+// ================================================================ results
 
-struct JsonInput<'a> {
-    config: &'a Config,
-    rows: &'a [Row],
-    targets: &'a [Target],
-    started_unix: u64,
-    wall: Duration,
-    load_before: &'a str,
-    others_pct: Option<f64>,
-    spin_iters: u64,
-    filters: &'a [&'a str],
-    failures: &'a [String],
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_num(x: Option<f64>) -> String {
-    match x {
-        Some(x) if x.is_finite() => format!("{x}"),
-        _ => "null".to_string(),
-    }
-}
-
-fn json_nums(xs: &[Option<f64>]) -> String {
-    let items: Vec<String> = xs.iter().map(|x| json_num(*x)).collect();
-    format!("[{}]", items.join(", "))
-}
-
-fn to_json(input: &JsonInput<'_>) -> String {
-    let c = input.config;
+/// The machine as the results file describes it.
+fn machine(load_before: &str, others_pct: Option<f64>) -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -1117,116 +1063,41 @@ fn to_json(input: &JsonInput<'_>) -> String {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_default();
-    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
     let git = command_line("git", &["rev-parse", "--short", "HEAD"]);
     let dirty = !command_line("git", &["status", "--porcelain", "--", "src"]).is_empty();
-    let mut o = String::new();
-    let _ = writeln!(o, "{{");
-    let _ = writeln!(o, "  \"schema\": 1,");
-    let _ = writeln!(o, "  \"mode\": {},", json_str(c.mode.name()));
-    let _ = writeln!(o, "  \"rounds\": {},", c.rounds);
-    let _ = writeln!(o, "  \"started_unix\": {},", input.started_unix);
-    let _ = writeln!(o, "  \"wall_seconds\": {:.1},", input.wall.as_secs_f64());
-    let _ = writeln!(
-        o,
-        "  \"filters\": [{}],",
-        input
-            .filters
-            .iter()
-            .map(|f| json_str(f))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let _ = writeln!(o, "  \"machine\": {{");
-    let _ = writeln!(o, "    \"cpu\": {},", json_str(&cpu));
-    let _ = writeln!(o, "    \"nproc\": {nproc},");
-    let _ = writeln!(
-        o,
-        "    \"kernel\": {},",
-        json_str(&read_trimmed("/proc/sys/kernel/osrelease"))
-    );
-    let _ = writeln!(
-        o,
-        "    \"rustc\": {},",
-        json_str(&command_line("rustc", &["--version"]))
-    );
-    let _ = writeln!(
-        o,
-        "    \"git\": {},",
-        json_str(&format!(
-            "{git}{}",
-            if dirty { " (src/ modified)" } else { "" }
-        ))
-    );
-    let _ = writeln!(
-        o,
-        "    \"loadavg_before\": {},",
-        json_str(input.load_before)
-    );
-    let _ = writeln!(
-        o,
-        "    \"loadavg_after\": {},",
-        json_str(&read_trimmed("/proc/loadavg"))
-    );
-    let _ = writeln!(o, "    \"others_busy_pct\": {}", json_num(input.others_pct));
-    let _ = writeln!(o, "  }},");
-    let _ = writeln!(o, "  \"config\": {{");
-    let _ = writeln!(o, "    \"tiny_threads\": {},", c.tiny_threads);
-    let _ = writeln!(o, "    \"batch\": {},", c.batch);
-    let _ = writeln!(o, "    \"tiny_jobs\": {},", c.tiny_jobs);
-    let _ = writeln!(o, "    \"reps\": {},", c.reps);
-    let _ = writeln!(o, "    \"warm_up_ms\": {},", c.warm_up.as_millis());
-    let _ = writeln!(o, "    \"latency_samples\": {},", c.latency_samples);
-    let _ = writeln!(o, "    \"cpu_threads\": {},", c.cpu_threads);
-    let _ = writeln!(o, "    \"cpu_jobs\": {},", c.cpu_jobs);
-    let _ = writeln!(o, "    \"cpu_job_us\": {},", c.cpu_job.as_micros());
-    let _ = writeln!(o, "    \"spin_iters\": {},", input.spin_iters);
-    let _ = writeln!(o, "    \"sleep_threads\": {},", c.sleep_threads);
-    let _ = writeln!(o, "    \"sleep_jobs\": {},", c.sleep_jobs);
-    let _ = writeln!(o, "    \"memory_jobs\": {},", c.memory_jobs);
-    let _ = writeln!(o, "    \"alloc_jobs\": {},", c.alloc_jobs);
-    let _ = writeln!(o, "    \"alloc_batch\": {},", c.alloc_batch);
-    let _ = writeln!(o, "    \"bound\": {},", common::BOUND);
-    let _ = writeln!(o, "    \"idle_window_ms\": {}", c.idle_window.as_millis());
-    let _ = writeln!(o, "  }},");
-    let _ = writeln!(o, "  \"rows\": [");
-    for (i, row) in input.rows.iter().enumerate() {
-        let m = row.metric;
-        let _ = writeln!(
-            o,
-            "    {{\"row\": {}, \"title\": {}, \"system\": {}, \"unit\": {}, \"lower_is_better\": {}, \"value\": {}, \"vs_tokio\": {}, \"values\": {}, \"ratios\": {}}}{}",
-            json_str(m.row),
-            json_str(m.title),
-            json_str(row.system),
-            json_str(m.unit),
-            m.lower_is_better,
-            json_num(row.value),
-            json_num(row.vs_tokio),
-            json_nums(&row.values),
-            json_nums(&row.ratios),
-            if i + 1 < input.rows.len() { "," } else { "" }
-        );
+    Machine {
+        cpu,
+        nproc: std::thread::available_parallelism().map_or(0, usize::from),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease"),
+        rustc: command_line("rustc", &["--version"]),
+        git: format!("{git}{}", if dirty { " (src/ modified)" } else { "" }),
+        loadavg_before: load_before.to_string(),
+        loadavg_after: read_trimmed("/proc/loadavg"),
+        others_busy_pct: others_pct,
     }
-    let _ = writeln!(o, "  ],");
-    let _ = writeln!(o, "  \"targets\": [");
-    for (i, t) in input.targets.iter().enumerate() {
-        let met = match t.met {
-            Some(m) => m.to_string(),
-            None => "null".to_string(),
-        };
-        let _ = writeln!(
-            o,
-            "    {{\"name\": {}, \"met\": {met}, \"detail\": {}}}{}",
-            json_str(&t.name),
-            json_str(&t.detail),
-            if i + 1 < input.targets.len() { "," } else { "" }
-        );
+}
+
+/// The sizes as the results file records them.
+fn sizes(c: &Config, spin_iters: u64) -> Sizes {
+    Sizes {
+        tiny_threads: c.tiny_threads,
+        batch: c.batch,
+        tiny_jobs: c.tiny_jobs,
+        reps: c.reps,
+        warm_up_ms: c.warm_up.as_millis() as u64,
+        latency_samples: c.latency_samples,
+        cpu_threads: c.cpu_threads,
+        cpu_jobs: c.cpu_jobs,
+        cpu_job_us: c.cpu_job.as_micros() as u64,
+        spin_iters,
+        sleep_threads: c.sleep_threads,
+        sleep_jobs: c.sleep_jobs,
+        memory_jobs: c.memory_jobs,
+        alloc_jobs: c.alloc_jobs,
+        alloc_batch: c.alloc_batch,
+        bound: common::BOUND,
+        idle_window_ms: c.idle_window.as_millis() as u64,
     }
-    let _ = writeln!(o, "  ],");
-    let failures: Vec<String> = input.failures.iter().map(|f| json_str(f)).collect();
-    let _ = writeln!(o, "  \"failures\": [{}]", failures.join(", "));
-    let _ = writeln!(o, "}}");
-    o
 }
 
 // ================================================================== child
