@@ -54,8 +54,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{with_system, Sys, PEERS, TE, VARIANTS};
-use thread_exec_bench::{Machine, Results, Row, Sizes, Target};
+use common::{with_system, Sys};
+use thread_exec_bench::{Machine, Results, Row, Sizes, Target, PEERS, TE, VARIANTS};
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-use common::{with_system, Sys, PEERS, TE};
+use common::{with_system, Sys};
+use thread_exec_bench::{PEERS, TE};
 
 const THREADS: usize = 2;
 /// Jobs submitted before their handles are awaited in order.

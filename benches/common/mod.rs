@@ -9,7 +9,9 @@
 //!
 //! The peers that have no handle of their own (`threadpool`, `rayon`) return
 //! their result through a `futures::channel::oneshot`: one allocation, and a
-//! receiver that is both a future and joinable with `block_on`.
+//! receiver that is both a future and joinable with `block_on`. rusty_pool's
+//! `evaluate` does the same inside the crate: its `JoinHandle` holds such a
+//! receiver, which is what the async scenarios await.
 
 // Each bench binary uses a different subset of this module.
 #![allow(dead_code)]
@@ -22,11 +24,6 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use thread_exec::{Executor, Job, JobHandle};
 
-/// The systems compared in every scenario, thread-exec first.
-pub const PEERS: [&str; 4] = ["tokio", "blocking", "threadpool", "rayon"];
-pub const TE: &str = "thread-exec";
-/// thread-exec's other submission paths, compared with its plain one.
-pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
 /// The queue bound of the `te-bounded` variant: below the batch size, so the
 /// submitter really does find the queue full and waits for room.
 pub const BOUND: usize = 256;
@@ -387,6 +384,46 @@ impl Sys for Rayon {
     fn shutdown(self) {}
 }
 
+/// `rusty_pool::ThreadPool::evaluate` on a fixed pool: core size = max size
+/// = the thread count, the threads started up front. Its `JoinHandle` is
+/// awaited through the oneshot receiver it holds and joined with
+/// `await_complete`.
+pub struct RustyPool(rusty_pool::ThreadPool);
+
+impl Sys for RustyPool {
+    type Handle<T: Send + 'static> = rusty_pool::JoinHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        // The keep-alive only retires threads beyond the core size, and
+        // there are none: the pool never shrinks or grows.
+        let pool = rusty_pool::ThreadPool::new(threads, threads, Duration::from_secs(60));
+        // Else each of the first `threads` submissions starts a thread of
+        // its own, where `threadpool` has started them all at `new`.
+        pool.start_core_threads();
+        RustyPool(pool)
+    }
+
+    fn spawn<F, T>(&self, f: F) -> rusty_pool::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.evaluate(f)
+    }
+
+    async fn wait<T: Send + 'static>(handle: rusty_pool::JoinHandle<T>) -> T {
+        handle.receiver.await.expect("job dropped")
+    }
+
+    fn join<T: Send + 'static>(handle: rusty_pool::JoinHandle<T>) -> T {
+        handle.await_complete()
+    }
+
+    fn shutdown(self) {
+        self.0.shutdown_join();
+    }
+}
+
 /// Runs `$body` with `$S` bound to the [`Sys`] type named `$name`.
 macro_rules! with_system {
     ($name:expr, $S:ident => $body:expr) => {
@@ -421,6 +458,10 @@ macro_rules! with_system {
             }
             "rayon" => {
                 type $S = $crate::common::Rayon;
+                $body
+            }
+            "rusty_pool" => {
+                type $S = $crate::common::RustyPool;
                 $body
             }
             other => panic!("unknown system {other:?}"),

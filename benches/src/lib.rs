@@ -1,6 +1,6 @@
 //! What the comparison (`benches/compare.rs`) and the report generator
-//! (`benches/src/bin/bench_report.rs`) share: the shape of the results file,
-//! and where it and the report live.
+//! (`benches/src/bin/bench_report.rs`) share: the names of the systems, the
+//! shape of the results file, and where it and the report live.
 //!
 //! The results file is [`Results`] written with `serde_json::to_string_pretty`
 //! and read back with `serde_json::from_str`: one definition, so the writer
@@ -16,6 +16,14 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+/// thread-exec's plain path (`Executor::spawn`), the system under test.
+pub const TE: &str = "thread-exec";
+/// The peers compared with thread-exec in every scenario, tokio first (the
+/// baseline of every ratio).
+pub const PEERS: [&str; 5] = ["tokio", "blocking", "threadpool", "rayon", "rusty_pool"];
+/// thread-exec's other submission paths, compared with its plain one.
+pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
 
 /// The version of the results file's shape.
 pub const SCHEMA: u32 = 1;

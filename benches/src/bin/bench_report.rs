@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use thread_exec_bench::{Results, Row};
+use thread_exec_bench::{Results, Row, PEERS, TE};
 
 fn main() {
     let input = thread_exec_bench::results_path();
@@ -67,8 +67,6 @@ fn main() {
 
 // ================================================================ model
 
-const TE: &str = "thread-exec";
-const SYSTEMS: [&str; 5] = [TE, "tokio", "blocking", "threadpool", "rayon"];
 /// The rows drawn in the chart, with their labels.
 const CHARTED: [(&str, &str); 8] = [
     ("async_tiny", "tiny jobs, awaited (throughput)"),
@@ -181,7 +179,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), and a dynamic pool (`min_threads(1).max_threads(n)`).\n",
+            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), and a dynamic pool (`min_threads(1).max_threads(n)`).\n",
             config.bound
         );
         let _ = writeln!(
@@ -258,8 +256,8 @@ impl<'a> Report<'a> {
         let groups: Vec<(&str, Vec<(&str, f64)>)> = CHARTED
             .iter()
             .map(|(row, label)| {
-                let bars = SYSTEMS
-                    .iter()
+                let bars = std::iter::once(&TE)
+                    .chain(&PEERS)
                     .filter_map(|s| self.find(row, s)?.vs_tokio.map(|v| (*s, v)))
                     .collect::<Vec<_>>();
                 (*label, bars)
@@ -385,6 +383,7 @@ fn color(system: &str) -> &'static str {
         "blocking" => "#1b9e77",
         "threadpool" => "#e7298a",
         "rayon" => "#66a61e",
+        "rusty_pool" => "#e6ab02",
         _ => "#999999",
     }
 }
