@@ -4,7 +4,7 @@
 //! workspace):
 //!
 //! ```text
-//! cargo bench -p thread-exec-bench --bench compare                 # full run (a few minutes)
+//! cargo bench -p thread-exec-bench --bench compare                 # full run (about ten minutes)
 //! BENCH_QUICK=1 cargo bench -p thread-exec-bench --bench compare   # quick run, for development
 //! cargo bench -p thread-exec-bench --bench compare -- latency      # only scenarios matching a word
 //! ```
@@ -41,18 +41,30 @@
 //! measured once per system; idle CPU is measured for all systems at once
 //! (in parallel processes: they are idle).
 //!
+//! Tiny jobs are submitted in two shapes: in batches (submit a batch, then
+//! await or join its handles in order, batch after batch) and all first
+//! (submit every job of the repetition, then await or join them in order).
+//! The paced scenarios submit one job at a time with idle time in between
+//! and measure CPU time as well as the round trip: CPU time comes from
+//! `/proc/self/task/*/schedstat` (nanoseconds, every live thread of the
+//! child), so it measures what the pool's threads spend waking up, spinning
+//! and parking around each job, which wall time hides.
+//!
 //! Run without `--bench` (as `cargo test --benches` does) it only checks
 //! that every scenario runs, with tiny sizes, and writes nothing.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::time::MissedTickBehavior;
 
 use common::{with_system, Sys};
 use thread_exec_bench::{Machine, Results, Row, Sizes, Target, PEERS, TE, VARIANTS};
@@ -170,11 +182,14 @@ impl Mode {
 struct Config {
     mode: Mode,
     rounds: usize,
-    /// Threads for the tiny-job, latency, allocation and idle scenarios.
+    /// Threads for the tiny-job, latency, paced, allocation and idle
+    /// scenarios.
     tiny_threads: usize,
-    /// Jobs submitted before their handles are awaited in order.
+    /// Jobs submitted before their handles are awaited in order (the
+    /// batched shape).
     batch: usize,
-    /// Tiny jobs per timed repetition.
+    /// Tiny jobs per timed repetition, in both shapes (all-first submits
+    /// them all before awaiting the first).
     tiny_jobs: usize,
     /// Timed repetitions per child (the child reports their median).
     reps: usize,
@@ -194,6 +209,12 @@ struct Config {
     alloc_jobs: usize,
     alloc_batch: usize,
     idle_window: Duration,
+    /// Jobs in `paced`, one per tick of `paced_period`.
+    paced_jobs: usize,
+    paced_period: Duration,
+    /// Jobs in `paced_fast`, one every `paced_fast_period`.
+    paced_fast_jobs: usize,
+    paced_fast_period: Duration,
 }
 
 impl Config {
@@ -225,6 +246,10 @@ impl Config {
                 Duration::from_secs(1),
                 Duration::from_millis(200),
             ),
+            paced_jobs: mode.pick(2_000, 100, 20),
+            paced_period: Duration::from_millis(1),
+            paced_fast_jobs: mode.pick(20_000, 1_000, 200),
+            paced_fast_period: Duration::from_micros(50),
         }
     }
 }
@@ -247,7 +272,7 @@ const METRICS: &[Metric] = &[
         key: "ns_per_job",
         unit: "ns/job",
         lower_is_better: true,
-        title: "tiny jobs from one async task, awaited in order",
+        title: "tiny jobs from one async task, in batches: each batch submitted, then awaited in order",
     },
     Metric {
         row: "join_tiny",
@@ -255,7 +280,23 @@ const METRICS: &[Metric] = &[
         key: "ns_per_job",
         unit: "ns/job",
         lower_is_better: true,
-        title: "tiny jobs from a plain thread, joined in order",
+        title: "tiny jobs from a plain thread, in batches: each batch submitted, then joined in order",
+    },
+    Metric {
+        row: "async_tiny_all",
+        scenario: "async_tiny_all",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "tiny jobs from one async task, all submitted before the first is awaited",
+    },
+    Metric {
+        row: "join_tiny_all",
+        scenario: "join_tiny_all",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "tiny jobs from a plain thread, all submitted before the first is joined",
     },
     Metric {
         row: "latency_p50",
@@ -272,6 +313,38 @@ const METRICS: &[Metric] = &[
         unit: "ns",
         lower_is_better: true,
         title: "round trip of one awaited job, 99th percentile",
+    },
+    Metric {
+        row: "paced_cpu",
+        scenario: "paced",
+        key: "cpu_us_per_job",
+        unit: "µs CPU/job",
+        lower_is_better: true,
+        title: "one job per 1 ms tick, awaited from a current-thread runtime: process CPU time per job",
+    },
+    Metric {
+        row: "paced_rtt",
+        scenario: "paced",
+        key: "rtt_p50_us",
+        unit: "µs",
+        lower_is_better: true,
+        title: "one job per 1 ms tick: round trip, median",
+    },
+    Metric {
+        row: "paced_fast_cpu",
+        scenario: "paced_fast",
+        key: "cpu_us_per_job",
+        unit: "µs CPU/job",
+        lower_is_better: true,
+        title: "one job per 50 µs, joined from a plain thread: CPU time per job beyond the submitting thread",
+    },
+    Metric {
+        row: "paced_fast_rtt",
+        scenario: "paced_fast",
+        key: "rtt_p50_us",
+        unit: "µs",
+        lower_is_better: true,
+        title: "one job per 50 µs: round trip, median",
     },
     Metric {
         row: "async_switches",
@@ -356,10 +429,14 @@ const METRICS: &[Metric] = &[
 ];
 
 /// Scenarios measured in every round; the rest are measured once.
-const TIMED: [&str; 5] = [
+const TIMED: [&str; 9] = [
     "async_tiny",
     "join_tiny",
+    "async_tiny_all",
+    "join_tiny_all",
     "latency",
+    "paced",
+    "paced_fast",
     "cpu_50us",
     "sleep_1ms",
 ];
@@ -449,9 +526,21 @@ fn driver(config: Config, filters: &[&str]) {
             systems.rotate_left(round % len);
             for system in systems {
                 let params = params_for(&config, scenario, spin_iters);
-                let result = run_child(&exe, scenario, system, &params, Duration::from_secs(120));
+                let mut result =
+                    run_child(&exe, scenario, system, &params, Duration::from_secs(120));
                 if let Err(err) = &result {
                     failures.push(format!("{scenario}/{system} round {round}: {err}"));
+                }
+                // A thread that exited inside a paced window took its CPU
+                // time with it (schedstat is per live thread): the figure
+                // would be too low, so it is left out, and said so.
+                if let Ok(values) = &mut result {
+                    let exited = values.get("threads_exited").copied().unwrap_or(0.0);
+                    if exited > 0.0 && values.remove("cpu_us_per_job").is_some() {
+                        failures.push(format!(
+                            "{scenario}/{system} round {round}: {exited} thread(s) exited inside the CPU window, CPU per job left out"
+                        ));
+                    }
                 }
                 record(scenario, system, round, config.rounds, &result);
             }
@@ -550,9 +639,32 @@ fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, 
             p.push(("reps", config.reps.to_string()));
             p.push(("warm_ms", config.warm_up.as_millis().to_string()));
         }
+        // The all-first shape: one batch as large as the repetition.
+        "async_tiny_all" | "join_tiny_all" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.tiny_jobs.to_string()));
+            p.push(("batch", config.tiny_jobs.to_string()));
+            p.push(("reps", config.reps.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
         "latency" => {
             p.push(("threads", config.tiny_threads.to_string()));
             p.push(("samples", config.latency_samples.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        "paced" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.paced_jobs.to_string()));
+            p.push(("period_us", config.paced_period.as_micros().to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        "paced_fast" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.paced_fast_jobs.to_string()));
+            p.push((
+                "period_us",
+                config.paced_fast_period.as_micros().to_string(),
+            ));
             p.push(("warm_ms", config.warm_up.as_millis().to_string()));
         }
         "cpu_50us" => {
@@ -756,8 +868,16 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
     let at_least = |x: Option<f64>, bound: f64| x.map(|x| x >= bound);
 
     for (row, vs_tokio, label) in [
-        ("async_tiny", 3.0, "Tiny-job throughput from an async task"),
-        ("join_tiny", 2.5, "Tiny-job throughput from a plain thread"),
+        (
+            "async_tiny",
+            3.0,
+            "Tiny-job throughput from an async task, in batches",
+        ),
+        (
+            "join_tiny",
+            2.5,
+            "Tiny-job throughput from a plain thread, in batches",
+        ),
     ] {
         let t = head_to_head(rows, row, TE, "tokio");
         push(
@@ -776,6 +896,29 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
             best.map_or("n/a".into(), |(r, p)| {
                 format!("{r:.2}× {p} (the best peer){}", spread(rows, row, TE, p))
             }),
+        );
+    }
+    for (row, vs_tokio, label) in [
+        (
+            "async_tiny_all",
+            3.0,
+            "Tiny-job throughput from an async task, all submitted first",
+        ),
+        (
+            "join_tiny_all",
+            2.5,
+            "Tiny-job throughput from a plain thread, all submitted first",
+        ),
+    ] {
+        let t = head_to_head(rows, row, TE, "tokio");
+        push(
+            &format!("{label}: ≥ {vs_tokio}× tokio"),
+            at_least(t, vs_tokio),
+            format!(
+                "{} tokio's throughput{}",
+                fmt(t),
+                spread(rows, row, TE, "tokio")
+            ),
         );
     }
     let p50 = head_to_head(rows, "latency_p50", TE, "tokio");
@@ -809,6 +952,40 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
             fmt_num(value_of(rows, "latency_p99", "tokio"))
         ),
     );
+    // Costs against tokio's: met when tokio's cost is at least `1 / bound`
+    // times ours, i.e. ours at most `bound` times tokio's.
+    for (row, bound, label, unit) in [
+        (
+            "paced_cpu",
+            1.0,
+            "Paced jobs, one per 1 ms tick from async code: CPU per job ≤ 1.0× tokio's",
+            "µs",
+        ),
+        (
+            "paced_fast_cpu",
+            1.0,
+            "Paced jobs, one per 50 µs from a plain thread: CPU per job ≤ 1.0× tokio's",
+            "µs",
+        ),
+        (
+            "paced_fast_rtt",
+            0.5,
+            "Paced jobs, one per 50 µs from a plain thread: round-trip median ≤ 0.5× tokio's",
+            "µs",
+        ),
+    ] {
+        let r = head_to_head(rows, row, TE, "tokio");
+        push(
+            label,
+            at_least(r, 1.0 / bound),
+            format!(
+                "{} {unit} vs tokio's {} {unit}: {} of tokio's",
+                fmt_num(value_of(rows, row, TE)),
+                fmt_num(value_of(rows, row, "tokio")),
+                r.map_or("n/a".into(), |r| format!("{:.2}×", 1.0 / r)),
+            ),
+        );
+    }
     let overhead = value_of(rows, "memory_overhead", TE);
     let others: Vec<String> = PEERS
         .iter()
@@ -1027,14 +1204,38 @@ fn context_switches() -> u64 {
 /// CPU time of every live thread of this process, in ns (from
 /// `/proc/self/task/*/schedstat`, nanosecond resolution).
 fn process_cpu_ns() -> u64 {
+    threads_cpu_ns(None)
+}
+
+/// [`process_cpu_ns`] without the calling thread's own time: its entry is
+/// skipped in the same pass, rather than read again and subtracted, which
+/// would take the two readings of it at different moments.
+fn other_threads_cpu_ns() -> u64 {
+    // `/proc/thread-self` links to `/proc/PID/task/TID`.
+    let me = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|link| link.file_name().map(|tid| tid.to_os_string()));
+    threads_cpu_ns(me.as_deref())
+}
+
+/// The schedstat CPU time of this process's live threads but `skip`.
+fn threads_cpu_ns(skip: Option<&OsStr>) -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0;
     };
     tasks
         .flatten()
+        .filter(|task| Some(task.file_name().as_os_str()) != skip)
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// The ids of this process's live threads.
+fn thread_ids() -> BTreeSet<OsString> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| tasks.flatten().map(|task| task.file_name()).collect())
+        .unwrap_or_default()
 }
 
 /// `program args...` run at the repository's root (so that `git status --
@@ -1097,6 +1298,10 @@ fn sizes(c: &Config, spin_iters: u64) -> Sizes {
         alloc_batch: c.alloc_batch,
         bound: common::BOUND,
         idle_window_ms: c.idle_window.as_millis() as u64,
+        paced_jobs: c.paced_jobs,
+        paced_period_us: c.paced_period.as_micros() as u64,
+        paced_fast_jobs: c.paced_fast_jobs,
+        paced_fast_period_us: c.paced_fast_period.as_micros() as u64,
     }
 }
 
@@ -1122,9 +1327,23 @@ fn child(args: &[String]) {
     };
     let warm_up = Duration::from_millis(params.get("warm_ms").copied().unwrap_or(0));
     let results: Vec<(&str, f64)> = with_system!(system.as_str(), S => match scenario.as_str() {
-        "async_tiny" => async_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up),
-        "join_tiny" => join_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up),
+        // The two shapes differ only in the batch: the all-first one's is
+        // the whole repetition (see `params_for`).
+        "async_tiny" | "async_tiny_all" => {
+            async_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up)
+        }
+        "join_tiny" | "join_tiny_all" => {
+            join_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up)
+        }
         "latency" => latency::<S>(p("threads"), p("samples"), warm_up),
+        "paced" => {
+            let period = Duration::from_micros(p("period_us") as u64);
+            paced::<S>(p("threads"), p("jobs"), period, warm_up)
+        }
+        "paced_fast" => {
+            let period = Duration::from_micros(p("period_us") as u64);
+            paced_fast::<S>(p("threads"), p("jobs"), period, warm_up)
+        }
         "cpu_50us" => {
             let iters = p("iters") as u64;
             efficiency::<S>(p("threads"), p("jobs"), p("reps"), move || {
@@ -1246,6 +1465,106 @@ fn latency<S: Sys>(threads: usize, samples: usize, warm_up: Duration) -> Vec<(&'
         ("p99_ns", common::percentile(&times, 99.0) as f64),
         ("mean_ns", mean),
         ("switches_per_job", switches as f64 / samples as f64),
+    ]
+}
+
+/// `jobs` round trips of one tiny job from a task on a current-thread
+/// runtime with tokio's timer, one per `period` tick of an interval
+/// (`MissedTickBehavior::Delay`): the pool sits idle between jobs, as it
+/// does when a service offloads at a low rate. Reports the CPU time of the
+/// whole process per job (every thread, the runtime's own included: the
+/// same runtime for every system) over the `jobs` jobs and ticks, and the
+/// round trips' median.
+fn paced<S: Sys>(
+    threads: usize,
+    jobs: usize,
+    period: Duration,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)> {
+    let rt = common::timer_runtime(threads);
+    let sys = S::build(threads, Some(rt.handle()));
+    common::start_threads(&sys, threads);
+    let mut times = Vec::with_capacity(jobs);
+    let (mut cpu, mut exited) = (0, 0);
+    rt.block_on(async {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // An interval's first tick completes at once.
+        ticks.tick().await;
+        let warm = Instant::now();
+        while warm.elapsed() < warm_up {
+            common::paced_round_trips(&sys, 1, &mut ticks, &mut times).await;
+        }
+        times.clear();
+        let threads_before = thread_ids();
+        let cpu_before = process_cpu_ns();
+        common::paced_round_trips(&sys, jobs, &mut ticks, &mut times).await;
+        cpu = process_cpu_ns().saturating_sub(cpu_before);
+        exited = threads_before.difference(&thread_ids()).count();
+    });
+    sys.shutdown();
+    drop(rt);
+    paced_results(cpu, exited, jobs, times)
+}
+
+/// `jobs` round trips of one tiny job from a plain thread, each submitted
+/// `period` after the previous one (the thread busy-waits in between; a
+/// round trip longer than `period` is followed at once by the next): idle
+/// gaps of tens of µs, where a pool that spins before parking catches the
+/// next job and one that parks at once pays a wake-up. The submitting
+/// thread's busy wait would be most of the process's CPU time, so the CPU
+/// counted is every other thread's: what the pool spent per job (the
+/// submitting thread's own submission and join are not in it).
+fn paced_fast<S: Sys>(
+    threads: usize,
+    jobs: usize,
+    period: Duration,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)> {
+    let sys = S::build(threads, None);
+    common::start_threads(&sys, threads);
+    let mut times = Vec::with_capacity(jobs.max(100));
+    let warm = Instant::now();
+    while warm.elapsed() < warm_up {
+        common::paced_join_round_trips(&sys, 100, period, &mut times);
+        times.clear();
+    }
+    // A thread's schedstat time is brought up to date when it leaves the
+    // CPU (or at a scheduler tick), so each reading waits until the pool's
+    // threads have gone idle: a thread still spinning from the last job
+    // would be read short by up to a tick.
+    let settle = Duration::from_millis(2);
+    std::thread::sleep(settle);
+    let threads_before = thread_ids();
+    let cpu_before = other_threads_cpu_ns();
+    common::paced_join_round_trips(&sys, jobs, period, &mut times);
+    std::thread::sleep(settle);
+    let cpu = other_threads_cpu_ns().saturating_sub(cpu_before);
+    let exited = threads_before.difference(&thread_ids()).count();
+    sys.shutdown();
+    paced_results(cpu, exited, jobs, times)
+}
+
+/// What both paced scenarios report. `threads_exited` counts the threads
+/// that ended inside the window: their CPU time is missing from `cpu`
+/// (schedstat is per live thread), so a non-zero count flags an undercount.
+fn paced_results(
+    cpu_ns: u64,
+    threads_exited: usize,
+    jobs: usize,
+    mut times: Vec<u64>,
+) -> Vec<(&'static str, f64)> {
+    times.sort_unstable();
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!(
+            "cpu: {cpu_ns} ns over {jobs} jobs; threads exited in the window: {threads_exited}"
+        );
+    }
+    vec![
+        ("cpu_us_per_job", cpu_ns as f64 / 1e3 / jobs as f64),
+        ("rtt_p50_us", common::percentile(&times, 50.0) as f64 / 1e3),
+        ("rtt_p99_us", common::percentile(&times, 99.0) as f64 / 1e3),
+        ("threads_exited", threads_exited as f64),
     ]
 }
 

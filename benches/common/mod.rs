@@ -71,6 +71,17 @@ pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// [`runtime`] with tokio's timer, for the paced scenario's interval. Only
+/// there: with a timer the runtime parks on its time driver, and the other
+/// async scenarios are measured on the runtime they always had.
+pub fn timer_runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(threads)
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
 // ---------------------------------------------------------------- systems
 
 /// `Executor::new(threads)`, `spawn`, awaited or joined.
@@ -563,6 +574,40 @@ pub async fn async_round_trips<S: Sys>(sys: &S, samples: usize, out: &mut Vec<u6
         let handle = sys.spawn_async(move || tiny(i as u64)).await;
         black_box(S::wait(handle).await);
         out.push(start.elapsed().as_nanos() as u64);
+    }
+}
+
+/// One job per tick, `jobs` times: submits a tiny job, awaits it, pushes its
+/// round trip (ns), then waits for the next tick of `ticks`.
+pub async fn paced_round_trips<S: Sys>(
+    sys: &S,
+    jobs: usize,
+    ticks: &mut tokio::time::Interval,
+    out: &mut Vec<u64>,
+) {
+    for i in 0..jobs {
+        let start = Instant::now();
+        let handle = sys.spawn_async(move || tiny(i as u64)).await;
+        black_box(S::wait(handle).await);
+        out.push(start.elapsed().as_nanos() as u64);
+        ticks.tick().await;
+    }
+}
+
+/// One job every `period` from a plain thread, `jobs` times: submits a tiny
+/// job, joins it, pushes its round trip (ns), then spins until `period`
+/// after the submission started. Spinning, not sleeping: a sleep this short
+/// would overshoot by more than the period.
+pub fn paced_join_round_trips<S: Sys>(sys: &S, jobs: usize, period: Duration, out: &mut Vec<u64>) {
+    for i in 0..jobs {
+        let start = Instant::now();
+        let handle = sys.spawn(move || tiny(i as u64));
+        black_box(S::join(handle));
+        out.push(start.elapsed().as_nanos() as u64);
+        let next = start + period;
+        while Instant::now() < next {
+            std::hint::spin_loop();
+        }
     }
 }
 

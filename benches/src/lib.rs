@@ -25,8 +25,9 @@ pub const PEERS: [&str; 5] = ["tokio", "blocking", "threadpool", "rayon", "rusty
 /// thread-exec's other submission paths, compared with its plain one.
 pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
 
-/// The version of the results file's shape.
-pub const SCHEMA: u32 = 1;
+/// The version of the results file's shape: 2 added the paced scenarios'
+/// sizes to [`Sizes`] (a file of schema 1 lacks them and is not read).
+pub const SCHEMA: u32 = 2;
 
 /// The repository's root: the parent of this package's directory.
 pub fn repo_root() -> PathBuf {
@@ -113,11 +114,13 @@ pub struct Machine {
 /// The sizes every scenario ran with.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Sizes {
-    /// Threads for the tiny-job, latency, allocation and idle scenarios.
+    /// Threads for the tiny-job, latency, paced, allocation and idle
+    /// scenarios.
     pub tiny_threads: usize,
-    /// Jobs submitted before their handles are awaited.
+    /// Jobs submitted before their handles are awaited, in the batched
+    /// tiny-job scenarios.
     pub batch: usize,
-    /// Tiny jobs per timed repetition.
+    /// Tiny jobs per timed repetition, in both submission shapes.
     pub tiny_jobs: usize,
     /// Timed repetitions per child process.
     pub reps: usize,
@@ -137,6 +140,14 @@ pub struct Sizes {
     /// The queue bound of the `te-bounded` variant.
     pub bound: usize,
     pub idle_window_ms: u64,
+    /// Jobs in the `paced` scenario, one per tick.
+    pub paced_jobs: usize,
+    /// Its tick.
+    pub paced_period_us: u64,
+    /// Jobs in the `paced_fast` scenario.
+    pub paced_fast_jobs: usize,
+    /// The time from one of its submissions to the next.
+    pub paced_fast_period_us: u64,
 }
 
 /// One metric for one system.
@@ -186,11 +197,11 @@ mod tests {
         assert_eq!(from_root("/tmp/x"), PathBuf::from("/tmp/x"));
     }
 
-    /// A file in the layout of the hand-written writer that serde replaced
-    /// (schema 1, as `benches/compare.rs` wrote it before): the same fields
-    /// read back, and they survive a round trip through serde's writer.
-    const SCHEMA_1: &str = r#"{
-  "schema": 1,
+    /// A file of the current schema, laid out as the hand-written writer
+    /// that serde replaced laid it out (one row per line): its fields read
+    /// back, and they survive a round trip through serde's writer.
+    const SAMPLE: &str = r#"{
+  "schema": 2,
   "mode": "quick",
   "rounds": 3,
   "started_unix": 1795876560,
@@ -223,7 +234,11 @@ mod tests {
     "alloc_jobs": 5000,
     "alloc_batch": 64,
     "bound": 256,
-    "idle_window_ms": 1000
+    "idle_window_ms": 1000,
+    "paced_jobs": 100,
+    "paced_period_us": 1000,
+    "paced_fast_jobs": 1000,
+    "paced_fast_period_us": 50
   },
   "rows": [
     {"row": "latency_p50", "title": "round trip of one awaited job, median", "system": "thread-exec", "unit": "ns", "lower_is_better": true, "value": 1022, "vs_tokio": 15.6, "values": [1022, null, 1030.5], "ratios": [15.6, null, 14.9]}
@@ -237,10 +252,11 @@ mod tests {
 "#;
 
     #[test]
-    fn results_read_the_hand_written_layout_and_round_trip() {
-        let results: Results = serde_json::from_str(SCHEMA_1).expect("a schema-1 file");
+    fn results_read_back_and_round_trip() {
+        let results: Results = serde_json::from_str(SAMPLE).expect("a results file");
         assert_eq!(results.machine.others_busy_pct, None);
         assert_eq!(results.config.bound, 256);
+        assert_eq!(results.config.paced_fast_period_us, 50);
         let row = &results.rows[0];
         assert_eq!(row.value, Some(1022.0));
         assert_eq!(row.values, [Some(1022.0), None, Some(1030.5)]);
@@ -250,11 +266,21 @@ mod tests {
         assert_eq!(again, results);
     }
 
+    /// A file of schema 1 lacks the paced sizes: an error, not zeros.
+    #[test]
+    fn schema_1_is_refused() {
+        let old = SAMPLE
+            .replace("\"schema\": 2", "\"schema\": 1")
+            .replace(",\n    \"paced_jobs\": 100,\n    \"paced_period_us\": 1000,\n    \"paced_fast_jobs\": 1000,\n    \"paced_fast_period_us\": 50", "");
+        let err = serde_json::from_str::<Results>(&old).expect_err("schema 1");
+        assert!(err.to_string().contains("paced_jobs"), "{err}");
+    }
+
     /// Values that are not numbers (a failed ratio) are written as `null`
     /// and read back as missing, not as an error.
     #[test]
     fn non_finite_values_become_null() {
-        let mut results: Results = serde_json::from_str(SCHEMA_1).expect("a schema-1 file");
+        let mut results: Results = serde_json::from_str(SAMPLE).expect("a results file");
         results.rows[0].vs_tokio = Some(f64::NAN);
         let text = serde_json::to_string_pretty(&results).expect("serialises");
         assert!(text.contains("\"vs_tokio\": null"));

@@ -68,11 +68,29 @@ fn main() {
 // ================================================================ model
 
 /// The rows drawn in the chart, with their labels.
-const CHARTED: [(&str, &str); 8] = [
-    ("async_tiny", "tiny jobs, awaited (throughput)"),
-    ("join_tiny", "tiny jobs, joined (throughput)"),
+const CHARTED: [(&str, &str); 14] = [
+    ("async_tiny", "tiny jobs in batches, awaited (throughput)"),
+    ("join_tiny", "tiny jobs in batches, joined (throughput)"),
+    (
+        "async_tiny_all",
+        "tiny jobs all submitted first, awaited (throughput)",
+    ),
+    (
+        "join_tiny_all",
+        "tiny jobs all submitted first, joined (throughput)",
+    ),
     ("latency_p50", "round trip, median"),
     ("latency_p99", "round trip, p99"),
+    ("paced_cpu", "one job per 1 ms tick, async: CPU per job"),
+    ("paced_rtt", "one job per 1 ms tick, async: round trip"),
+    (
+        "paced_fast_cpu",
+        "one job per 50 µs, plain thread: CPU per job",
+    ),
+    (
+        "paced_fast_rtt",
+        "one job per 50 µs, plain thread: round trip",
+    ),
     ("cpu_50us", "50 µs CPU jobs, 2 threads (efficiency)"),
     ("sleep_1ms", "1 ms sleeps, 64 threads (efficiency)"),
     ("memory", "bytes per queued job"),
@@ -188,9 +206,10 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             md,
-            "Sizes: {} threads for tiny jobs, batches of {} submitted then awaited (or joined) in order, {} ms of untimed warm-up then {} jobs × {} repetitions per process (the process reports their median); latency over {} sequential round trips; {} CPU jobs of {} µs on {} threads; {} sleeps of 1 ms on {} threads (efficiency = jobs × the job's duration measured alone ÷ threads ÷ wall time); memory with {} jobs queued behind one blocked worker (8 bytes of captures each; heap bytes requested, from a counting global allocator); allocations over {} jobs in batches of {} after a warm-up, counted on every thread, the fewest of 3 consecutive windows (a one-off container growth lands in one window, a per-job or per-park cost in all); idle CPU of a 2-thread pool over {} ms, all threads of the process (`/proc/self/task/*/schedstat`).\n",
+            "Sizes: {} threads for tiny jobs, submitted in two shapes: in batches (a batch of {} submitted, then awaited or joined in order, batch after batch) and all first (all {} jobs of a repetition submitted before the first is awaited or joined, then all in order); {} ms of untimed warm-up in the same shape, then {} jobs × {} repetitions per process (the process reports their median); latency over {} sequential round trips; {} CPU jobs of {} µs on {} threads; {} sleeps of 1 ms on {} threads (efficiency = jobs × the job's duration measured alone ÷ threads ÷ wall time); memory with {} jobs queued behind one blocked worker (8 bytes of captures each; heap bytes requested, from a counting global allocator); allocations over {} jobs in batches of {} after a warm-up, counted on every thread, the fewest of 3 consecutive windows (a one-off container growth lands in one window, a per-job or per-park cost in all); idle CPU of a 2-thread pool over {} ms, all threads of the process (`/proc/self/task/*/schedstat`).\n",
             config.tiny_threads,
             config.batch,
+            config.tiny_jobs,
             config.warm_up_ms,
             config.tiny_jobs,
             config.reps,
@@ -204,6 +223,20 @@ impl<'a> Report<'a> {
             config.alloc_jobs,
             config.alloc_batch,
             config.idle_window_ms,
+        );
+        let _ = writeln!(
+            md,
+            "Paced jobs from async code (`paced_cpu`, `paced_rtt`), on {} threads: a task on a current-thread tokio runtime (with its timer enabled, unlike the other async scenarios' runtime) submits one tiny job, awaits it, then waits for the next tick of a {} µs `tokio::time::interval` (`MissedTickBehavior::Delay`), {} times after the warm-up, so the pool idles between jobs; CPU per job is the whole process's CPU time over those jobs and ticks (every thread, the runtime's own included, from `/proc/self/task/*/schedstat`) ÷ the jobs, and the round trip is submission to result, median.\n",
+            config.tiny_threads,
+            config.paced_period_us,
+            config.paced_jobs,
+        );
+        let _ = writeln!(
+            md,
+            "Paced jobs from a plain thread (`paced_fast_cpu`, `paced_fast_rtt`), on {} threads: a thread submits one tiny job, joins it, then busy-waits until {} µs after that submission started (a longer round trip is followed at once by the next), {} times after the warm-up. The busy wait keeps the submitting thread on a CPU throughout, so CPU per job is the CPU time of every other thread of the process (the pool's: waking, running the job, spinning or parking) ÷ the jobs; the submitting thread's own submission and join are not in it. Both readings are taken after 2 ms of quiet, once the pool's threads have parked: a thread's schedstat time is brought up to date only when it leaves the CPU or at a scheduler tick. Round trip as above. In both paced scenarios CPU time is summed over the threads alive at the end of the window; a thread that exits inside it takes its time along, so such a round's CPU figure is left out and listed with the failures above.\n",
+            config.tiny_threads,
+            config.paced_fast_period_us,
+            config.paced_fast_jobs,
         );
 
         let _ = writeln!(md, "## Targets\n");
