@@ -226,16 +226,16 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             md,
-            "Paced jobs from async code (`paced_cpu`, `paced_rtt`), on {} threads: a task on a current-thread tokio runtime (with its timer enabled, unlike the other async scenarios' runtime) submits one tiny job, awaits it, then waits for the next tick of a {} µs `tokio::time::interval` (`MissedTickBehavior::Delay`), {} times after the warm-up, so the pool idles between jobs; CPU per job is the whole process's CPU time over those jobs and ticks (every thread, the runtime's own included, from `/proc/self/task/*/schedstat`) ÷ the jobs, and the round trip is submission to result, median.\n",
+            "Paced jobs from async code (`paced_cpu`, `paced_rtt`), on {} threads: a task on a current-thread tokio runtime (with its timer enabled, unlike the other async scenarios' runtime) submits one tiny job, awaits it, then waits for the next tick of a {} `tokio::time::interval` (`MissedTickBehavior::Delay`), {} times after the warm-up, so the pool idles between jobs; CPU per job is the whole process's CPU time over those jobs and ticks (every thread, the runtime's own included, from `/proc/self/task/*/schedstat`) ÷ the jobs, and the round trip is submission to result, median.\n",
             config.tiny_threads,
-            config.paced_period_us,
+            duration_us(config.paced_period_us),
             config.paced_jobs,
         );
         let _ = writeln!(
             md,
-            "Paced jobs from a plain thread (`paced_fast_cpu`, `paced_fast_rtt`), on {} threads: a thread submits one tiny job, joins it, then busy-waits until {} µs after that submission started (a longer round trip is followed at once by the next), {} times after the warm-up. The busy wait keeps the submitting thread on a CPU throughout, so CPU per job is the CPU time of every other thread of the process (the pool's: waking, running the job, spinning or parking) ÷ the jobs; the submitting thread's own submission and join are not in it. Both readings are taken after 2 ms of quiet, once the pool's threads have parked: a thread's schedstat time is brought up to date only when it leaves the CPU or at a scheduler tick. Round trip as above. In both paced scenarios CPU time is summed over the threads alive at the end of the window; a thread that exits inside it takes its time along, so such a round's CPU figure is left out and listed with the failures above.\n",
+            "Paced jobs from a plain thread (`paced_fast_cpu`, `paced_fast_rtt`), on {} threads: a thread submits one tiny job, joins it, then busy-waits until {} after that submission started (a longer round trip is followed at once by the next), {} times after the warm-up. The busy wait keeps the submitting thread on a CPU throughout, so CPU per job is the CPU time of every other thread of the process (the pool's: waking, running the job, spinning or parking) ÷ the jobs; the submitting thread's own submission and join are not in it. Both readings are taken after 2 ms of quiet, once the pool's threads have parked: a thread's schedstat time is brought up to date only when it leaves the CPU or at a scheduler tick. Round trip as above. In both paced scenarios CPU time is summed over the threads alive at the end of the window; a thread that exits inside it takes its time along, so such a round's CPU figure is left out and listed with the failures above.\n",
             config.tiny_threads,
-            config.paced_fast_period_us,
+            duration_us(config.paced_fast_period_us),
             config.paced_fast_jobs,
         );
 
@@ -426,6 +426,15 @@ fn xml(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// `us` microseconds as `50 µs`, or `1 ms` when a whole number of them.
+fn duration_us(us: u64) -> String {
+    if us >= 1_000 && us.is_multiple_of(1_000) {
+        format!("{} ms", us / 1_000)
+    } else {
+        format!("{us} µs")
+    }
 }
 
 fn fmt_num(x: Option<f64>) -> String {
