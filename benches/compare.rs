@@ -1,14 +1,19 @@
 //! The interleaved-rounds comparison of thread-exec with its peers.
 //!
+//! From the repository's root (this is the `thread-exec-bench` package of the
+//! workspace):
+//!
 //! ```text
-//! cargo bench --bench compare                 # full run (a few minutes)
-//! BENCH_QUICK=1 cargo bench --bench compare   # quick run, for development
-//! cargo bench --bench compare -- latency      # only scenarios matching a word
+//! cargo bench -p thread-exec-bench --bench compare                 # full run (about ten minutes)
+//! BENCH_QUICK=1 cargo bench -p thread-exec-bench --bench compare   # quick run, for development
+//! cargo bench -p thread-exec-bench --bench compare -- latency      # only scenarios matching a word
 //! ```
 //!
-//! Prints a table and writes `target/bench-results.json` (or
-//! `$CARGO_TARGET_DIR/bench-results.json`, or `$BENCH_RESULTS`), which
-//! `cargo run --release --example bench_report` turns into
+//! Prints a table and writes `target/bench-results.json` at the repository's
+//! root (or `$CARGO_TARGET_DIR/bench-results.json`, or `$BENCH_RESULTS`;
+//! relative paths are taken from the repository's root, since cargo starts
+//! the bench in `benches/`), which
+//! `cargo run -p thread-exec-bench --release --bin bench_report` turns into
 //! `docs/benchmarks.md` and `docs/benchmarks.svg`.
 //!
 //! # Method
@@ -36,12 +41,22 @@
 //! measured once per system; idle CPU is measured for all systems at once
 //! (in parallel processes: they are idle).
 //!
+//! Tiny jobs are submitted in two shapes: in batches (submit a batch, then
+//! await or join its handles in order, batch after batch) and all first
+//! (submit every job of the repetition, then await or join them in order).
+//! The paced scenarios submit one job at a time with idle time in between
+//! and measure CPU time as well as the round trip: CPU time comes from
+//! `/proc/self/task/*/schedstat` (nanoseconds, every live thread of the
+//! child), so it measures what the pool's threads spend waking up, spinning
+//! and parking around each job, which wall time hides.
+//!
 //! Run without `--bench` (as `cargo test --benches` does) it only checks
 //! that every scenario runs, with tiny sizes, and writes nothing.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -49,7 +64,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{with_system, Sys, PEERS, TE, VARIANTS};
+use tokio::time::MissedTickBehavior;
+
+use common::{with_system, Sys};
+use thread_exec_bench::{Machine, Results, Row, Sizes, Target, PEERS, TE, VARIANTS};
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;
@@ -164,11 +182,14 @@ impl Mode {
 struct Config {
     mode: Mode,
     rounds: usize,
-    /// Threads for the tiny-job, latency, allocation and idle scenarios.
+    /// Threads for the tiny-job, latency, paced, allocation and idle
+    /// scenarios.
     tiny_threads: usize,
-    /// Jobs submitted before their handles are awaited in order.
+    /// Jobs submitted before their handles are awaited in order (the
+    /// batched shape).
     batch: usize,
-    /// Tiny jobs per timed repetition.
+    /// Tiny jobs per timed repetition, in both shapes (all-first submits
+    /// them all before awaiting the first).
     tiny_jobs: usize,
     /// Timed repetitions per child (the child reports their median).
     reps: usize,
@@ -188,6 +209,12 @@ struct Config {
     alloc_jobs: usize,
     alloc_batch: usize,
     idle_window: Duration,
+    /// Jobs in `paced`, one per tick of `paced_period`.
+    paced_jobs: usize,
+    paced_period: Duration,
+    /// Jobs in `paced_fast`, one every `paced_fast_period`.
+    paced_fast_jobs: usize,
+    paced_fast_period: Duration,
 }
 
 impl Config {
@@ -219,6 +246,10 @@ impl Config {
                 Duration::from_secs(1),
                 Duration::from_millis(200),
             ),
+            paced_jobs: mode.pick(2_000, 100, 20),
+            paced_period: Duration::from_millis(1),
+            paced_fast_jobs: mode.pick(20_000, 1_000, 200),
+            paced_fast_period: Duration::from_micros(50),
         }
     }
 }
@@ -241,7 +272,7 @@ const METRICS: &[Metric] = &[
         key: "ns_per_job",
         unit: "ns/job",
         lower_is_better: true,
-        title: "tiny jobs from one async task, awaited in order",
+        title: "tiny jobs from one async task, in batches: each batch submitted, then awaited in order",
     },
     Metric {
         row: "join_tiny",
@@ -249,7 +280,23 @@ const METRICS: &[Metric] = &[
         key: "ns_per_job",
         unit: "ns/job",
         lower_is_better: true,
-        title: "tiny jobs from a plain thread, joined in order",
+        title: "tiny jobs from a plain thread, in batches: each batch submitted, then joined in order",
+    },
+    Metric {
+        row: "async_tiny_all",
+        scenario: "async_tiny_all",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "tiny jobs from one async task, all submitted before the first is awaited",
+    },
+    Metric {
+        row: "join_tiny_all",
+        scenario: "join_tiny_all",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "tiny jobs from a plain thread, all submitted before the first is joined",
     },
     Metric {
         row: "latency_p50",
@@ -266,6 +313,38 @@ const METRICS: &[Metric] = &[
         unit: "ns",
         lower_is_better: true,
         title: "round trip of one awaited job, 99th percentile",
+    },
+    Metric {
+        row: "paced_cpu",
+        scenario: "paced",
+        key: "cpu_us_per_job",
+        unit: "µs CPU/job",
+        lower_is_better: true,
+        title: "one job per 1 ms tick, awaited from a current-thread runtime: process CPU time per job",
+    },
+    Metric {
+        row: "paced_rtt",
+        scenario: "paced",
+        key: "rtt_p50_us",
+        unit: "µs",
+        lower_is_better: true,
+        title: "one job per 1 ms tick: round trip, median",
+    },
+    Metric {
+        row: "paced_fast_cpu",
+        scenario: "paced_fast",
+        key: "cpu_us_per_job",
+        unit: "µs CPU/job",
+        lower_is_better: true,
+        title: "one job per 50 µs, joined from a plain thread: CPU time per job beyond the submitting thread",
+    },
+    Metric {
+        row: "paced_fast_rtt",
+        scenario: "paced_fast",
+        key: "rtt_p50_us",
+        unit: "µs",
+        lower_is_better: true,
+        title: "one job per 50 µs: round trip, median",
     },
     Metric {
         row: "async_switches",
@@ -350,10 +429,14 @@ const METRICS: &[Metric] = &[
 ];
 
 /// Scenarios measured in every round; the rest are measured once.
-const TIMED: [&str; 5] = [
+const TIMED: [&str; 9] = [
     "async_tiny",
     "join_tiny",
+    "async_tiny_all",
+    "join_tiny_all",
     "latency",
+    "paced",
+    "paced_fast",
     "cpu_50us",
     "sleep_1ms",
 ];
@@ -443,9 +526,21 @@ fn driver(config: Config, filters: &[&str]) {
             systems.rotate_left(round % len);
             for system in systems {
                 let params = params_for(&config, scenario, spin_iters);
-                let result = run_child(&exe, scenario, system, &params, Duration::from_secs(120));
+                let mut result =
+                    run_child(&exe, scenario, system, &params, Duration::from_secs(120));
                 if let Err(err) = &result {
                     failures.push(format!("{scenario}/{system} round {round}: {err}"));
+                }
+                // A thread that exited inside a paced window took its CPU
+                // time with it (schedstat is per live thread): the figure
+                // would be too low, so it is left out, and said so.
+                if let Ok(values) = &mut result {
+                    let exited = values.get("threads_exited").copied().unwrap_or(0.0);
+                    if exited > 0.0 && values.remove("cpu_us_per_job").is_some() {
+                        failures.push(format!(
+                            "{scenario}/{system} round {round}: {exited} thread(s) exited inside the CPU window, CPU per job left out"
+                        ));
+                    }
                 }
                 record(scenario, system, round, config.rounds, &result);
             }
@@ -507,40 +602,31 @@ fn driver(config: Config, filters: &[&str]) {
         eprintln!("compare: smoke run (no --bench): nothing written");
         return;
     }
-    let json = to_json(&JsonInput {
-        config: &config,
-        rows: &rows,
-        targets: &targets,
+    let results = Results {
+        schema: thread_exec_bench::SCHEMA,
+        mode: config.mode.name().to_string(),
+        rounds: config.rounds,
         started_unix,
-        wall: started.elapsed(),
-        load_before: &load_before,
-        others_pct,
-        spin_iters,
-        filters,
-        failures: &failures,
-    });
-    let path = results_path();
+        wall_seconds: started.elapsed().as_secs_f64(),
+        filters: filters.iter().map(|f| f.to_string()).collect(),
+        machine: machine(&load_before, others_pct),
+        config: sizes(&config, spin_iters),
+        rows,
+        targets,
+        failures,
+    };
+    let json = serde_json::to_string_pretty(&results).expect("the results serialise");
+    let path = thread_exec_bench::results_path();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     match std::fs::write(&path, json) {
         Ok(()) => eprintln!(
-            "compare: wrote {}; `cargo run --release --example bench_report` makes docs/benchmarks.md from it",
+            "compare: wrote {}; `cargo run -p thread-exec-bench --release --bin bench_report` makes docs/benchmarks.md from it",
             path.display()
         ),
         Err(err) => eprintln!("compare: could not write {}: {err}", path.display()),
     }
-}
-
-/// Where the results go: `$BENCH_RESULTS`, else the target directory.
-fn results_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("BENCH_RESULTS") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench-results.json")
 }
 
 fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, String)> {
@@ -553,9 +639,32 @@ fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, 
             p.push(("reps", config.reps.to_string()));
             p.push(("warm_ms", config.warm_up.as_millis().to_string()));
         }
+        // The all-first shape: one batch as large as the repetition.
+        "async_tiny_all" | "join_tiny_all" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.tiny_jobs.to_string()));
+            p.push(("batch", config.tiny_jobs.to_string()));
+            p.push(("reps", config.reps.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
         "latency" => {
             p.push(("threads", config.tiny_threads.to_string()));
             p.push(("samples", config.latency_samples.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        "paced" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.paced_jobs.to_string()));
+            p.push(("period_us", config.paced_period.as_micros().to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        "paced_fast" => {
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("jobs", config.paced_fast_jobs.to_string()));
+            p.push((
+                "period_us",
+                config.paced_fast_period.as_micros().to_string(),
+            ));
             p.push(("warm_ms", config.warm_up.as_millis().to_string()));
         }
         "cpu_50us" => {
@@ -597,7 +706,10 @@ fn run_child(
     params: &[(String, String)],
     limit: Duration,
 ) -> Result<BTreeMap<String, f64>, String> {
+    // Cargo starts the driver in `benches/`; the children run from the
+    // repository's root, the directory every path here is relative to.
     let child = Command::new(exe)
+        .current_dir(thread_exec_bench::repo_root())
         .arg("--child")
         .arg(scenario)
         .arg(system)
@@ -645,21 +757,9 @@ fn run_child(
 
 // ================================================================ summary
 
-struct Row {
-    metric: &'static Metric,
-    system: &'static str,
-    /// The median over rounds.
-    value: Option<f64>,
-    values: Vec<Option<f64>>,
-    /// How many times better than tokio (higher is better), the median of
-    /// the per-round ratios.
-    vs_tokio: Option<f64>,
-    ratios: Vec<Option<f64>>,
-}
-
 /// How many times better `value` is than `baseline` (higher is better).
-fn advantage(metric: &Metric, value: f64, baseline: f64) -> Option<f64> {
-    let ratio = if metric.lower_is_better {
+fn advantage(lower_is_better: bool, value: f64, baseline: f64) -> Option<f64> {
+    let ratio = if lower_is_better {
         baseline / value
     } else {
         value / baseline
@@ -688,12 +788,15 @@ fn summarise(table: &Table) -> Vec<Row> {
                 .enumerate()
                 .map(|(round, value)| {
                     let baseline = tokio.and_then(|t| t.get(round).copied().flatten())?;
-                    advantage(metric, (*value)?, baseline)
+                    advantage(metric.lower_is_better, (*value)?, baseline)
                 })
                 .collect();
             rows.push(Row {
-                metric,
-                system,
+                row: metric.row.to_string(),
+                title: metric.title.to_string(),
+                system: system.to_string(),
+                unit: metric.unit.to_string(),
+                lower_is_better: metric.lower_is_better,
                 value: median_of(values.iter().flatten().copied()),
                 vs_tokio: median_of(ratios.iter().flatten().copied()),
                 values: values.clone(),
@@ -707,20 +810,20 @@ fn summarise(table: &Table) -> Vec<Row> {
 /// The median over rounds of how many times better `system` did than
 /// `other` on `row`, each round's pair compared.
 fn head_to_head(rows: &[Row], row: &str, system: &str, other: &str) -> Option<f64> {
-    let find = |s: &str| rows.iter().find(|r| r.metric.row == row && r.system == s);
+    let find = |s: &str| rows.iter().find(|r| r.row == row && r.system == s);
     let (a, b) = (find(system)?, find(other)?);
     median_of(
         a.values
             .iter()
             .zip(&b.values)
-            .filter_map(|(x, y)| advantage(a.metric, (*x)?, (*y)?)),
+            .filter_map(|(x, y)| advantage(a.lower_is_better, (*x)?, (*y)?)),
     )
 }
 
 /// The interquartile range of the per-round ratios behind [`head_to_head`],
 /// as " (rounds: Q1–Q3)": how far a verdict near its bound is from noise.
 fn spread(rows: &[Row], row: &str, system: &str, other: &str) -> String {
-    let find = |s: &str| rows.iter().find(|r| r.metric.row == row && r.system == s);
+    let find = |s: &str| rows.iter().find(|r| r.row == row && r.system == s);
     let (Some(a), Some(b)) = (find(system), find(other)) else {
         return String::new();
     };
@@ -728,7 +831,7 @@ fn spread(rows: &[Row], row: &str, system: &str, other: &str) -> String {
         .values
         .iter()
         .zip(&b.values)
-        .filter_map(|(x, y)| advantage(a.metric, (*x)?, (*y)?))
+        .filter_map(|(x, y)| advantage(a.lower_is_better, (*x)?, (*y)?))
         .collect();
     if ratios.len() < 4 {
         return String::new();
@@ -740,14 +843,8 @@ fn spread(rows: &[Row], row: &str, system: &str, other: &str) -> String {
 
 fn value_of(rows: &[Row], row: &str, system: &str) -> Option<f64> {
     rows.iter()
-        .find(|r| r.metric.row == row && r.system == system)?
+        .find(|r| r.row == row && r.system == system)?
         .value
-}
-
-struct Target {
-    name: String,
-    met: Option<bool>,
-    detail: String,
 }
 
 fn evaluate(rows: &[Row]) -> Vec<Target> {
@@ -771,8 +868,16 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
     let at_least = |x: Option<f64>, bound: f64| x.map(|x| x >= bound);
 
     for (row, vs_tokio, label) in [
-        ("async_tiny", 3.0, "Tiny-job throughput from an async task"),
-        ("join_tiny", 2.5, "Tiny-job throughput from a plain thread"),
+        (
+            "async_tiny",
+            3.0,
+            "Tiny-job throughput from an async task, in batches",
+        ),
+        (
+            "join_tiny",
+            2.5,
+            "Tiny-job throughput from a plain thread, in batches",
+        ),
     ] {
         let t = head_to_head(rows, row, TE, "tokio");
         push(
@@ -791,6 +896,29 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
             best.map_or("n/a".into(), |(r, p)| {
                 format!("{r:.2}× {p} (the best peer){}", spread(rows, row, TE, p))
             }),
+        );
+    }
+    for (row, vs_tokio, label) in [
+        (
+            "async_tiny_all",
+            3.0,
+            "Tiny-job throughput from an async task, all submitted first",
+        ),
+        (
+            "join_tiny_all",
+            2.5,
+            "Tiny-job throughput from a plain thread, all submitted first",
+        ),
+    ] {
+        let t = head_to_head(rows, row, TE, "tokio");
+        push(
+            &format!("{label}: ≥ {vs_tokio}× tokio"),
+            at_least(t, vs_tokio),
+            format!(
+                "{} tokio's throughput{}",
+                fmt(t),
+                spread(rows, row, TE, "tokio")
+            ),
         );
     }
     let p50 = head_to_head(rows, "latency_p50", TE, "tokio");
@@ -824,6 +952,40 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
             fmt_num(value_of(rows, "latency_p99", "tokio"))
         ),
     );
+    // Costs against tokio's: met when tokio's cost is at least `1 / bound`
+    // times ours, i.e. ours at most `bound` times tokio's.
+    for (row, bound, label, unit) in [
+        (
+            "paced_cpu",
+            1.0,
+            "Paced jobs, one per 1 ms tick from async code: CPU per job ≤ 1.0× tokio's",
+            "µs",
+        ),
+        (
+            "paced_fast_cpu",
+            1.0,
+            "Paced jobs, one per 50 µs from a plain thread: CPU per job ≤ 1.0× tokio's",
+            "µs",
+        ),
+        (
+            "paced_fast_rtt",
+            0.5,
+            "Paced jobs, one per 50 µs from a plain thread: round-trip median ≤ 0.5× tokio's",
+            "µs",
+        ),
+    ] {
+        let r = head_to_head(rows, row, TE, "tokio");
+        push(
+            label,
+            at_least(r, 1.0 / bound),
+            format!(
+                "{} {unit} vs tokio's {} {unit}: {} of tokio's",
+                fmt_num(value_of(rows, row, TE)),
+                fmt_num(value_of(rows, row, "tokio")),
+                r.map_or("n/a".into(), |r| format!("{:.2}×", 1.0 / r)),
+            ),
+        );
+    }
     let overhead = value_of(rows, "memory_overhead", TE);
     let others: Vec<String> = PEERS
         .iter()
@@ -917,17 +1079,17 @@ fn print_table(rows: &[Row], targets: &[Target], others_pct: Option<f64>) {
     );
     let mut last = "";
     for row in rows {
-        if row.metric.row != last && !last.is_empty() {
+        if row.row != last && !last.is_empty() {
             out.push('\n');
         }
-        last = row.metric.row;
+        last = &row.row;
         let _ = writeln!(
             out,
             "{:<16} {:<16} {:>12} {:<12} {:>9}",
-            row.metric.row,
+            row.row,
             row.system,
             fmt_num(row.value),
-            row.metric.unit,
+            row.unit,
             row.vs_tokio.map_or("-".to_string(), |r| format!("{r:.2}×"))
         );
     }
@@ -1042,20 +1204,46 @@ fn context_switches() -> u64 {
 /// CPU time of every live thread of this process, in ns (from
 /// `/proc/self/task/*/schedstat`, nanosecond resolution).
 fn process_cpu_ns() -> u64 {
+    threads_cpu_ns(None)
+}
+
+/// [`process_cpu_ns`] without the calling thread's own time: its entry is
+/// skipped in the same pass, rather than read again and subtracted, which
+/// would take the two readings of it at different moments.
+fn other_threads_cpu_ns() -> u64 {
+    // `/proc/thread-self` links to `/proc/PID/task/TID`.
+    let me = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|link| link.file_name().map(|tid| tid.to_os_string()));
+    threads_cpu_ns(me.as_deref())
+}
+
+/// The schedstat CPU time of this process's live threads but `skip`.
+fn threads_cpu_ns(skip: Option<&OsStr>) -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0;
     };
     tasks
         .flatten()
+        .filter(|task| Some(task.file_name().as_os_str()) != skip)
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
 }
 
+/// The ids of this process's live threads.
+fn thread_ids() -> BTreeSet<OsString> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| tasks.flatten().map(|task| task.file_name()).collect())
+        .unwrap_or_default()
+}
+
+/// `program args...` run at the repository's root (so that `git status --
+/// src` means the library's sources), its output trimmed; "" if it failed.
 fn command_line(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(thread_exec_bench::repo_root())
         .output()
         .ok()
         .filter(|o| o.status.success())
@@ -1063,52 +1251,10 @@ fn command_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-// =================================================================== json
+// ================================================================ results
 
-struct JsonInput<'a> {
-    config: &'a Config,
-    rows: &'a [Row],
-    targets: &'a [Target],
-    started_unix: u64,
-    wall: Duration,
-    load_before: &'a str,
-    others_pct: Option<f64>,
-    spin_iters: u64,
-    filters: &'a [&'a str],
-    failures: &'a [String],
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_num(x: Option<f64>) -> String {
-    match x {
-        Some(x) if x.is_finite() => format!("{x}"),
-        _ => "null".to_string(),
-    }
-}
-
-fn json_nums(xs: &[Option<f64>]) -> String {
-    let items: Vec<String> = xs.iter().map(|x| json_num(*x)).collect();
-    format!("[{}]", items.join(", "))
-}
-
-fn to_json(input: &JsonInput<'_>) -> String {
-    let c = input.config;
+/// The machine as the results file describes it.
+fn machine(load_before: &str, others_pct: Option<f64>) -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -1118,116 +1264,45 @@ fn to_json(input: &JsonInput<'_>) -> String {
                 .map(|(_, v)| v.trim().to_string())
         })
         .unwrap_or_default();
-    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
     let git = command_line("git", &["rev-parse", "--short", "HEAD"]);
     let dirty = !command_line("git", &["status", "--porcelain", "--", "src"]).is_empty();
-    let mut o = String::new();
-    let _ = writeln!(o, "{{");
-    let _ = writeln!(o, "  \"schema\": 1,");
-    let _ = writeln!(o, "  \"mode\": {},", json_str(c.mode.name()));
-    let _ = writeln!(o, "  \"rounds\": {},", c.rounds);
-    let _ = writeln!(o, "  \"started_unix\": {},", input.started_unix);
-    let _ = writeln!(o, "  \"wall_seconds\": {:.1},", input.wall.as_secs_f64());
-    let _ = writeln!(
-        o,
-        "  \"filters\": [{}],",
-        input
-            .filters
-            .iter()
-            .map(|f| json_str(f))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let _ = writeln!(o, "  \"machine\": {{");
-    let _ = writeln!(o, "    \"cpu\": {},", json_str(&cpu));
-    let _ = writeln!(o, "    \"nproc\": {nproc},");
-    let _ = writeln!(
-        o,
-        "    \"kernel\": {},",
-        json_str(&read_trimmed("/proc/sys/kernel/osrelease"))
-    );
-    let _ = writeln!(
-        o,
-        "    \"rustc\": {},",
-        json_str(&command_line("rustc", &["--version"]))
-    );
-    let _ = writeln!(
-        o,
-        "    \"git\": {},",
-        json_str(&format!(
-            "{git}{}",
-            if dirty { " (src/ modified)" } else { "" }
-        ))
-    );
-    let _ = writeln!(
-        o,
-        "    \"loadavg_before\": {},",
-        json_str(input.load_before)
-    );
-    let _ = writeln!(
-        o,
-        "    \"loadavg_after\": {},",
-        json_str(&read_trimmed("/proc/loadavg"))
-    );
-    let _ = writeln!(o, "    \"others_busy_pct\": {}", json_num(input.others_pct));
-    let _ = writeln!(o, "  }},");
-    let _ = writeln!(o, "  \"config\": {{");
-    let _ = writeln!(o, "    \"tiny_threads\": {},", c.tiny_threads);
-    let _ = writeln!(o, "    \"batch\": {},", c.batch);
-    let _ = writeln!(o, "    \"tiny_jobs\": {},", c.tiny_jobs);
-    let _ = writeln!(o, "    \"reps\": {},", c.reps);
-    let _ = writeln!(o, "    \"warm_up_ms\": {},", c.warm_up.as_millis());
-    let _ = writeln!(o, "    \"latency_samples\": {},", c.latency_samples);
-    let _ = writeln!(o, "    \"cpu_threads\": {},", c.cpu_threads);
-    let _ = writeln!(o, "    \"cpu_jobs\": {},", c.cpu_jobs);
-    let _ = writeln!(o, "    \"cpu_job_us\": {},", c.cpu_job.as_micros());
-    let _ = writeln!(o, "    \"spin_iters\": {},", input.spin_iters);
-    let _ = writeln!(o, "    \"sleep_threads\": {},", c.sleep_threads);
-    let _ = writeln!(o, "    \"sleep_jobs\": {},", c.sleep_jobs);
-    let _ = writeln!(o, "    \"memory_jobs\": {},", c.memory_jobs);
-    let _ = writeln!(o, "    \"alloc_jobs\": {},", c.alloc_jobs);
-    let _ = writeln!(o, "    \"alloc_batch\": {},", c.alloc_batch);
-    let _ = writeln!(o, "    \"bound\": {},", common::BOUND);
-    let _ = writeln!(o, "    \"idle_window_ms\": {}", c.idle_window.as_millis());
-    let _ = writeln!(o, "  }},");
-    let _ = writeln!(o, "  \"rows\": [");
-    for (i, row) in input.rows.iter().enumerate() {
-        let m = row.metric;
-        let _ = writeln!(
-            o,
-            "    {{\"row\": {}, \"title\": {}, \"system\": {}, \"unit\": {}, \"lower_is_better\": {}, \"value\": {}, \"vs_tokio\": {}, \"values\": {}, \"ratios\": {}}}{}",
-            json_str(m.row),
-            json_str(m.title),
-            json_str(row.system),
-            json_str(m.unit),
-            m.lower_is_better,
-            json_num(row.value),
-            json_num(row.vs_tokio),
-            json_nums(&row.values),
-            json_nums(&row.ratios),
-            if i + 1 < input.rows.len() { "," } else { "" }
-        );
+    Machine {
+        cpu,
+        nproc: std::thread::available_parallelism().map_or(0, usize::from),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease"),
+        rustc: command_line("rustc", &["--version"]),
+        git: format!("{git}{}", if dirty { " (src/ modified)" } else { "" }),
+        loadavg_before: load_before.to_string(),
+        loadavg_after: read_trimmed("/proc/loadavg"),
+        others_busy_pct: others_pct,
     }
-    let _ = writeln!(o, "  ],");
-    let _ = writeln!(o, "  \"targets\": [");
-    for (i, t) in input.targets.iter().enumerate() {
-        let met = match t.met {
-            Some(m) => m.to_string(),
-            None => "null".to_string(),
-        };
-        let _ = writeln!(
-            o,
-            "    {{\"name\": {}, \"met\": {met}, \"detail\": {}}}{}",
-            json_str(&t.name),
-            json_str(&t.detail),
-            if i + 1 < input.targets.len() { "," } else { "" }
-        );
+}
+
+/// The sizes as the results file records them.
+fn sizes(c: &Config, spin_iters: u64) -> Sizes {
+    Sizes {
+        tiny_threads: c.tiny_threads,
+        batch: c.batch,
+        tiny_jobs: c.tiny_jobs,
+        reps: c.reps,
+        warm_up_ms: c.warm_up.as_millis() as u64,
+        latency_samples: c.latency_samples,
+        cpu_threads: c.cpu_threads,
+        cpu_jobs: c.cpu_jobs,
+        cpu_job_us: c.cpu_job.as_micros() as u64,
+        spin_iters,
+        sleep_threads: c.sleep_threads,
+        sleep_jobs: c.sleep_jobs,
+        memory_jobs: c.memory_jobs,
+        alloc_jobs: c.alloc_jobs,
+        alloc_batch: c.alloc_batch,
+        bound: common::BOUND,
+        idle_window_ms: c.idle_window.as_millis() as u64,
+        paced_jobs: c.paced_jobs,
+        paced_period_us: c.paced_period.as_micros() as u64,
+        paced_fast_jobs: c.paced_fast_jobs,
+        paced_fast_period_us: c.paced_fast_period.as_micros() as u64,
     }
-    let _ = writeln!(o, "  ],");
-    let failures: Vec<String> = input.failures.iter().map(|f| json_str(f)).collect();
-    let _ = writeln!(o, "  \"failures\": [{}]", failures.join(", "));
-    let _ = writeln!(o, "}}");
-    o
 }
 
 // ================================================================== child
@@ -1252,9 +1327,23 @@ fn child(args: &[String]) {
     };
     let warm_up = Duration::from_millis(params.get("warm_ms").copied().unwrap_or(0));
     let results: Vec<(&str, f64)> = with_system!(system.as_str(), S => match scenario.as_str() {
-        "async_tiny" => async_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up),
-        "join_tiny" => join_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up),
+        // The two shapes differ only in the batch: the all-first one's is
+        // the whole repetition (see `params_for`).
+        "async_tiny" | "async_tiny_all" => {
+            async_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up)
+        }
+        "join_tiny" | "join_tiny_all" => {
+            join_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up)
+        }
         "latency" => latency::<S>(p("threads"), p("samples"), warm_up),
+        "paced" => {
+            let period = Duration::from_micros(p("period_us") as u64);
+            paced::<S>(p("threads"), p("jobs"), period, warm_up)
+        }
+        "paced_fast" => {
+            let period = Duration::from_micros(p("period_us") as u64);
+            paced_fast::<S>(p("threads"), p("jobs"), period, warm_up)
+        }
         "cpu_50us" => {
             let iters = p("iters") as u64;
             efficiency::<S>(p("threads"), p("jobs"), p("reps"), move || {
@@ -1376,6 +1465,106 @@ fn latency<S: Sys>(threads: usize, samples: usize, warm_up: Duration) -> Vec<(&'
         ("p99_ns", common::percentile(&times, 99.0) as f64),
         ("mean_ns", mean),
         ("switches_per_job", switches as f64 / samples as f64),
+    ]
+}
+
+/// `jobs` round trips of one tiny job from a task on a current-thread
+/// runtime with tokio's timer, one per `period` tick of an interval
+/// (`MissedTickBehavior::Delay`): the pool sits idle between jobs, as it
+/// does when a service offloads at a low rate. Reports the CPU time of the
+/// whole process per job (every thread, the runtime's own included: the
+/// same runtime for every system) over the `jobs` jobs and ticks, and the
+/// round trips' median.
+fn paced<S: Sys>(
+    threads: usize,
+    jobs: usize,
+    period: Duration,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)> {
+    let rt = common::timer_runtime(threads);
+    let sys = S::build(threads, Some(rt.handle()));
+    common::start_threads(&sys, threads);
+    let mut times = Vec::with_capacity(jobs);
+    let (mut cpu, mut exited) = (0, 0);
+    rt.block_on(async {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // An interval's first tick completes at once.
+        ticks.tick().await;
+        let warm = Instant::now();
+        while warm.elapsed() < warm_up {
+            common::paced_round_trips(&sys, 1, &mut ticks, &mut times).await;
+        }
+        times.clear();
+        let threads_before = thread_ids();
+        let cpu_before = process_cpu_ns();
+        common::paced_round_trips(&sys, jobs, &mut ticks, &mut times).await;
+        cpu = process_cpu_ns().saturating_sub(cpu_before);
+        exited = threads_before.difference(&thread_ids()).count();
+    });
+    sys.shutdown();
+    drop(rt);
+    paced_results(cpu, exited, jobs, times)
+}
+
+/// `jobs` round trips of one tiny job from a plain thread, each submitted
+/// `period` after the previous one (the thread busy-waits in between; a
+/// round trip longer than `period` is followed at once by the next): idle
+/// gaps of tens of µs, where a pool that spins before parking catches the
+/// next job and one that parks at once pays a wake-up. The submitting
+/// thread's busy wait would be most of the process's CPU time, so the CPU
+/// counted is every other thread's: what the pool spent per job (the
+/// submitting thread's own submission and join are not in it).
+fn paced_fast<S: Sys>(
+    threads: usize,
+    jobs: usize,
+    period: Duration,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)> {
+    let sys = S::build(threads, None);
+    common::start_threads(&sys, threads);
+    let mut times = Vec::with_capacity(jobs.max(100));
+    let warm = Instant::now();
+    while warm.elapsed() < warm_up {
+        common::paced_join_round_trips(&sys, 100, period, &mut times);
+        times.clear();
+    }
+    // A thread's schedstat time is brought up to date when it leaves the
+    // CPU (or at a scheduler tick), so each reading waits until the pool's
+    // threads have gone idle: a thread still spinning from the last job
+    // would be read short by up to a tick.
+    let settle = Duration::from_millis(2);
+    std::thread::sleep(settle);
+    let threads_before = thread_ids();
+    let cpu_before = other_threads_cpu_ns();
+    common::paced_join_round_trips(&sys, jobs, period, &mut times);
+    std::thread::sleep(settle);
+    let cpu = other_threads_cpu_ns().saturating_sub(cpu_before);
+    let exited = threads_before.difference(&thread_ids()).count();
+    sys.shutdown();
+    paced_results(cpu, exited, jobs, times)
+}
+
+/// What both paced scenarios report. `threads_exited` counts the threads
+/// that ended inside the window: their CPU time is missing from `cpu`
+/// (schedstat is per live thread), so a non-zero count flags an undercount.
+fn paced_results(
+    cpu_ns: u64,
+    threads_exited: usize,
+    jobs: usize,
+    mut times: Vec<u64>,
+) -> Vec<(&'static str, f64)> {
+    times.sort_unstable();
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!(
+            "cpu: {cpu_ns} ns over {jobs} jobs; threads exited in the window: {threads_exited}"
+        );
+    }
+    vec![
+        ("cpu_us_per_job", cpu_ns as f64 / 1e3 / jobs as f64),
+        ("rtt_p50_us", common::percentile(&times, 50.0) as f64 / 1e3),
+        ("rtt_p99_us", common::percentile(&times, 99.0) as f64 / 1e3),
+        ("threads_exited", threads_exited as f64),
     ]
 }
 

@@ -1,10 +1,12 @@
 //! Criterion benchmarks of the throughput and latency scenarios, for
 //! criterion's statistics, history and HTML report (`target/criterion/`).
 //!
+//! From the repository's root:
+//!
 //! ```text
-//! cargo bench --bench throughput                # every group
-//! cargo bench --bench throughput -- latency     # one group
-//! BENCH_QUICK=1 cargo bench --bench throughput  # shorter measurement
+//! cargo bench -p thread-exec-bench --bench throughput                # every group
+//! cargo bench -p thread-exec-bench --bench throughput -- latency     # one group
+//! BENCH_QUICK=1 cargo bench -p thread-exec-bench --bench throughput  # shorter measurement
 //! ```
 //!
 //! One iteration is one tiny job. Each system gets a fresh pool of 2 threads
@@ -23,7 +25,8 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-use common::{with_system, Sys, PEERS, TE};
+use common::{with_system, Sys};
+use thread_exec_bench::{PEERS, TE};
 
 const THREADS: usize = 2;
 /// Jobs submitted before their handles are awaited in order.

@@ -9,7 +9,9 @@
 //!
 //! The peers that have no handle of their own (`threadpool`, `rayon`) return
 //! their result through a `futures::channel::oneshot`: one allocation, and a
-//! receiver that is both a future and joinable with `block_on`.
+//! receiver that is both a future and joinable with `block_on`. rusty_pool's
+//! `evaluate` does the same inside the crate: its `JoinHandle` holds such a
+//! receiver, which is what the async scenarios await.
 
 // Each bench binary uses a different subset of this module.
 #![allow(dead_code)]
@@ -22,11 +24,6 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use thread_exec::{Executor, Job, JobHandle};
 
-/// The systems compared in every scenario, thread-exec first.
-pub const PEERS: [&str; 4] = ["tokio", "blocking", "threadpool", "rayon"];
-pub const TE: &str = "thread-exec";
-/// thread-exec's other submission paths, compared with its plain one.
-pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
 /// The queue bound of the `te-bounded` variant: below the batch size, so the
 /// submitter really does find the queue full and waits for room.
 pub const BOUND: usize = 256;
@@ -70,6 +67,17 @@ pub trait Sys: Sized {
 pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(threads)
+        .build()
+        .expect("tokio runtime")
+}
+
+/// [`runtime`] with tokio's timer, for the paced scenario's interval. Only
+/// there: with a timer the runtime parks on its time driver, and the other
+/// async scenarios are measured on the runtime they always had.
+pub fn timer_runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(threads)
+        .enable_time()
         .build()
         .expect("tokio runtime")
 }
@@ -387,6 +395,46 @@ impl Sys for Rayon {
     fn shutdown(self) {}
 }
 
+/// `rusty_pool::ThreadPool::evaluate` on a fixed pool: core size = max size
+/// = the thread count, the threads started up front. Its `JoinHandle` is
+/// awaited through the oneshot receiver it holds and joined with
+/// `await_complete`.
+pub struct RustyPool(rusty_pool::ThreadPool);
+
+impl Sys for RustyPool {
+    type Handle<T: Send + 'static> = rusty_pool::JoinHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        // The keep-alive only retires threads beyond the core size, and
+        // there are none: the pool never shrinks or grows.
+        let pool = rusty_pool::ThreadPool::new(threads, threads, Duration::from_secs(60));
+        // Else each of the first `threads` submissions starts a thread of
+        // its own, where `threadpool` has started them all at `new`.
+        pool.start_core_threads();
+        RustyPool(pool)
+    }
+
+    fn spawn<F, T>(&self, f: F) -> rusty_pool::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.evaluate(f)
+    }
+
+    async fn wait<T: Send + 'static>(handle: rusty_pool::JoinHandle<T>) -> T {
+        handle.receiver.await.expect("job dropped")
+    }
+
+    fn join<T: Send + 'static>(handle: rusty_pool::JoinHandle<T>) -> T {
+        handle.await_complete()
+    }
+
+    fn shutdown(self) {
+        self.0.shutdown_join();
+    }
+}
+
 /// Runs `$body` with `$S` bound to the [`Sys`] type named `$name`.
 macro_rules! with_system {
     ($name:expr, $S:ident => $body:expr) => {
@@ -421,6 +469,10 @@ macro_rules! with_system {
             }
             "rayon" => {
                 type $S = $crate::common::Rayon;
+                $body
+            }
+            "rusty_pool" => {
+                type $S = $crate::common::RustyPool;
                 $body
             }
             other => panic!("unknown system {other:?}"),
@@ -522,6 +574,40 @@ pub async fn async_round_trips<S: Sys>(sys: &S, samples: usize, out: &mut Vec<u6
         let handle = sys.spawn_async(move || tiny(i as u64)).await;
         black_box(S::wait(handle).await);
         out.push(start.elapsed().as_nanos() as u64);
+    }
+}
+
+/// One job per tick, `jobs` times: submits a tiny job, awaits it, pushes its
+/// round trip (ns), then waits for the next tick of `ticks`.
+pub async fn paced_round_trips<S: Sys>(
+    sys: &S,
+    jobs: usize,
+    ticks: &mut tokio::time::Interval,
+    out: &mut Vec<u64>,
+) {
+    for i in 0..jobs {
+        let start = Instant::now();
+        let handle = sys.spawn_async(move || tiny(i as u64)).await;
+        black_box(S::wait(handle).await);
+        out.push(start.elapsed().as_nanos() as u64);
+        ticks.tick().await;
+    }
+}
+
+/// One job every `period` from a plain thread, `jobs` times: submits a tiny
+/// job, joins it, pushes its round trip (ns), then spins until `period`
+/// after the submission started. Spinning, not sleeping: a sleep this short
+/// would overshoot by more than the period.
+pub fn paced_join_round_trips<S: Sys>(sys: &S, jobs: usize, period: Duration, out: &mut Vec<u64>) {
+    for i in 0..jobs {
+        let start = Instant::now();
+        let handle = sys.spawn(move || tiny(i as u64));
+        black_box(S::join(handle));
+        out.push(start.elapsed().as_nanos() as u64);
+        let next = start + period;
+        while Instant::now() < next {
+            std::hint::spin_loop();
+        }
     }
 }
 

@@ -1,15 +1,19 @@
 //! Turns the comparison's results into `docs/benchmarks.md` and
 //! `docs/benchmarks.svg`.
 //!
+//! From the repository's root:
+//!
 //! ```text
-//! cargo bench --bench compare                     # writes target/bench-results.json
-//! cargo run --release --example bench_report      # writes docs/benchmarks.{md,svg}
+//! cargo bench -p thread-exec-bench --bench compare                 # writes target/bench-results.json
+//! cargo run -p thread-exec-bench --release --bin bench_report      # writes docs/benchmarks.{md,svg}
 //! ```
 //!
 //! Reads `$BENCH_RESULTS`, else `$CARGO_TARGET_DIR/bench-results.json`, else
-//! `target/bench-results.json`. With no results file it says so and exits
-//! successfully (CI runs every example on a fresh clone). `BENCH_NOTE="..."`
-//! adds a note to the page, e.g. about the machine's state.
+//! `target/bench-results.json` at the repository's root; writes into
+//! `$BENCH_DOCS`, else the repository's `docs/` (relative paths are taken
+//! from the repository's root, as the comparison takes them). With no
+//! results file it says so and exits successfully. `BENCH_NOTE="..."` adds
+//! a note to the page, e.g. about the machine's state.
 //!
 //! The machine is described from `/proc/cpuinfo`, `/proc/meminfo` and
 //! `nproc` on the machine that runs this tool, next to what the benchmark
@@ -17,32 +21,34 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use thread_exec_bench::{Results, Row, PEERS, TE};
 
 fn main() {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let input = results_path(manifest);
+    let input = thread_exec_bench::results_path();
     let text = match std::fs::read_to_string(&input) {
         Ok(text) => text,
         Err(err) => {
             println!(
-                "bench_report: no results at {} ({err}); run `cargo bench --bench compare` first. Nothing written.",
+                "bench_report: no results at {} ({err}); run `cargo bench -p thread-exec-bench --bench compare` first. Nothing written.",
                 input.display()
             );
             return;
         }
     };
-    let results = match json::parse(&text) {
-        Ok(value) => value,
+    let results: Results = match serde_json::from_str(&text) {
+        Ok(results) => results,
         Err(err) => {
             println!(
-                "bench_report: {} is not valid JSON ({err}); nothing written.",
-                input.display()
+                "bench_report: {} is not a results file of schema {} ({err}); re-run the comparison. Nothing written.",
+                input.display(),
+                thread_exec_bench::SCHEMA
             );
             return;
         }
     };
-    let docs = manifest.join("docs");
+    let docs = thread_exec_bench::docs_dir();
     if let Err(err) = std::fs::create_dir_all(&docs) {
         println!("bench_report: cannot create {}: {err}", docs.display());
         return;
@@ -59,141 +65,79 @@ fn main() {
     }
 }
 
-fn results_path(manifest: &Path) -> PathBuf {
-    if let Some(path) = std::env::var_os("BENCH_RESULTS") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("target"));
-    target.join("bench-results.json")
-}
-
 // ================================================================ model
 
-const TE: &str = "thread-exec";
-const SYSTEMS: [&str; 5] = [TE, "tokio", "blocking", "threadpool", "rayon"];
 /// The rows drawn in the chart, with their labels.
-const CHARTED: [(&str, &str); 8] = [
-    ("async_tiny", "tiny jobs, awaited (throughput)"),
-    ("join_tiny", "tiny jobs, joined (throughput)"),
+const CHARTED: [(&str, &str); 14] = [
+    ("async_tiny", "tiny jobs in batches, awaited (throughput)"),
+    ("join_tiny", "tiny jobs in batches, joined (throughput)"),
+    (
+        "async_tiny_all",
+        "tiny jobs all submitted first, awaited (throughput)",
+    ),
+    (
+        "join_tiny_all",
+        "tiny jobs all submitted first, joined (throughput)",
+    ),
     ("latency_p50", "round trip, median"),
     ("latency_p99", "round trip, p99"),
+    ("paced_cpu", "one job per 1 ms tick, async: CPU per job"),
+    ("paced_rtt", "one job per 1 ms tick, async: round trip"),
+    (
+        "paced_fast_cpu",
+        "one job per 50 µs, plain thread: CPU per job",
+    ),
+    (
+        "paced_fast_rtt",
+        "one job per 50 µs, plain thread: round trip",
+    ),
     ("cpu_50us", "50 µs CPU jobs, 2 threads (efficiency)"),
     ("sleep_1ms", "1 ms sleeps, 64 threads (efficiency)"),
     ("memory", "bytes per queued job"),
     ("allocs_join", "allocations per job"),
 ];
 
-struct Row {
-    row: String,
-    title: String,
-    system: String,
-    unit: String,
-    value: Option<f64>,
-    vs_tokio: Option<f64>,
-    rounds: usize,
-}
-
-struct Target {
-    name: String,
-    met: Option<bool>,
-    detail: String,
-}
-
+/// The report on one results file.
 struct Report<'a> {
-    root: &'a json::Value,
-    rows: Vec<Row>,
-    targets: Vec<Target>,
+    results: &'a Results,
 }
 
 impl<'a> Report<'a> {
-    fn from(root: &'a json::Value) -> Report<'a> {
-        let rows = root
-            .get("rows")
-            .and_then(json::Value::as_array)
-            .unwrap_or(&[])
-            .iter()
-            .map(|r| Row {
-                row: r.str("row"),
-                title: r.str("title"),
-                system: r.str("system"),
-                unit: r.str("unit"),
-                value: r.get("value").and_then(json::Value::as_f64),
-                vs_tokio: r.get("vs_tokio").and_then(json::Value::as_f64),
-                rounds: r
-                    .get("values")
-                    .and_then(json::Value::as_array)
-                    .map_or(0, |v| v.iter().filter(|x| x.as_f64().is_some()).count()),
-            })
-            .collect();
-        let targets = root
-            .get("targets")
-            .and_then(json::Value::as_array)
-            .unwrap_or(&[])
-            .iter()
-            .map(|t| Target {
-                name: t.str("name"),
-                met: t.get("met").and_then(json::Value::as_bool),
-                detail: t.str("detail"),
-            })
-            .collect();
-        Report {
-            root,
-            rows,
-            targets,
-        }
+    fn from(results: &'a Results) -> Report<'a> {
+        Report { results }
     }
 
-    fn machine(&self, key: &str) -> String {
-        self.root
-            .get("machine")
-            .map(|m| m.str(key))
-            .unwrap_or_default()
-    }
-
-    fn config(&self, key: &str) -> String {
-        self.root
-            .get("config")
-            .and_then(|c| c.get(key))
-            .and_then(json::Value::as_f64)
-            .map_or("?".to_string(), |x| format!("{x}"))
+    fn find(&self, row: &str, system: &str) -> Option<&'a Row> {
+        self.results
+            .rows
+            .iter()
+            .find(|r| r.row == row && r.system == system)
     }
 
     fn markdown(&self, input: &Path) -> String {
         let mut md = String::new();
-        let root = self.root;
-        let mode = root.str("mode");
-        let rounds = root
-            .get("rounds")
-            .and_then(json::Value::as_f64)
-            .unwrap_or(0.0);
-        let wall = root
-            .get("wall_seconds")
-            .and_then(json::Value::as_f64)
-            .unwrap_or(0.0);
-        let started = root
-            .get("started_unix")
-            .and_then(json::Value::as_f64)
-            .map_or("unknown time".to_string(), |t| utc(t as i64));
-        let others = root
-            .get("machine")
-            .and_then(|m| m.get("others_busy_pct"))
-            .and_then(json::Value::as_f64);
+        let results = self.results;
+        let machine = &results.machine;
+        let config = &results.config;
+        let mode = &results.mode;
+        let rounds = results.rounds;
+        let wall = results.wall_seconds;
+        let started = utc(results.started_unix as i64);
+        let others = machine.others_busy_pct;
 
         let _ = writeln!(md, "# Benchmarks\n");
         let _ = writeln!(
             md,
-            "Generated by `cargo run --release --example bench_report` from `{}`, written by `cargo bench --bench compare`. Do not edit by hand: re-run both.\n",
+            "Generated by `cargo run -p thread-exec-bench --release --bin bench_report` from `{}`, written by `cargo bench -p thread-exec-bench --bench compare` (both run from the repository's root). Do not edit by hand: re-run both.\n",
             input
-                .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                .strip_prefix(thread_exec_bench::repo_root())
                 .unwrap_or(input)
                 .display()
         );
         let _ = writeln!(
             md,
             "- Run: {started}, {mode} mode, {rounds} interleaved rounds, {wall:.0} s wall time, commit {}.",
-            self.machine("git")
+            machine.git
         );
         if mode != "full" {
             let _ = writeln!(
@@ -219,19 +163,13 @@ impl<'a> Report<'a> {
                 let _ = writeln!(md, "- Note: {}", note.trim());
             }
         }
-        if let Some(failures) = root.get("failures").and_then(json::Value::as_array) {
-            if !failures.is_empty() {
-                let _ = writeln!(
-                    md,
-                    "- {} measurement(s) failed and are missing: {}.",
-                    failures.len(),
-                    failures
-                        .iter()
-                        .filter_map(json::Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                );
-            }
+        if !results.failures.is_empty() {
+            let _ = writeln!(
+                md,
+                "- {} measurement(s) failed and are missing: {}.",
+                results.failures.len(),
+                results.failures.join("; ")
+            );
         }
 
         let _ = writeln!(md, "\n## Machine\n");
@@ -241,37 +179,26 @@ impl<'a> Report<'a> {
             "| | recorded by the benchmark | this machine (`/proc/cpuinfo`, `nproc`) |"
         );
         let _ = writeln!(md, "| --- | --- | --- |");
-        let _ = writeln!(md, "| CPU | {} | {} |", self.machine("cpu"), here.cpu);
-        let nproc = root
-            .get("machine")
-            .and_then(|m| m.get("nproc"))
-            .and_then(json::Value::as_f64)
-            .map_or("?".to_string(), |n| format!("{n}"));
+        let _ = writeln!(md, "| CPU | {} | {} |", machine.cpu, here.cpu);
         let _ = writeln!(
             md,
-            "| CPUs | {nproc} | {} ({}) |",
-            here.nproc, here.cpus_detail
+            "| CPUs | {} | {} ({}) |",
+            machine.nproc, here.nproc, here.cpus_detail
         );
         let _ = writeln!(md, "| memory | | {} |", here.memory);
-        let _ = writeln!(
-            md,
-            "| kernel | {} | {} |",
-            self.machine("kernel"),
-            here.kernel
-        );
-        let _ = writeln!(md, "| rustc | {} | |", self.machine("rustc"));
+        let _ = writeln!(md, "| kernel | {} | {} |", machine.kernel, here.kernel);
+        let _ = writeln!(md, "| rustc | {} | |", machine.rustc);
         let _ = writeln!(
             md,
             "| load average | {} before, {} after | |",
-            self.machine("loadavg_before"),
-            self.machine("loadavg_after")
+            machine.loadavg_before, machine.loadavg_after
         );
 
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), and a dynamic pool (`min_threads(1).max_threads(n)`).\n",
-            self.config("bound")
+            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), and a dynamic pool (`min_threads(1).max_threads(n)`).\n",
+            config.bound
         );
         let _ = writeln!(
             md,
@@ -279,30 +206,46 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             md,
-            "Sizes: {} threads for tiny jobs, batches of {} submitted then awaited (or joined) in order, {} ms of untimed warm-up then {} jobs × {} repetitions per process (the process reports their median); latency over {} sequential round trips; {} CPU jobs of {} µs on {} threads; {} sleeps of 1 ms on {} threads (efficiency = jobs × the job's duration measured alone ÷ threads ÷ wall time); memory with {} jobs queued behind one blocked worker (8 bytes of captures each; heap bytes requested, from a counting global allocator); allocations over {} jobs in batches of {} after a warm-up, counted on every thread, the fewest of 3 consecutive windows (a one-off container growth lands in one window, a per-job or per-park cost in all); idle CPU of a 2-thread pool over {} ms, all threads of the process (`/proc/self/task/*/schedstat`).\n",
-            self.config("tiny_threads"),
-            self.config("batch"),
-            self.config("warm_up_ms"),
-            self.config("tiny_jobs"),
-            self.config("reps"),
-            self.config("latency_samples"),
-            self.config("cpu_jobs"),
-            self.config("cpu_job_us"),
-            self.config("cpu_threads"),
-            self.config("sleep_jobs"),
-            self.config("sleep_threads"),
-            self.config("memory_jobs"),
-            self.config("alloc_jobs"),
-            self.config("alloc_batch"),
-            self.config("idle_window_ms"),
+            "Sizes: {} threads for tiny jobs, submitted in two shapes: in batches (a batch of {} submitted, then awaited or joined in order, batch after batch) and all first (all {} jobs of a repetition submitted before the first is awaited or joined, then all in order); {} ms of untimed warm-up in the same shape, then {} jobs × {} repetitions per process (the process reports their median); latency over {} sequential round trips; {} CPU jobs of {} µs on {} threads; {} sleeps of 1 ms on {} threads (efficiency = jobs × the job's duration measured alone ÷ threads ÷ wall time); memory with {} jobs queued behind one blocked worker (8 bytes of captures each; heap bytes requested, from a counting global allocator); allocations over {} jobs in batches of {} after a warm-up, counted on every thread, the fewest of 3 consecutive windows (a one-off container growth lands in one window, a per-job or per-park cost in all); idle CPU of a 2-thread pool over {} ms, all threads of the process (`/proc/self/task/*/schedstat`).\n",
+            config.tiny_threads,
+            config.batch,
+            config.tiny_jobs,
+            config.warm_up_ms,
+            config.tiny_jobs,
+            config.reps,
+            config.latency_samples,
+            config.cpu_jobs,
+            config.cpu_job_us,
+            config.cpu_threads,
+            config.sleep_jobs,
+            config.sleep_threads,
+            config.memory_jobs,
+            config.alloc_jobs,
+            config.alloc_batch,
+            config.idle_window_ms,
+        );
+        let _ = writeln!(
+            md,
+            "Paced jobs from async code (`paced_cpu`, `paced_rtt`), on {} threads: a task on a current-thread tokio runtime (with its timer enabled, unlike the other async scenarios' runtime) submits one tiny job, awaits it, then waits for the next tick of a {} `tokio::time::interval` (`MissedTickBehavior::Delay`), {} times after the warm-up, so the pool idles between jobs; CPU per job is the whole process's CPU time over those jobs and ticks (every thread, the runtime's own included, from `/proc/self/task/*/schedstat`) ÷ the jobs, and the round trip is submission to result, median.\n",
+            config.tiny_threads,
+            duration_us(config.paced_period_us),
+            config.paced_jobs,
+        );
+        let _ = writeln!(
+            md,
+            "Paced jobs from a plain thread (`paced_fast_cpu`, `paced_fast_rtt`), on {} threads: a thread submits one tiny job, joins it, then busy-waits until {} after that submission started (a longer round trip is followed at once by the next), {} times after the warm-up. The busy wait keeps the submitting thread on a CPU throughout, so CPU per job is the CPU time of every other thread of the process (the pool's: waking, running the job, spinning or parking) ÷ the jobs; the submitting thread's own submission and join are not in it. Both readings are taken after 2 ms of quiet, once the pool's threads have parked: a thread's schedstat time is brought up to date only when it leaves the CPU or at a scheduler tick. Round trip as above. In both paced scenarios CPU time is summed over the threads alive at the end of the window; a thread that exits inside it takes its time along, so such a round's CPU figure is left out and listed with the failures above.\n",
+            config.tiny_threads,
+            duration_us(config.paced_fast_period_us),
+            config.paced_fast_jobs,
         );
 
         let _ = writeln!(md, "## Targets\n");
-        let met = self.targets.iter().filter(|t| t.met == Some(true)).count();
-        let _ = writeln!(md, "{met} of {} met.\n", self.targets.len());
+        let targets = &results.targets;
+        let met = targets.iter().filter(|t| t.met == Some(true)).count();
+        let _ = writeln!(md, "{met} of {} met.\n", targets.len());
         let _ = writeln!(md, "| target | status | measured |");
         let _ = writeln!(md, "| --- | --- | --- |");
-        for t in &self.targets {
+        for t in targets {
             let status = match t.met {
                 Some(true) => "met",
                 Some(false) => "**missed**",
@@ -316,7 +259,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(md, "| scenario | system | value | × tokio | rounds |");
         let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: |");
         let mut last = "";
-        for r in &self.rows {
+        for r in &results.rows {
             let scenario = if r.row != last {
                 format!("**{}**: {}", r.row, r.title)
             } else {
@@ -334,7 +277,7 @@ impl<'a> Report<'a> {
                 fmt_num(r.value),
                 r.unit,
                 r.vs_tokio.map_or("–".to_string(), |x| format!("{x:.2}×")),
-                r.rounds
+                r.values.iter().flatten().count()
             );
         }
         md
@@ -346,15 +289,9 @@ impl<'a> Report<'a> {
         let groups: Vec<(&str, Vec<(&str, f64)>)> = CHARTED
             .iter()
             .map(|(row, label)| {
-                let bars = SYSTEMS
-                    .iter()
-                    .filter_map(|s| {
-                        self.rows
-                            .iter()
-                            .find(|r| r.row == *row && r.system == *s)
-                            .and_then(|r| r.vs_tokio)
-                            .map(|v| (*s, v))
-                    })
+                let bars = std::iter::once(&TE)
+                    .chain(&PEERS)
+                    .filter_map(|s| self.find(row, s)?.vs_tokio.map(|v| (*s, v)))
                     .collect::<Vec<_>>();
                 (*label, bars)
             })
@@ -388,11 +325,8 @@ impl<'a> Report<'a> {
         let _ = writeln!(
             s,
             r##"<text x="10" y="40" fill="#555">median of per-round ratios; right of 1× is better than tokio ({} mode, {} rounds)</text>"##,
-            xml(&self.root.str("mode")),
-            self.root
-                .get("rounds")
-                .and_then(json::Value::as_f64)
-                .unwrap_or(0.0)
+            xml(&self.results.mode),
+            self.results.rounds
         );
         // Grid lines at powers of two.
         let mut e = lo as i32;
@@ -482,6 +416,7 @@ fn color(system: &str) -> &'static str {
         "blocking" => "#1b9e77",
         "threadpool" => "#e7298a",
         "rayon" => "#66a61e",
+        "rusty_pool" => "#e6ab02",
         _ => "#999999",
     }
 }
@@ -491,6 +426,15 @@ fn xml(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// `us` microseconds as `50 µs`, or `1 ms` when a whole number of them.
+fn duration_us(us: u64) -> String {
+    if us >= 1_000 && us.is_multiple_of(1_000) {
+        format!("{} ms", us / 1_000)
+    } else {
+        format!("{us} µs")
+    }
 }
 
 fn fmt_num(x: Option<f64>) -> String {
@@ -587,233 +531,6 @@ impl MachineHere {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "?".to_string()),
-        }
-    }
-}
-
-/// A small JSON reader: enough for the file `benches/compare.rs` writes.
-mod json {
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum Value {
-        Null,
-        Bool(bool),
-        Num(f64),
-        Str(String),
-        Arr(Vec<Value>),
-        Obj(Vec<(String, Value)>),
-    }
-
-    impl Value {
-        pub fn get(&self, key: &str) -> Option<&Value> {
-            match self {
-                Value::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-                _ => None,
-            }
-        }
-
-        pub fn as_f64(&self) -> Option<f64> {
-            match self {
-                Value::Num(x) => Some(*x),
-                _ => None,
-            }
-        }
-
-        pub fn as_bool(&self) -> Option<bool> {
-            match self {
-                Value::Bool(b) => Some(*b),
-                _ => None,
-            }
-        }
-
-        pub fn as_str(&self) -> Option<&str> {
-            match self {
-                Value::Str(s) => Some(s),
-                _ => None,
-            }
-        }
-
-        pub fn as_array(&self) -> Option<&[Value]> {
-            match self {
-                Value::Arr(items) => Some(items),
-                _ => None,
-            }
-        }
-
-        /// The string field `key`, or "" if absent.
-        pub fn str(&self, key: &str) -> String {
-            self.get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Value, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let value = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(format!("trailing characters at byte {}", p.i));
-        }
-        Ok(value)
-    }
-
-    struct Parser<'a> {
-        s: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn ws(&mut self) {
-            while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-                self.i += 1;
-            }
-        }
-
-        fn err(&self, what: &str) -> String {
-            format!("{what} at byte {}", self.i)
-        }
-
-        fn eat(&mut self, c: u8) -> Result<(), String> {
-            self.ws();
-            if self.s.get(self.i) == Some(&c) {
-                self.i += 1;
-                Ok(())
-            } else {
-                Err(self.err(&format!("expected '{}'", c as char)))
-            }
-        }
-
-        fn value(&mut self) -> Result<Value, String> {
-            self.ws();
-            match self.s.get(self.i) {
-                Some(b'{') => {
-                    self.i += 1;
-                    let mut fields = Vec::new();
-                    self.ws();
-                    if self.s.get(self.i) == Some(&b'}') {
-                        self.i += 1;
-                        return Ok(Value::Obj(fields));
-                    }
-                    loop {
-                        self.ws();
-                        let key = self.string()?;
-                        self.eat(b':')?;
-                        fields.push((key, self.value()?));
-                        self.ws();
-                        match self.s.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b'}') => {
-                                self.i += 1;
-                                return Ok(Value::Obj(fields));
-                            }
-                            _ => return Err(self.err("expected ',' or '}'")),
-                        }
-                    }
-                }
-                Some(b'[') => {
-                    self.i += 1;
-                    let mut items = Vec::new();
-                    self.ws();
-                    if self.s.get(self.i) == Some(&b']') {
-                        self.i += 1;
-                        return Ok(Value::Arr(items));
-                    }
-                    loop {
-                        items.push(self.value()?);
-                        self.ws();
-                        match self.s.get(self.i) {
-                            Some(b',') => self.i += 1,
-                            Some(b']') => {
-                                self.i += 1;
-                                return Ok(Value::Arr(items));
-                            }
-                            _ => return Err(self.err("expected ',' or ']'")),
-                        }
-                    }
-                }
-                Some(b'"') => Ok(Value::Str(self.string()?)),
-                Some(b't') => self.word("true", Value::Bool(true)),
-                Some(b'f') => self.word("false", Value::Bool(false)),
-                Some(b'n') => self.word("null", Value::Null),
-                Some(_) => self.number(),
-                None => Err(self.err("unexpected end")),
-            }
-        }
-
-        fn word(&mut self, word: &str, value: Value) -> Result<Value, String> {
-            if self.s[self.i..].starts_with(word.as_bytes()) {
-                self.i += word.len();
-                Ok(value)
-            } else {
-                Err(self.err("unknown word"))
-            }
-        }
-
-        fn number(&mut self) -> Result<Value, String> {
-            let start = self.i;
-            while self.i < self.s.len()
-                && matches!(
-                    self.s[self.i],
-                    b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
-                )
-            {
-                self.i += 1;
-            }
-            std::str::from_utf8(&self.s[start..self.i])
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .map(Value::Num)
-                .ok_or_else(|| self.err("bad number"))
-        }
-
-        fn string(&mut self) -> Result<String, String> {
-            if self.s.get(self.i) != Some(&b'"') {
-                return Err(self.err("expected a string"));
-            }
-            self.i += 1;
-            let mut out = Vec::new();
-            loop {
-                match self.s.get(self.i) {
-                    None => return Err(self.err("unterminated string")),
-                    Some(b'"') => {
-                        self.i += 1;
-                        return String::from_utf8(out).map_err(|_| self.err("bad UTF-8"));
-                    }
-                    Some(b'\\') => {
-                        let escaped = self.s.get(self.i + 1).copied();
-                        self.i += 2;
-                        match escaped {
-                            Some(b'n') => out.push(b'\n'),
-                            Some(b't') => out.push(b'\t'),
-                            Some(b'r') => out.push(b'\r'),
-                            Some(b'b') => out.push(8),
-                            Some(b'f') => out.push(12),
-                            Some(b'u') => {
-                                let hex = self
-                                    .s
-                                    .get(self.i..self.i + 4)
-                                    .and_then(|h| std::str::from_utf8(h).ok())
-                                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                                    .ok_or_else(|| self.err("bad \\u escape"))?;
-                                self.i += 4;
-                                let c = char::from_u32(hex).unwrap_or('\u{fffd}');
-                                let mut buf = [0; 4];
-                                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                            }
-                            Some(c) => out.push(c),
-                            None => return Err(self.err("unterminated escape")),
-                        }
-                    }
-                    Some(&c) => {
-                        out.push(c);
-                        self.i += 1;
-                    }
-                }
-            }
         }
     }
 }
