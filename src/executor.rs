@@ -640,6 +640,84 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// A handle to the pool that does not keep it open: for code the pool
+    /// itself holds, such as a [`Builder`] hook that resubmits a failed job.
+    /// An `Executor` captured by a hook would be a cycle (the pool owns its
+    /// hooks), so the pool would never close when the last outside clone
+    /// is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, OnceLock};
+    /// use thread_exec::{Executor, WeakExecutor};
+    ///
+    /// let weak: Arc<OnceLock<WeakExecutor>> = Arc::default();
+    /// let in_hook = Arc::clone(&weak);
+    /// let pool = Executor::builder()
+    ///     .threads(1)
+    ///     .on_panic(move |_| {
+    ///         // Reach the pool from its own hook without keeping it alive.
+    ///         if let Some(pool) = in_hook.get().and_then(WeakExecutor::upgrade) {
+    ///             pool.spawn(|| println!("retrying"));
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// weak.set(pool.downgrade()).unwrap();
+    /// pool.spawn(|| panic!("first try fails"));
+    /// pool.wait();
+    /// # Ok::<(), thread_exec::BuildError>(())
+    /// ```
+    pub fn downgrade(&self) -> WeakExecutor {
+        WeakExecutor {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+/// A handle to a pool that does not keep it open, from
+/// [`Executor::downgrade`]; [`upgrade`](WeakExecutor::upgrade) it to use the
+/// pool.
+///
+/// # Examples
+///
+/// ```
+/// let pool = thread_exec::Executor::new(1);
+/// let weak = pool.downgrade();
+/// assert!(weak.upgrade().is_some());
+/// drop(pool); // the last Executor: the pool closes
+/// assert!(weak.upgrade().is_none());
+/// ```
+#[derive(Clone)]
+pub struct WeakExecutor {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl WeakExecutor {
+    /// An `Executor` for the pool, or `None` once every `Executor` of it was
+    /// dropped (the pool then closes, and stays closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(1);
+    /// let weak = pool.downgrade();
+    /// let again = weak.upgrade().expect("the pool is open");
+    /// assert_eq!(again.spawn(|| 2).join().unwrap(), 2);
+    /// ```
+    pub fn upgrade(&self) -> Option<Executor> {
+        let shared = self.shared.upgrade()?;
+        shared.try_add_executor().then_some(Executor { shared })
+    }
+}
+
+impl fmt::Debug for WeakExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakExecutor").finish_non_exhaustive()
+    }
+}
+
 impl Clone for Executor {
     fn clone(&self) -> Self {
         self.shared.add_executor();

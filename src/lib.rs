@@ -97,9 +97,9 @@ mod submit;
 mod sync;
 mod worker;
 
-pub use builder::{Builder, DEFAULT_KEEP_ALIVE};
+pub use builder::{Builder, DEFAULT_KEEP_ALIVE, MIN_STACK_SIZE};
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
-pub use executor::{Executor, WaitAsync};
+pub use executor::{Executor, WaitAsync, WeakExecutor};
 pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, Job, NoCallback};
 pub use panic::JobPanic;

@@ -32,6 +32,7 @@
 //! pool can drain, since that job is still unfinished.
 
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{ScaleError, ScaleErrorKind};
 use crate::queue::Msg;
@@ -45,6 +46,7 @@ pub(crate) enum StartReason {
     Build,
     ScaleUp,
     DynamicGrowth,
+    Replacement,
 }
 
 impl StartReason {
@@ -53,6 +55,7 @@ impl StartReason {
             StartReason::Build => "build",
             StartReason::ScaleUp => "scale_up",
             StartReason::DynamicGrowth => "dynamic growth",
+            StartReason::Replacement => "replacing a lost worker",
         }
     }
 }
@@ -73,7 +76,17 @@ fn spawn_worker(
     }
     let thread_shared = Arc::clone(shared);
     let thread_counters = Arc::clone(&counters);
-    match builder.spawn(move || crate::worker::main(thread_shared, id, thread_counters)) {
+    let body = move || {
+        let lost = catch_unwind(AssertUnwindSafe(|| {
+            crate::worker::main(Arc::clone(&thread_shared), id, thread_counters)
+        }));
+        if let Err(payload) = lost {
+            crate::panic::drop_payload(payload);
+            crate::worker::lost(&thread_shared, id);
+            replace_lost_worker(&thread_shared);
+        }
+    };
+    match builder.spawn(body) {
         Ok(handle) => {
             registry.register(id, counters, handle);
             reservation.commit();
@@ -90,6 +103,27 @@ fn spawn_worker(
             tracing::error!(reason = reason.as_str(), error = %err, "could not start a worker thread");
             Err(err)
         }
+    }
+}
+
+/// A worker's main function unwound (a panic the crate could not contain,
+/// from a tracing subscriber, say); its exit guard already took it out of
+/// every count. Starts another in its place, so the pool keeps its
+/// strength, unless the pool has drained (it is shutting down and needs
+/// no thread).
+fn replace_lost_worker(shared: &Arc<Shared>) {
+    let _scaling = lock(&shared.scaling);
+    if shared.is_drained() {
+        return;
+    }
+    tracing::warn!("starting a worker thread in place of one that was lost");
+    let target = if shared.config.dynamic {
+        shared.min_threads()
+    } else {
+        shared.max_threads()
+    };
+    if grow_to(shared, target, StartReason::Replacement).is_ok() && shared.config.dynamic {
+        grow_for_backlog(shared);
     }
 }
 

@@ -231,6 +231,12 @@ where
 
 /// Creates the slot of a job the executor refused: settled with `error`,
 /// its callback run now on the caller's thread, only a handle pointing at it.
+///
+/// Cold and never inlined: its `Result<T, JobError>` is as large as `T`, and
+/// inlined into a submit path it would put a frame that large on every
+/// submitting thread's stack, refused or not.
+#[cold]
+#[inline(never)]
 pub(crate) fn refused<F, C, T>(f: F, callback: C, error: JobError) -> RawHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -426,21 +432,32 @@ where
         let Queued { f, callback, span } = slot.take_claimed();
         // The submitter's span is the parent of the job's span, so a
         // request's span follows its blocking work (and its callbacks) onto
-        // the worker.
-        let _parent = span.as_deref().map(Span::enter);
-        let _job = tracing::debug_span!("thread_exec::job").entered();
-        let running = RunningJob::enter(header);
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-            tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked");
+        // the worker. Entering and leaving spans runs the tracing
+        // subscriber, user code too: it happens under the job's catch (a
+        // subscriber that panics there fails the job, not the worker), and
+        // the spans are left under a catch of their own.
+        let mut spans = None;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let parent = span.as_deref().map(Span::enter);
+            spans = Some((parent, tracing::debug_span!("thread_exec::job").entered()));
+            let _running = RunningJob::enter(header);
+            f()
+        }))
+        .map_err(|payload| {
+            run_caught(
+                || tracing::warn!(panic = panic_text(payload.as_ref()), "job panicked"),
+                "reporting ",
+                "a job's panic",
+            );
             crate::panic::report(payload.as_ref(), false);
             JobError::panic(payload)
         });
-        drop(running);
         let outcome = match result {
             Ok(_) => Outcome::Completed,
             Err(_) => Outcome::Panicked,
         };
         slot.finish(result, callback);
+        run_caught(move || drop(spans), "leaving ", "a job's span");
         outcome
     }
 

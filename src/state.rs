@@ -438,6 +438,24 @@ impl Shared {
         self.executors.fetch_add(1, SeqCst);
     }
 
+    /// Counts one more `Executor` made from a weak handle, unless the last
+    /// one is gone already (then the pool is closing, and stays unreachable).
+    pub(crate) fn try_add_executor(&self) -> bool {
+        let mut executors = self.executors.load(SeqCst);
+        loop {
+            if executors == 0 {
+                return false;
+            }
+            match self
+                .executors
+                .compare_exchange_weak(executors, executors + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(current) => executors = current,
+            }
+        }
+    }
+
     /// Counts an `Executor` clone gone; the last one closes the pool.
     pub(crate) fn remove_executor(&self) {
         if self.executors.fetch_sub(1, SeqCst) == 1 {

@@ -140,6 +140,19 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
     drop(guard);
 }
 
+/// After a worker's main function unwound and the unwind was caught: the
+/// thread says goodbye as a worker that stops does.
+pub(crate) fn lost(shared: &Shared, id: usize) {
+    crate::panic::run_caught(
+        || tracing::error!(worker = id, "worker loop unwound; thread lost"),
+        "reporting ",
+        "a lost worker",
+    );
+    if let Some(hook) = &shared.config.on_thread_stop {
+        run_hook(hook, "on_thread_stop");
+    }
+}
+
 fn run_hook(hook: &(dyn Fn() + Send + Sync), which: &str) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(hook)) {
         tracing::error!(
@@ -163,7 +176,8 @@ struct ExitGuard<'a> {
 impl Drop for ExitGuard<'_> {
     fn drop(&mut self) {
         if self.counted {
-            tracing::error!(worker = self.id, "worker loop unwound; thread lost");
+            // The loop unwound. No user code here (a panic while unwinding
+            // aborts): `lost` runs the stop hook once the unwind is caught.
             self.shared.leave();
         }
         lock(&self.shared.registry).deregister(self.id);

@@ -236,3 +236,256 @@ fn stranded_jobs_are_cancelled_outside_the_scaling_lock() {
         pool.shutdown();
     });
 }
+
+/// A runtime waker whose `wake` panics.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("the runtime's waker fails");
+    }
+}
+
+/// Polls `future` once with a waker that panics when woken.
+fn poll_with_panicking_waker<F: std::future::Future + Unpin>(future: &mut F) -> bool {
+    let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+    let mut cx = std::task::Context::from_waker(&waker);
+    std::pin::Pin::new(future).poll(&mut cx).is_pending()
+}
+
+/// A waker of one of the pool's own waiters (`spawn_async` waiting for room,
+/// `wait_async`, `shutdown_async`) runs on the worker that frees room or
+/// settles the last job; one that panicked there was not caught: with a
+/// pending `spawn_async` it fired after the next job was claimed and before
+/// it ran, so the worker died, the job never settled and `wait()` hung.
+#[test]
+fn a_panicking_waker_of_a_pool_waiter_neither_kills_a_worker_nor_strands_a_job() {
+    common::quiet_worker_panics();
+    within(LIMIT, "panicking wakers", || {
+        let pool = Executor::builder()
+            .threads(1)
+            .max_queue_size(1)
+            .build()
+            .unwrap();
+        let (gate, busy) = occupy(&pool, 1);
+        let queued = pool.try_spawn(|| 1).unwrap();
+        let mut room = pool.spawn_async(|| 2);
+        assert!(poll_with_panicking_waker(&mut room), "the queue is full");
+        let mut finished = pool.wait_async();
+        assert!(poll_with_panicking_waker(&mut finished));
+        gate.open();
+        assert_eq!(queued.join().unwrap(), 1);
+        for handle in busy {
+            handle.join().unwrap();
+        }
+        pool.wait();
+        assert_eq!(pool.stats().threads, 1);
+        // The waiter's future still completes when polled again.
+        let handle = futures::executor::block_on(room).unwrap();
+        assert_eq!(handle.join().unwrap(), 2);
+        let mut exited = pool.shutdown_async();
+        let _ = poll_with_panicking_waker(&mut exited);
+        pool.shutdown();
+        assert_eq!(pool.stats().completed, 3);
+    });
+}
+
+/// `join` of a job queued behind the calling job, on a one-thread pool:
+/// nothing else could ever run it, so it deadlocked silently. The caller's
+/// worker now runs the pool's queued jobs while it waits.
+#[test]
+fn join_of_a_job_queued_behind_the_caller_on_a_one_thread_pool_finishes() {
+    within(LIMIT, "nested join", || {
+        let pool = Executor::new(1);
+        let inner = pool.clone();
+        let outer = pool.spawn(move || {
+            let behind = inner.spawn(|| 20);
+            behind.join().unwrap() + 1
+        });
+        assert_eq!(outer.join().unwrap(), 21);
+        pool.shutdown();
+    });
+}
+
+/// A blocking `spawn` from the pool's own jobs on its own full bounded
+/// queue: with every worker doing it, no worker was left to make room. A
+/// blocked worker now runs queued jobs itself.
+#[test]
+fn blocking_spawns_from_every_worker_on_their_own_full_queue_make_progress() {
+    within(LIMIT, "nested blocking spawn", || {
+        let pool = Executor::builder()
+            .threads(2)
+            .max_queue_size(1)
+            .build()
+            .unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let parents: Vec<_> = (0..2)
+            .map(|_| {
+                let inner = pool.clone();
+                let ran = Arc::clone(&ran);
+                pool.spawn(move || {
+                    for _ in 0..20 {
+                        let ran = Arc::clone(&ran);
+                        inner.spawn(move || {
+                            ran.fetch_add(1, SeqCst);
+                        });
+                    }
+                })
+            })
+            .collect();
+        for parent in parents {
+            parent.join().unwrap();
+        }
+        pool.wait();
+        assert_eq!(ran.load(SeqCst), 40);
+        pool.shutdown();
+    });
+}
+
+/// `block_on(wait_async())` and `block_on(shutdown_async())` inside one of
+/// the pool's jobs waited for that very job forever, silently, while their
+/// blocking twins panicked with an explanation. They panic the same way.
+#[test]
+fn driving_wait_async_or_shutdown_async_inside_a_job_panics_instead_of_hanging() {
+    common::quiet_worker_panics();
+    within(LIMIT, "async waits inside a job", || {
+        let pool = Executor::new(1);
+        let inner = pool.clone();
+        let waited = pool.spawn(move || futures::executor::block_on(inner.wait_async()));
+        let err = waited.join().unwrap_err();
+        assert!(err.to_string().contains("wait_async"), "{err}");
+        let inner = pool.clone();
+        let shut = pool.spawn(move || futures::executor::block_on(inner.shutdown_async()));
+        let err = shut.join().unwrap_err();
+        assert!(err.to_string().contains("shutdown_async"), "{err}");
+        pool.shutdown();
+    });
+}
+
+/// `JobHandle::join` used `futures::executor::block_on`, which panics when
+/// nested: joining an unfinished job inside a `block_on` future failed.
+#[test]
+fn join_inside_a_block_on_future_works() {
+    within(LIMIT, "join inside block_on", || {
+        let pool = Executor::new(1);
+        let (gate, busy) = occupy(&pool, 1);
+        let handle = pool.spawn(|| 3);
+        let opener = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            gate.open();
+        });
+        let value = futures::executor::block_on(async move { handle.join().unwrap() });
+        assert_eq!(value, 3);
+        opener.join().unwrap();
+        for handle in busy {
+            handle.join().unwrap();
+        }
+    });
+}
+
+/// The job slot was built on the submitting thread's stack and then boxed:
+/// a job with a 4 MiB output overflowed a small submitter stack in debug
+/// builds. It is written in place on the heap.
+#[test]
+fn a_job_with_a_large_output_does_not_overflow_the_submitters_stack() {
+    const SIZE: usize = 4 << 20;
+    within(LIMIT, "large output", || {
+        let pool = Executor::builder()
+            .threads(1)
+            .stack_size(16 * SIZE)
+            .build()
+            .unwrap();
+        let (seen_tx, seen) = mpsc::channel();
+        let submitter = {
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .stack_size(1 << 20)
+                .spawn(move || {
+                    pool.spawn(|| [7_u8; SIZE]).on_complete(move |result| {
+                        let output = result.as_ref().unwrap();
+                        seen_tx.send(output[SIZE - 1]).unwrap();
+                    });
+                })
+                .unwrap()
+        };
+        submitter.join().expect("the submitter's stack held");
+        assert_eq!(seen.recv_timeout(LIMIT).unwrap(), 7);
+        pool.shutdown();
+    });
+}
+
+/// `threads(0).max_threads(4)` built a min-0 dynamic pool though `threads(0)`
+/// is documented to fail, and `threads(8).max_threads(2)` silently built two
+/// threads. Both are build errors.
+#[test]
+fn contradictory_thread_settings_are_build_errors() {
+    let zero = Executor::builder().threads(0).max_threads(4).build();
+    assert_eq!(
+        zero.unwrap_err().to_string(),
+        "a pool needs at least one thread"
+    );
+    let above = Executor::builder().threads(8).max_threads(2).build();
+    assert!(
+        above.unwrap_err().to_string().contains("above max_threads"),
+        "threads(8) contradicts max_threads(2)"
+    );
+    // Overriding one side of `threads` is still fine.
+    let pool = Executor::builder()
+        .threads(1)
+        .max_threads(3)
+        .build()
+        .unwrap();
+    assert_eq!(pool.stats().threads, 1);
+}
+
+/// `stack_size(1)` was raised to the platform's minimum stack, on which a
+/// job that panics (with `RUST_BACKTRACE` set, as CI does) overflowed while
+/// the backtrace printed, aborting the process. Stacks have a floor that a
+/// panicking job unwinds on.
+#[test]
+fn a_tiny_stack_size_still_lets_a_job_panic_and_unwind() {
+    within(LIMIT, "panic on a tiny stack", || {
+        for bytes in [0, 1, 16 << 10] {
+            let pool = Executor::builder()
+                .threads(1)
+                .stack_size(bytes)
+                .build()
+                .unwrap();
+            let failed = pool.spawn(|| -> u8 { panic!("a job on a small stack fails") });
+            assert!(failed.join().unwrap_err().is_panic());
+            assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
+            pool.shutdown();
+        }
+    });
+}
+
+/// An `Executor` captured by a builder hook (the natural way to resubmit
+/// from `on_panic`) kept the pool open forever after the last outside clone
+/// was dropped. A `WeakExecutor` reaches the pool without keeping it open.
+#[test]
+fn a_hook_holding_a_weak_executor_lets_the_pool_close() {
+    common::quiet_worker_panics();
+    within(LIMIT, "weak executor in a hook", || {
+        let weak: Arc<std::sync::OnceLock<thread_exec::WeakExecutor>> = Arc::default();
+        let in_hook = Arc::clone(&weak);
+        let (retried_tx, retried) = mpsc::channel();
+        let retried_tx = std::sync::Mutex::new(retried_tx);
+        let pool = Executor::builder()
+            .threads(1)
+            .on_panic(move |_| {
+                if let Some(pool) = in_hook.get().and_then(thread_exec::WeakExecutor::upgrade) {
+                    let tx = retried_tx.lock().unwrap().clone();
+                    pool.spawn(move || tx.send(()).unwrap());
+                }
+            })
+            .build()
+            .unwrap();
+        weak.set(pool.downgrade()).unwrap();
+        pool.spawn(|| panic!("first try"));
+        retried.recv_timeout(LIMIT).expect("the hook resubmitted");
+        let watcher = weak.get().unwrap().clone();
+        drop(pool);
+        // The last Executor is gone: the pool closed, and stays unreachable.
+        assert!(watcher.upgrade().is_none());
+    });
+}
