@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use thread_exec::{Executor, TrySpawnError};
+use thread_exec::Executor;
 
 /// The blocking work: 10 ms of "I/O".
 fn work(i: u64) -> u64 {
@@ -37,8 +37,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         match pool.try_spawn(move || work(i)) {
             Ok(handle) => accepted.push(handle),
             // The job comes back unrun: ours to drop, or to run elsewhere.
-            Err(TrySpawnError::Full(_job)) => shed += 1,
-            Err(TrySpawnError::Closed(_)) => unreachable!("the pool is open"),
+            Err(err) if err.is_full() => shed += 1,
+            Err(_closed) => unreachable!("the pool is open"),
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

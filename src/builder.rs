@@ -57,6 +57,7 @@ pub struct Builder {
     max_threads: Option<usize>,
     keep_alive: Duration,
     max_queue_size: usize,
+    queue_timeout: Option<Duration>,
     thread_name: String,
     stack_size: Option<usize>,
     on_thread_start: Option<Hook>,
@@ -87,6 +88,7 @@ impl Builder {
             max_threads: None,
             keep_alive: DEFAULT_KEEP_ALIVE,
             max_queue_size: 0,
+            queue_timeout: None,
             thread_name: "thread-exec".to_owned(),
             stack_size: None,
             on_thread_start: None,
@@ -175,6 +177,34 @@ impl Builder {
     /// ```
     pub fn max_queue_size(mut self, n: usize) -> Builder {
         self.max_queue_size = n;
+        self
+    }
+
+    /// Every job must start within `timeout` of its submission, unless it
+    /// has its own [`Job::deadline`](crate::Job::deadline) or
+    /// [`Job::queue_timeout`](crate::Job::queue_timeout): a job a worker
+    /// reaches later never runs, and its handle yields an error for which
+    /// [`JobError::is_expired`](crate::JobError::is_expired) holds. Under
+    /// overload this keeps the pool on work somebody still waits for: set it
+    /// to the client's timeout. A timeout too long for `Instant` to
+    /// represent means none. With a queue timeout the submit path reads the
+    /// clock once per job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = thread_exec::Executor::builder()
+    ///     .threads(2)
+    ///     .max_queue_size(1_024)
+    ///     .queue_timeout(Duration::from_millis(200))
+    ///     .build()?;
+    /// assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
+    /// # Ok::<(), thread_exec::BuildError>(())
+    /// ```
+    pub fn queue_timeout(mut self, timeout: Duration) -> Builder {
+        self.queue_timeout = Some(timeout);
         self
     }
 
@@ -373,6 +403,7 @@ impl Builder {
             on_panic: self.on_panic,
             keep_alive: self.keep_alive,
             max_queue_size: self.max_queue_size,
+            queue_timeout: self.queue_timeout,
             dynamic,
         };
         let shared = Arc::new(Shared::new(config, min, max));
@@ -393,6 +424,7 @@ impl fmt::Debug for Builder {
             .field("max_threads", &self.max_threads)
             .field("keep_alive", &self.keep_alive)
             .field("max_queue_size", &self.max_queue_size)
+            .field("queue_timeout", &self.queue_timeout)
             .field("thread_name", &self.thread_name)
             .field("stack_size", &self.stack_size)
             .field("on_thread_start", &self.on_thread_start.is_some())

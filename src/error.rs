@@ -3,19 +3,34 @@
 //! Errors that carry a job back to the caller ([`TrySpawnError`],
 //! [`SpawnError`]) give it back untouched through `into_inner()`, and their
 //! `Debug` does not require the job to be `Debug`, as flume's errors do.
+//! They are `Send + Sync` for any job that is `Send` (the job is reachable
+//! only by value, through `into_inner`), so `?` turns them into
+//! `Box<dyn Error + Send + Sync>` or `anyhow::Error`; and each converts into
+//! a [`JobError`] without the job, so a handler can use one error type for
+//! "not accepted" and "did not produce a value":
+//! `pool.try_run(f)?.await?`.
 
 use std::any::Any;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 /// Why a job produced no value: it panicked, it was cancelled before it
-/// started, or the executor was shut down before it was accepted.
+/// started, its queue deadline passed before it started, or it was not
+/// accepted (the executor was shut down, or, converted from a
+/// [`TrySpawnError`], its bounded queue was full).
 ///
 /// Returned by awaiting or [joining](crate::JobHandle::join) a
 /// [`JobHandle`](crate::JobHandle), and passed to completion callbacks. Its
 /// representation is private (like tokio's `JoinError`); ask it with
 /// [`is_panic`](JobError::is_panic), [`is_cancelled`](JobError::is_cancelled)
-/// and [`is_closed`](JobError::is_closed).
+/// [`is_closed`](JobError::is_closed), [`is_expired`](JobError::is_expired)
+/// and [`is_full`](JobError::is_full).
+///
+/// It converts into a [`std::io::Error`] (`?` in a function returning
+/// `io::Result`), keeping itself as the `io::Error`'s inner error: a panic is
+/// [`ErrorKind::Other`](std::io::ErrorKind::Other), a cancelled job
+/// `Interrupted`, an expired one `TimedOut`, a full queue `WouldBlock` and a
+/// shut-down executor `NotConnected`.
 ///
 /// # Examples
 ///
@@ -45,6 +60,8 @@ enum Repr {
     },
     Cancelled,
     Closed,
+    Expired,
+    Full,
 }
 
 impl JobError {
@@ -66,6 +83,18 @@ impl JobError {
     pub(crate) fn closed() -> Self {
         JobError {
             repr: Box::new(Repr::Closed),
+        }
+    }
+
+    pub(crate) fn expired() -> Self {
+        JobError {
+            repr: Box::new(Repr::Expired),
+        }
+    }
+
+    fn full() -> Self {
+        JobError {
+            repr: Box::new(Repr::Full),
         }
     }
 
@@ -119,6 +148,55 @@ impl JobError {
         matches!(*self.repr, Repr::Closed)
     }
 
+    /// `true` if the job's queue deadline ([`Job::deadline`],
+    /// [`Job::queue_timeout`] or the pool's
+    /// [`Builder::queue_timeout`](crate::Builder::queue_timeout)) passed
+    /// before a worker could start it, so it never ran.
+    ///
+    /// [`Job::deadline`]: crate::Job::deadline
+    /// [`Job::queue_timeout`]: crate::Job::queue_timeout
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use thread_exec::{Executor, Job};
+    ///
+    /// let pool = Executor::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let blocker = pool.spawn(move || rx.recv().ok());
+    /// let late = pool.send(Job::new(|| 1).queue_timeout(Duration::ZERO));
+    /// drop(tx);
+    /// # blocker.join().unwrap();
+    /// assert!(late.join().unwrap_err().is_expired());
+    /// ```
+    pub fn is_expired(&self) -> bool {
+        matches!(*self.repr, Repr::Expired)
+    }
+
+    /// `true` if the job was not accepted because the executor's bounded
+    /// queue was full: the error a [`TrySpawnError`] converts into.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use thread_exec::{Executor, JobError};
+    ///
+    /// let pool = Executor::builder().threads(1).max_queue_size(1).build()?;
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let (started_tx, started) = std::sync::mpsc::channel();
+    /// let _busy = pool.spawn(move || { started_tx.send(()).ok(); rx.recv().ok() });
+    /// started.recv()?;
+    /// let _queued = pool.spawn(|| ());
+    /// let err: JobError = pool.try_spawn(|| ()).unwrap_err().into();
+    /// assert!(err.is_full());
+    /// # drop(tx);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_full(&self) -> bool {
+        matches!(*self.repr, Repr::Full)
+    }
+
     /// The panic payload, or the error itself if the job did not panic.
     ///
     /// # Examples
@@ -132,7 +210,7 @@ impl JobError {
     ///
     /// # Errors
     ///
-    /// Returns `Err(self)` when the job was cancelled or closed, not panicked.
+    /// Returns `Err(self)` when the job did not panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JobError> {
         match *self.repr {
             Repr::Panic { payload, .. } => {
@@ -201,6 +279,10 @@ impl fmt::Display for JobError {
             },
             Repr::Cancelled => f.write_str("job was cancelled before it started"),
             Repr::Closed => f.write_str("job was not accepted: the executor is shut down"),
+            Repr::Expired => {
+                f.write_str("job expired: its queue deadline passed before it started")
+            }
+            Repr::Full => f.write_str("job was not accepted: the executor's queue is full"),
         }
     }
 }
@@ -214,16 +296,33 @@ impl fmt::Debug for JobError {
                 .finish(),
             Repr::Cancelled => f.write_str("JobError::Cancelled"),
             Repr::Closed => f.write_str("JobError::Closed"),
+            Repr::Expired => f.write_str("JobError::Expired"),
+            Repr::Full => f.write_str("JobError::Full"),
         }
     }
 }
 
 impl std::error::Error for JobError {}
 
+impl From<JobError> for std::io::Error {
+    fn from(err: JobError) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match *err.repr {
+            Repr::Panic { .. } => ErrorKind::Other,
+            Repr::Cancelled => ErrorKind::Interrupted,
+            Repr::Expired => ErrorKind::TimedOut,
+            Repr::Full => ErrorKind::WouldBlock,
+            Repr::Closed => ErrorKind::NotConnected,
+        };
+        std::io::Error::new(kind, err)
+    }
+}
+
 /// The error of [`Executor::try_spawn`](crate::Executor::try_spawn) and
 /// [`Executor::try_send`](crate::Executor::try_send): the job could not be
-/// queued without blocking. The job comes back untouched in either variant;
-/// take it with [`into_inner`](TrySpawnError::into_inner).
+/// queued without blocking: [`is_full`](TrySpawnError::is_full) or
+/// [`is_closed`](TrySpawnError::is_closed). The job comes back untouched
+/// either way; take it with [`into_inner`](TrySpawnError::into_inner).
 ///
 /// # Examples
 ///
@@ -233,18 +332,32 @@ impl std::error::Error for JobError {}
 /// let pool = Executor::new(1);
 /// pool.shutdown();
 /// match pool.try_spawn(|| 1) {
-///     Err(TrySpawnError::Closed(job)) => assert_eq!(job(), 1),
-///     other => panic!("expected Closed, got {other:?}"),
+///     Err(err) if err.is_closed() => assert_eq!(err.into_inner()(), 1),
+///     other => panic!("expected closed, got {other:?}"),
 /// }
 /// ```
-pub enum TrySpawnError<F> {
-    /// The queue holds `max_queue_size` jobs already.
-    Full(F),
-    /// The executor is shut down.
-    Closed(F),
+pub struct TrySpawnError<F> {
+    full: bool,
+    /// Behind a mutex only so that the error is `Sync` whatever the job (see
+    /// the module docs); locked once, by `into_inner`, which owns the error.
+    job: Mutex<F>,
 }
 
 impl<F> TrySpawnError<F> {
+    pub(crate) fn full(job: F) -> Self {
+        TrySpawnError {
+            full: true,
+            job: Mutex::new(job),
+        }
+    }
+
+    pub(crate) fn closed(job: F) -> Self {
+        TrySpawnError {
+            full: false,
+            job: Mutex::new(job),
+        }
+    }
+
     /// The job that was not queued.
     ///
     /// # Examples
@@ -256,12 +369,13 @@ impl<F> TrySpawnError<F> {
     /// assert_eq!(job(), 2);
     /// ```
     pub fn into_inner(self) -> F {
-        match self {
-            TrySpawnError::Full(job) | TrySpawnError::Closed(job) => job,
-        }
+        self.job
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `true` for [`TrySpawnError::Full`].
+    /// `true` if the bounded queue holds `max_queue_size` jobs already: shed
+    /// the load (answer "busy"), or retry later.
     ///
     /// # Examples
     ///
@@ -271,10 +385,10 @@ impl<F> TrySpawnError<F> {
     /// assert!(!pool.try_spawn(|| 2).unwrap_err().is_full());
     /// ```
     pub fn is_full(&self) -> bool {
-        matches!(self, TrySpawnError::Full(_))
+        self.full
     }
 
-    /// `true` for [`TrySpawnError::Closed`].
+    /// `true` if the executor is shut down.
     ///
     /// # Examples
     ///
@@ -284,29 +398,54 @@ impl<F> TrySpawnError<F> {
     /// assert!(pool.try_spawn(|| 2).unwrap_err().is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        matches!(self, TrySpawnError::Closed(_))
+        !self.full
+    }
+
+    /// Changes the job inside, keeping the reason (the `try_spawn` family
+    /// uses it to hand back a closure instead of the whole [`Job`]).
+    ///
+    /// [`Job`]: crate::Job
+    pub(crate) fn map<G>(self, f: impl FnOnce(F) -> G) -> TrySpawnError<G> {
+        let full = self.full;
+        TrySpawnError {
+            full,
+            job: Mutex::new(f(self.into_inner())),
+        }
     }
 }
 
 impl<F> fmt::Debug for TrySpawnError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => f.write_str("Full(..)"),
-            TrySpawnError::Closed(_) => f.write_str("Closed(..)"),
-        }
+        let reason = if self.full { "Full" } else { "Closed" };
+        f.debug_struct("TrySpawnError")
+            .field("reason", &format_args!("{reason}"))
+            .finish_non_exhaustive()
     }
 }
 
 impl<F> fmt::Display for TrySpawnError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => f.write_str("the executor's queue is full"),
-            TrySpawnError::Closed(_) => f.write_str("the executor is shut down"),
+        if self.full {
+            f.write_str("the executor's queue is full")
+        } else {
+            f.write_str("the executor is shut down")
         }
     }
 }
 
 impl<F> std::error::Error for TrySpawnError<F> {}
+
+impl<F> From<TrySpawnError<F>> for JobError {
+    /// The reason, without the job (dropped here): [`JobError::is_full`] or
+    /// [`JobError::is_closed`].
+    fn from(err: TrySpawnError<F>) -> JobError {
+        if err.full {
+            JobError::full()
+        } else {
+            JobError::closed()
+        }
+    }
+}
 
 /// The error of [`Executor::spawn_async`](crate::Executor::spawn_async) and
 /// [`Executor::send_async`](crate::Executor::send_async): the executor was
@@ -324,9 +463,18 @@ impl<F> std::error::Error for TrySpawnError<F> {}
 /// assert_eq!(job(), 3);
 /// # });
 /// ```
-pub struct SpawnError<F>(pub(crate) F);
+pub struct SpawnError<F> {
+    /// As in [`TrySpawnError`]: a mutex only for `Sync`.
+    job: Mutex<F>,
+}
 
 impl<F> SpawnError<F> {
+    pub(crate) fn new(job: F) -> Self {
+        SpawnError {
+            job: Mutex::new(job),
+        }
+    }
+
     /// The job that was not queued.
     ///
     /// # Examples
@@ -340,7 +488,9 @@ impl<F> SpawnError<F> {
     /// # });
     /// ```
     pub fn into_inner(self) -> F {
-        self.0
+        self.job
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -357,6 +507,13 @@ impl<F> fmt::Display for SpawnError<F> {
 }
 
 impl<F> std::error::Error for SpawnError<F> {}
+
+impl<F> From<SpawnError<F>> for JobError {
+    /// [`JobError::is_closed`], without the job (dropped here).
+    fn from(_: SpawnError<F>) -> JobError {
+        JobError::closed()
+    }
+}
 
 /// The error of [`Builder::build`](crate::Builder::build): the configuration
 /// is invalid, or the operating system refused to start a thread.

@@ -15,7 +15,7 @@ use crate::job::{Callback, Job};
 use crate::shutdown::{PendingJob, ShutdownAsync};
 use crate::state::{Condition, Refused, Shared, Until};
 use crate::stats::Stats;
-use crate::submit::{accept_blocking, enqueue, refused, Run, SendAsync, SpawnAsync};
+use crate::submit::{accept_blocking, enqueue, refused, Run, SendAsync, SpawnAsync, TryRun};
 use crate::sync::Arc;
 
 /// A pool of OS threads that runs blocking jobs, and the handle to it.
@@ -168,8 +168,9 @@ impl Executor {
     ///
     /// # Errors
     ///
-    /// [`TrySpawnError::Full`] if the bounded queue is full,
-    /// [`TrySpawnError::Closed`] if the executor is shut down; both hand `f`
+    /// [`TrySpawnError`] if the bounded queue is full
+    /// ([`is_full`](TrySpawnError::is_full)) or the executor is shut down
+    /// ([`is_closed`](TrySpawnError::is_closed)); either hands `f`
     /// back untouched.
     ///
     /// # Examples
@@ -186,7 +187,7 @@ impl Executor {
     /// started.recv().unwrap();
     /// let queued = pool.try_spawn(|| 1).unwrap(); // fills the queue
     /// match pool.try_spawn(|| 2) {
-    ///     Err(TrySpawnError::Full(job)) => assert_eq!(job(), 2), // shed: run it elsewhere, or drop it
+    ///     Err(full) if full.is_full() => assert_eq!(full.into_inner()(), 2), // shed: run it elsewhere, or drop it
     ///     other => panic!("{other:?}"),
     /// }
     /// drop(tx);
@@ -199,10 +200,8 @@ impl Executor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.try_send(Job::new(f)).map_err(|err| match err {
-            TrySpawnError::Full(job) => TrySpawnError::Full(job.f),
-            TrySpawnError::Closed(job) => TrySpawnError::Closed(job.f),
-        })
+        self.try_send(Job::new(f))
+            .map_err(|err| err.map(|job| job.f))
     }
 
     /// Queues a [`Job`] if that needs no waiting; never blocks.
@@ -231,8 +230,11 @@ impl Executor {
     {
         match self.shared.accept() {
             Ok(queued) => Ok(enqueue(&self.shared, job, queued)),
-            Err(Refused::Full) => Err(TrySpawnError::Full(job)),
-            Err(Refused::Closed) => Err(TrySpawnError::Closed(job)),
+            Err(Refused::Full) => {
+                self.shared.count_rejected();
+                Err(TrySpawnError::full(job))
+            }
+            Err(Refused::Closed) => Err(TrySpawnError::closed(job)),
         }
     }
 
@@ -335,6 +337,53 @@ impl Executor {
         T: Send + 'static,
     {
         Run::new(self.spawn_async(f))
+    }
+
+    /// Queues `f` if there is room now, and returns a future of its result
+    /// that cancels the job if dropped: the web handler's blocking bridge
+    /// that sheds load instead of waiting (`pool.try_run(f)?.await?`).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_spawn`](Executor::try_spawn): [`TrySpawnError`] with `f`
+    /// inside if the bounded queue is full (counted in
+    /// [`Stats::rejected`]) or the executor is shut down. It converts into
+    /// a [`JobError`] (without `f`), so a handler returning
+    /// `Result<_, JobError>` can use `?` on both the submission and the
+    /// result; with the `axum` feature both answer as HTTP responses.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before the job started cancels it: it never
+    /// runs, and in a bounded pool its place in the queue is free at once.
+    /// Dropped while the job runs, the job is asked to stop
+    /// ([`crate::is_cancelled`] turns `true` inside it); a job that does not
+    /// look runs to the end, and its result is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use thread_exec::{Executor, JobError};
+    ///
+    /// async fn handler(pool: &Executor, body: Vec<u8>) -> Result<u64, JobError> {
+    ///     // Shed (full queue), cancel (client gone) and wait, in one line.
+    ///     let sum = pool.try_run(move || body.iter().map(|&b| u64::from(b)).sum())?.await?;
+    ///     Ok(sum)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), JobError> {
+    /// let pool = Executor::builder().threads(2).max_queue_size(64).build().unwrap();
+    /// assert_eq!(handler(&pool, vec![1, 2, 3]).await?, 6);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_run<F, T>(&self, f: F) -> Result<TryRun<T>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_spawn(f).map(TryRun::new)
     }
 
     /// Blocks until every job accepted so far, and every job accepted while

@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 
 use crate::error::JobError;
 use crate::slot::RawHandle;
+use crate::state::{Owed, Shared};
+use crate::sync::Arc;
 
 /// The handle to one submitted job: a [`Future`] of its result, a blocking
 /// [`join`](JobHandle::join) for plain threads, and the place to
@@ -54,11 +56,14 @@ use crate::slot::RawHandle;
 /// [`Executor::run`]: crate::Executor::run
 pub struct JobHandle<T> {
     raw: RawHandle<T>,
+    /// The pool, for a bounded one: a handle that cancels its queued job
+    /// gives the job's place in the queue back at once.
+    pool: Option<Arc<Shared>>,
 }
 
 impl<T> JobHandle<T> {
-    pub(crate) fn new(raw: RawHandle<T>) -> Self {
-        JobHandle { raw }
+    pub(crate) fn new(raw: RawHandle<T>, pool: Option<Arc<Shared>>) -> Self {
+        JobHandle { raw, pool }
     }
 
     /// Blocks the calling thread until the job has finished, and returns its
@@ -133,8 +138,13 @@ impl<T> JobHandle<T> {
     /// interrupted, but it is asked to stop: from then on
     /// [`is_cancelled`](crate::is_cancelled) returns `true` inside it, and a
     /// job that checks can return early (cooperative cancellation). In a
-    /// bounded pool a cancelled job keeps its place in the queue's count
-    /// until a worker reaches it and skips it.
+    /// bounded pool the cancelled job's place in the queue is free at once:
+    /// a blocked [`spawn`](crate::Executor::spawn), a pending
+    /// [`spawn_async`](crate::Executor::spawn_async) or the next
+    /// [`try_spawn`](crate::Executor::try_spawn) gets it. (In an unbounded
+    /// pool the job counts as unfinished, for
+    /// [`wait`](crate::Executor::wait), until a worker reaches its entry and
+    /// skips it.)
     ///
     /// # Examples
     ///
@@ -156,7 +166,15 @@ impl<T> JobHandle<T> {
     /// assert!(waiting.join().unwrap_err().is_cancelled());
     /// ```
     pub fn cancel(&self) -> bool {
-        self.raw.cancel()
+        if !self.raw.cancel() {
+            return false;
+        }
+        if let Some(pool) = &self.pool {
+            if self.raw.take_accounting() {
+                pool.settle_cancelled(&mut Owed::default());
+            }
+        }
+        true
     }
 
     /// Attaches a callback that runs exactly once with the job's outcome:

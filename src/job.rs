@@ -8,6 +8,8 @@
 //! [`Executor::spawn`]: crate::Executor::spawn
 
 use std::fmt;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::error::JobError;
 
@@ -39,6 +41,7 @@ use crate::error::JobError;
 pub struct Job<F, C = NoCallback> {
     pub(crate) f: F,
     pub(crate) callback: C,
+    pub(crate) deadline: Deadline,
 }
 
 /// The callback type of a [`Job`] that has none.
@@ -73,6 +76,7 @@ impl<F> Job<F, NoCallback> {
         Job {
             f,
             callback: NoCallback,
+            deadline: Deadline::NONE,
         }
     }
 
@@ -114,7 +118,93 @@ impl<F> Job<F, NoCallback> {
         Job {
             f: self.f,
             callback,
+            deadline: self.deadline,
         }
+    }
+}
+
+impl<F, C> Job<F, C> {
+    /// The job must start by `deadline`: a worker that reaches it later
+    /// settles it without running it, its handle yields an error for which
+    /// [`JobError::is_expired`] holds, and its callback runs with that
+    /// error. For work nobody waits for any more, such as a request whose
+    /// client has timed out. Replaces any deadline set before, and the
+    /// pool's [`queue_timeout`](crate::Builder::queue_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use thread_exec::{Executor, Job};
+    ///
+    /// let pool = Executor::new(2);
+    /// let client_gives_up = Instant::now() + Duration::from_millis(200);
+    /// let handle = pool.send(Job::new(|| "fresh").deadline(client_gives_up));
+    /// assert_eq!(handle.join().unwrap(), "fresh"); // started in time
+    /// ```
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Deadline::at(deadline);
+        self
+    }
+
+    /// The job must start within `timeout` of its submission (of this call,
+    /// strictly: the clock starts here): as [`deadline`](Job::deadline)
+    /// with `Instant::now() + timeout`. A timeout too long for `Instant` to
+    /// represent means no deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use thread_exec::{Executor, Job};
+    ///
+    /// let pool = Executor::new(1);
+    /// let handle = pool.send(Job::new(|| 1).queue_timeout(Duration::from_secs(5)));
+    /// assert_eq!(handle.join().unwrap(), 1);
+    /// ```
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Deadline::after(timeout);
+        self
+    }
+}
+
+/// When a job must have started by: nanoseconds since a process-wide epoch
+/// plus one, so that a deadline fits one word and 0 means none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deadline(u64);
+
+/// The instant deadlines count from: the first one made.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Deadline {
+    pub(crate) const NONE: Deadline = Deadline(0);
+
+    /// `instant` as a deadline: one before the epoch has passed already, one
+    /// too far to count in nanoseconds (about 584 years) never passes.
+    pub(crate) fn at(instant: Instant) -> Deadline {
+        let nanos = instant.saturating_duration_since(epoch()).as_nanos();
+        match u64::try_from(nanos) {
+            Ok(nanos) if nanos < u64::MAX => Deadline(nanos + 1),
+            _ => Deadline::NONE,
+        }
+    }
+
+    /// `timeout` from now; saturates to no deadline.
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        crate::sync::deadline_after(timeout).map_or(Deadline::NONE, Deadline::at)
+    }
+
+    pub(crate) fn is_set(self) -> bool {
+        self != Deadline::NONE
+    }
+
+    /// Whether the deadline is set and has passed (reads the clock only if
+    /// it is set).
+    pub(crate) fn has_passed(self) -> bool {
+        self.is_set() && Deadline::at(Instant::now()).0 > self.0
     }
 }
 

@@ -105,7 +105,7 @@ pub use job::{Callback, Job, NoCallback};
 pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
 pub use stats::Stats;
-pub use submit::{Run, SendAsync, SpawnAsync};
+pub use submit::{Run, SendAsync, SpawnAsync, TryRun};
 
 /// The README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]

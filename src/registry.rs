@@ -16,6 +16,7 @@ use crate::sync::{Arc, AtomicU64, Ordering::Relaxed};
 pub(crate) struct WorkerCounters {
     completed: AtomicU64,
     panicked: AtomicU64,
+    expired: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -24,9 +25,37 @@ impl WorkerCounters {
             Outcome::Completed => &self.completed,
             Outcome::Panicked => &self.panicked,
         };
-        // Single writer: this worker. The store is published to `stats()`
-        // by the SeqCst release of the job that follows it.
-        counter.store(counter.load(Relaxed) + 1, Relaxed);
+        bump(counter);
+    }
+
+    /// A job whose deadline had passed when this worker reached it.
+    pub(crate) fn count_expired(&self) {
+        bump(&self.expired);
+    }
+}
+
+/// Adds one to a counter only its worker writes: a plain load and store.
+/// The store is published to `stats()` by the SeqCst release of the job
+/// that follows it.
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Relaxed) + 1, Relaxed);
+}
+
+/// A worker's counts, summed over workers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Totals {
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) expired: u64,
+}
+
+impl Totals {
+    fn add(self, counters: &WorkerCounters) -> Totals {
+        Totals {
+            completed: self.completed + counters.completed.load(Relaxed),
+            panicked: self.panicked + counters.panicked.load(Relaxed),
+            expired: self.expired + counters.expired.load(Relaxed),
+        }
     }
 }
 
@@ -39,8 +68,7 @@ pub(crate) struct Registry {
     /// `shutdown`.
     exited: Vec<JoinHandle<()>>,
     /// Counts of workers that are gone.
-    retired_completed: u64,
-    retired_panicked: u64,
+    retired: Totals,
     next_id: usize,
 }
 
@@ -78,8 +106,7 @@ impl Registry {
     pub(crate) fn deregister(&mut self, id: usize) {
         if let Some(index) = self.workers.iter().position(|entry| entry.id == id) {
             let entry = self.workers.swap_remove(index);
-            self.retired_completed += entry.counters.completed.load(Relaxed);
-            self.retired_panicked += entry.counters.panicked.load(Relaxed);
+            self.retired = self.retired.add(&entry.counters);
             self.exited.push(entry.handle);
         }
     }
@@ -101,16 +128,10 @@ impl Registry {
         std::mem::take(&mut self.exited)
     }
 
-    /// Completed and panicked counts over the pool's whole life.
-    pub(crate) fn totals(&self) -> (u64, u64) {
-        self.workers.iter().fold(
-            (self.retired_completed, self.retired_panicked),
-            |(completed, panicked), entry| {
-                (
-                    completed + entry.counters.completed.load(Relaxed),
-                    panicked + entry.counters.panicked.load(Relaxed),
-                )
-            },
-        )
+    /// The workers' counts over the pool's whole life.
+    pub(crate) fn totals(&self) -> Totals {
+        self.workers
+            .iter()
+            .fold(self.retired, |totals, entry| totals.add(&entry.counters))
     }
 }

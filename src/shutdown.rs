@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use crate::queue::Msg;
 use crate::slot::TaskRef;
-use crate::state::{Condition, Shared, Until};
+use crate::state::{Condition, Owed, Shared, Until};
 use crate::sync::{lock, Arc};
 
 /// `Executor::shutdown` and `shutdown_timeout`, and the teardown of a pool
@@ -59,12 +59,16 @@ pub(crate) fn shutdown_now(shared: &Shared) -> Vec<PendingJob> {
     let mut pending = Vec::new();
     for msg in shared.queue.drain() {
         let Msg::Job(task) = msg else { continue };
+        // Whoever takes the accounting settles the job in the pool: here,
+        // unless its handle cancelled it and did (see `slot`).
+        if !task.take_accounting() {
+            continue;
+        }
         if task.is_queued() {
             pending.push(PendingJob { task: Some(task) });
-            shared.settle_handed_back();
+            shared.settle_unrun(&mut Owed::default());
         } else {
-            // Cancelled by its handle already.
-            shared.cancel_unstarted(task);
+            shared.settle_cancelled(&mut Owed::default());
         }
     }
     // The drain may have swallowed the nudges that tell idle workers to

@@ -4,11 +4,12 @@
 //! [`JobHandle`](crate::JobHandle)).
 //!
 //! This is the crate's only `unsafe` code. It exists for the per-job cost:
-//! a job with its handle and its queue entry in 56 bytes beyond the
-//! closure's captures, in one allocation, with no lock taken on the job's
-//! path. Safe Rust gets to 88 bytes (two fat `Arc<dyn _>` pointers, `Arc`'s
-//! two counts, a mutex word and an enum tag); this module gets to 56 with
-//! the layout `async-task` (under `blocking`) uses.
+//! a job with its handle and its queue entry in one allocation of seven
+//! words for a one-word job (the closure, its queue deadline and its
+//! submitter's span share a union with the result), with no lock taken on
+//! the job's path. Safe Rust needs two fat `Arc<dyn _>` pointers, `Arc`'s
+//! two counts, a mutex word and an enum tag on top; this module uses the
+//! layout `async-task` (under `blocking`) uses.
 //!
 //! # Layout
 //!
@@ -35,7 +36,9 @@
 //!  bit 3     STOP: the handle asked the running job to stop (cooperative:
 //!            the job reads it through `crate::is_cancelled`; a hint, read
 //!            and written with relaxed ordering)
-//!  bits 4..  the number of TaskRef/RawHandle pointers alive
+//!  bit 4     ACCOUNTED: a job that settled without running has been
+//!            counted out of the pool's state word (see below)
+//!  bits 5..  the number of TaskRef/RawHandle pointers alive
 //! ```
 //!
 //! The invariants every `unsafe` block below relies on:
@@ -102,7 +105,7 @@ use std::task::{Context, Poll, Waker};
 use tracing::Span;
 
 use crate::error::{panic_text, JobError};
-use crate::job::Callback;
+use crate::job::{Callback, Deadline};
 use crate::panic::{drop_caught, run_callback, run_caught};
 use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
 
@@ -116,8 +119,21 @@ const DONE: usize = 2;
 const TAKEN: usize = 3;
 const LOCKED: usize = 1 << 2;
 const STOP: usize = 1 << 3;
-const REF_ONE: usize = 1 << 4;
+const ACCOUNTED: usize = 1 << 4;
+const REF_ONE: usize = 1 << 5;
 const REF_MASK: usize = !(REF_ONE - 1);
+
+/// What a worker's attempt to claim a queued entry found.
+pub(crate) enum Claim {
+    /// The job is the claimant's to run.
+    Run(Claimed),
+    /// Its deadline had passed: it settled as expired, unrun.
+    Expired,
+    /// It had settled already (cancelled by its handle, or handed back);
+    /// `account` is `true` if the claimant must count it out of the pool
+    /// (see [`TaskRef::take_accounting`]).
+    Settled { account: bool },
+}
 
 /// How a claimed job's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +156,10 @@ struct VTable {
     run: unsafe fn(NonNull<Header>) -> Outcome,
     /// Settles a job the caller claimed as cancelled, without running it.
     abandon: unsafe fn(NonNull<Header>),
+    /// Settles a job the caller claimed as expired, without running it.
+    expire: unsafe fn(NonNull<Header>),
+    /// The deadline of a job the caller claimed and has not run.
+    deadline: unsafe fn(NonNull<Header>) -> Deadline,
     /// Settles the job as cancelled if it is still queued.
     cancel: unsafe fn(NonNull<Header>) -> bool,
     /// Where `done` lies; only meaningful in `DONE`.
@@ -171,6 +191,8 @@ union Stage<F, C, T> {
 struct Queued<F, C> {
     f: F,
     callback: C,
+    /// When the job must have started by, or `Deadline::NONE`.
+    deadline: Deadline,
     /// The span current at submission, boxed so that jobs submitted outside
     /// any span (the common case without a subscriber) pay one null word.
     span: Option<Box<Span>>,
@@ -206,7 +228,7 @@ impl<T> Waiter<T> {
 }
 
 /// Creates the slot of an accepted job: its queue entry and its handle.
-pub(crate) fn queued<F, C, T>(f: F, callback: C) -> (TaskRef, RawHandle<T>)
+pub(crate) fn queued<F, C, T>(f: F, callback: C, deadline: Deadline) -> (TaskRef, RawHandle<T>)
 where
     F: FnOnce() -> T + Send + 'static,
     C: Callback<T>,
@@ -214,7 +236,12 @@ where
 {
     let current = Span::current();
     let span = (!current.is_none()).then(|| Box::new(current));
-    let queued = Queued { f, callback, span };
+    let queued = Queued {
+        f,
+        callback,
+        deadline,
+        span,
+    };
     let header = allocate::<F, C, T>(QUEUED | (2 * REF_ONE), |stage| {
         // SAFETY: `allocate` passes a pointer to the new slot's stage, valid
         // for writes; writing one union field drops nothing.
@@ -273,6 +300,8 @@ where
             vtable: &VTable {
                 run: Slot::<F, C, T>::run_raw,
                 abandon: Slot::<F, C, T>::abandon_raw,
+                expire: Slot::<F, C, T>::expire_raw,
+                deadline: Slot::<F, C, T>::deadline_raw,
                 cancel: Slot::<F, C, T>::cancel_raw,
                 result: result::<F, C, T>,
                 dealloc: dealloc::<F, C, T>,
@@ -380,6 +409,14 @@ impl Header {
     fn stage(&self) -> usize {
         self.state.load(Ordering::Acquire) & STAGE
     }
+
+    /// Takes the duty of counting a job that settled without running out
+    /// of the pool's state word: `true` for the first caller only. The
+    /// handle that cancelled it, the worker that pops its queue entry, and
+    /// `shutdown_now` may each try; exactly one does the count.
+    fn take_accounting(&self) -> bool {
+        self.state.fetch_or(ACCOUNTED, Ordering::AcqRel) & ACCOUNTED == 0
+    }
 }
 
 /// Drops one reference to the slot behind `header`, freeing it with the
@@ -429,7 +466,9 @@ where
     unsafe fn run_raw(header: NonNull<Header>) -> Outcome {
         // SAFETY: this function's contract.
         let slot = unsafe { slot::<F, C, T>(header) };
-        let Queued { f, callback, span } = slot.take_claimed();
+        let Queued {
+            f, callback, span, ..
+        } = slot.take_claimed();
         // The submitter's span is the parent of the job's span, so a
         // request's span follows its blocking work (and its callbacks) onto
         // the worker. Entering and leaving spans runs the tracing
@@ -465,7 +504,25 @@ where
     unsafe fn abandon_raw(header: NonNull<Header>) {
         // SAFETY: this function's contract.
         let slot = unsafe { slot::<F, C, T>(header) };
-        slot.settle_cancelled(slot.take_claimed());
+        slot.settle_unrun(slot.take_claimed(), JobError::cancelled());
+    }
+
+    /// The vtable's `expire`. Safety: as for [`run_raw`](Self::run_raw).
+    unsafe fn expire_raw(header: NonNull<Header>) {
+        // SAFETY: this function's contract.
+        let slot = unsafe { slot::<F, C, T>(header) };
+        slot.settle_unrun(slot.take_claimed(), JobError::expired());
+    }
+
+    /// The vtable's `deadline`. Safety: as for [`run_raw`](Self::run_raw).
+    unsafe fn deadline_raw(header: NonNull<Header>) -> Deadline {
+        // SAFETY: this function's contract.
+        let slot = unsafe { slot::<F, C, T>(header) };
+        slot.stage.with(|stage| {
+            // SAFETY: the caller claimed the job and has not taken `queued`
+            // out: it is live, and the caller's alone (invariant 1).
+            unsafe { (&(*stage).queued).deadline }
+        })
     }
 
     /// The vtable's `cancel`. Safety: as for [`slot`].
@@ -478,7 +535,7 @@ where
             slot.common.header.state.fetch_or(STOP, Ordering::Relaxed);
             return false;
         }
-        slot.settle_cancelled(slot.take_claimed());
+        slot.settle_unrun(slot.take_claimed(), JobError::cancelled());
         true
     }
 }
@@ -538,13 +595,15 @@ where
         })
     }
 
-    /// Settles a claimed job as cancelled: drops its closure, runs its
-    /// callbacks with the error.
-    fn settle_cancelled(&self, queued: Queued<F, C>) {
-        let Queued { f, callback, span } = queued;
+    /// Settles a claimed job without running it: drops its closure, runs
+    /// its callbacks with `error`.
+    fn settle_unrun(&self, queued: Queued<F, C>, error: JobError) {
+        let Queued {
+            f, callback, span, ..
+        } = queued;
         drop(span);
-        drop_caught(f, "a cancelled job's closure");
-        self.finish(Err(JobError::cancelled()), callback);
+        drop_caught(f, "an unrun job's closure");
+        self.finish(Err(error), callback);
     }
 
     /// Runs the callbacks, publishes the result and wakes the waiter. The
@@ -674,21 +733,37 @@ impl TaskRef {
     /// if the `Claimed` is dropped unrun, it settles as cancelled). `None`
     /// if it had left `QUEUED` already (it was cancelled): the reference is
     /// given up.
-    pub(crate) fn claim(self) -> Option<Claimed> {
+    pub(crate) fn claim(self) -> Claim {
         if !self.header().start() {
+            let account = self.header().take_accounting();
             // Already settled: nothing to cancel on drop.
             // SAFETY: we own one reference and give it up.
             unsafe { release(self.into_header()) };
-            return None;
+            return Claim::Settled { account };
         }
-        Some(Claimed {
+        let claimed = Claimed {
             header: self.into_header(),
-        })
+        };
+        if claimed.deadline().has_passed() {
+            claimed.expire();
+            return Claim::Expired;
+        }
+        Claim::Run(claimed)
     }
 
-    /// Claims and runs the job on the calling thread, if it is still queued.
+    /// Claims and runs the job on the calling thread, if it is still queued
+    /// and its deadline has not passed.
     pub(crate) fn run(self) -> Option<Outcome> {
-        self.claim().map(Claimed::run)
+        match self.claim() {
+            Claim::Run(job) => Some(job.run()),
+            Claim::Expired | Claim::Settled { .. } => None,
+        }
+    }
+
+    /// [`Header::take_accounting`], for a job taken out of the queue that
+    /// the caller settles itself (cancels or hands back).
+    pub(crate) fn take_accounting(&self) -> bool {
+        self.header().take_accounting()
     }
 
     /// Settles a still-queued job as cancelled; `false` if it had left
@@ -731,6 +806,18 @@ impl Claimed {
         // and `this` holds a reference across the call (and gives it up
         // after, even if the call unwinds).
         unsafe { (this.0.as_ref().vtable.run)(this.0) }
+    }
+
+    fn deadline(&self) -> Deadline {
+        // SAFETY: as in `run`; `queued` is still in the slot.
+        unsafe { (self.header.as_ref().vtable.deadline)(self.header) }
+    }
+
+    /// Settles the job as expired, without running it.
+    fn expire(self) {
+        let this = Released(ManuallyDrop::new(self).header);
+        // SAFETY: as in `run`.
+        unsafe { (this.0.as_ref().vtable.expire)(this.0) }
     }
 }
 
@@ -866,6 +953,11 @@ impl<T> RawHandle<T> {
         unsafe { (self.header().vtable.cancel)(self.header_ptr()) }
     }
 
+    /// [`Header::take_accounting`], for a handle that cancelled its job.
+    pub(crate) fn take_accounting(&self) -> bool {
+        self.header().take_accounting()
+    }
+
     /// Runs `callback` with the outcome: when the job settles, or now.
     ///
     /// # Panics
@@ -917,15 +1009,16 @@ mod tests {
 
     /// The slot's layout is the per-job memory budget: guard it. A job
     /// capturing one word and returning one word: state and vtable, the
-    /// waiter's two words, and the union of (closure, span) and the result.
+    /// waiter's two words, and the union of (closure, deadline, span) and
+    /// the result.
     #[test]
-    fn a_one_word_job_slot_takes_six_words() {
+    fn a_one_word_job_slot_takes_seven_words() {
         let word = mem::size_of::<usize>();
         assert_eq!(mem::size_of::<Waiter<usize>>(), 2 * word);
         assert_eq!(mem::size_of::<TaskRef>(), word);
         assert_eq!(mem::size_of::<RawHandle<usize>>(), word);
         let captured = 5_usize;
-        assert_eq!(slot_size(&move || captured), 6 * word);
+        assert_eq!(slot_size(&move || captured), 7 * word);
     }
 
     #[test]
@@ -943,14 +1036,14 @@ mod tests {
 
         // Queued, both pointers dropped: the closure is cancelled and freed.
         let tally = Tally(Arc::clone(&drops));
-        let (task, handle) = queued(move || tally, NoCallback);
+        let (task, handle) = queued(move || tally, NoCallback, Deadline::NONE);
         drop(handle);
         drop(task);
         assert_eq!(count(), 1);
 
         // Run, handle dropped after: the output is freed with the slot.
         let tally = Tally(Arc::clone(&drops));
-        let (task, handle) = queued(move || tally, NoCallback);
+        let (task, handle) = queued(move || tally, NoCallback, Deadline::NONE);
         assert_eq!(task.run(), Some(Outcome::Completed));
         assert_eq!(count(), 1);
         drop(handle);
@@ -958,7 +1051,7 @@ mod tests {
 
         // Taken by the handle: freed by whoever holds it, not twice.
         let tally = Tally(Arc::clone(&drops));
-        let (task, mut handle) = queued(move || tally, NoCallback);
+        let (task, mut handle) = queued(move || tally, NoCallback, Deadline::NONE);
         assert_eq!(task.run(), Some(Outcome::Completed));
         let waker = futures::task::noop_waker();
         let Poll::Ready(Ok(output)) = handle.poll(&mut Context::from_waker(&waker)) else {
@@ -990,7 +1083,7 @@ mod tests {
 
     #[test]
     fn completion_wakes_the_latest_waker_once_and_only_it() {
-        let (task, mut handle) = queued(|| 7, NoCallback);
+        let (task, mut handle) = queued(|| 7, NoCallback, Deadline::NONE);
         let (first, first_waker) = counting_waker();
         let (second, second_waker) = counting_waker();
         let pending = handle.poll(&mut Context::from_waker(&first_waker));
@@ -1017,7 +1110,7 @@ mod tests {
     #[test]
     fn callbacks_added_before_completion_run_in_order_before_the_wake_up() {
         use std::sync::{Arc, Mutex};
-        let (task, mut handle) = queued(|| 3, NoCallback);
+        let (task, mut handle) = queued(|| 3, NoCallback, Deadline::NONE);
         let (woken, waker) = counting_waker();
         assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -1050,11 +1143,14 @@ mod tests {
 
     #[test]
     fn a_cancelled_slot_settles_once_and_skips_the_worker() {
-        let (task, mut handle) = queued(|| 1, NoCallback);
+        let (task, mut handle) = queued(|| 1, NoCallback, Deadline::NONE);
         assert!(handle.cancel());
         assert!(!handle.cancel());
         assert!(handle.is_finished());
-        assert!(task.claim().is_none(), "never started");
+        assert!(
+            matches!(task.claim(), Claim::Settled { account: true }),
+            "never started"
+        );
         let waker = futures::task::noop_waker();
         let Poll::Ready(Err(error)) = handle.poll(&mut Context::from_waker(&waker)) else {
             panic!("settled as cancelled")
@@ -1065,7 +1161,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "polled after it returned its result")]
     fn polling_a_taken_result_panics() {
-        let (task, mut handle) = queued(|| 1, NoCallback);
+        let (task, mut handle) = queued(|| 1, NoCallback, Deadline::NONE);
         task.run();
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
@@ -1080,7 +1176,7 @@ mod tests {
     #[test]
     fn release_races_the_handle_taking_and_dropping() {
         for _ in 0..20 {
-            let (task, mut handle) = queued(|| 7_usize, NoCallback);
+            let (task, mut handle) = queued(|| 7_usize, NoCallback, Deadline::NONE);
             let worker = std::thread::spawn(move || task.run());
             let waker = futures::task::noop_waker();
             let result = loop {
@@ -1109,6 +1205,7 @@ mod tests {
                 move |_: &Result<String, JobError>| {
                     seen.fetch_add(1, SeqCst);
                 },
+                Deadline::NONE,
             );
             let worker = std::thread::spawn(move || task.run());
             let added = Arc::new(Count::new(0));
@@ -1159,6 +1256,7 @@ mod tests {
                 before
             },
             NoCallback,
+            Deadline::NONE,
         );
         let worker = std::thread::spawn(move || {
             let outcome = task.run();

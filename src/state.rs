@@ -26,7 +26,8 @@
 //!  accept            +1 queued +1 unfinished   (refused once CLOSED, or full)
 //!  start_job         -1 queued                 (a worker claimed the job)
 //!  pay               -1 unfinished             (its callbacks ran; see Owed)
-//!  settle_cancelled  -1 queued -1 unfinished   (left the queue without running)
+//!  settle_unrun      -1 queued -1 unfinished   (settled without running:
+//!  settle_cancelled                            expired, handed back, cancelled)
 //!  close             CLOSED
 //! ```
 //!
@@ -131,6 +132,8 @@ pub(crate) struct Config {
     pub(crate) keep_alive: Duration,
     /// At most this many jobs queued (not started); 0 means unbounded.
     pub(crate) max_queue_size: usize,
+    /// The deadline of a job that has none of its own, from submission.
+    pub(crate) queue_timeout: Option<Duration>,
     /// Built with `min < max`: grows on demand, shrinks after `keep_alive`.
     /// A fixed pool keeps `min == max` through every scale operation.
     pub(crate) dynamic: bool,
@@ -214,8 +217,11 @@ pub(crate) struct Shared {
     alive: AtomicUsize,
     /// Live `Executor` clones; the last one's drop closes the pool.
     executors: AtomicUsize,
-    /// Jobs settled as cancelled (counted when their entry leaves the queue).
+    /// Jobs settled as cancelled (counted when they leave the pool's
+    /// accounting: see [`Shared::settle_cancelled`]).
     cancelled: AtomicU64,
+    /// Submissions refused because the queue was full (`try_*`).
+    rejected: AtomicU64,
     pub(crate) config: Config,
     /// Worker threads: join handles and per-worker counters.
     pub(crate) registry: Mutex<Registry>,
@@ -247,6 +253,7 @@ impl Shared {
             alive: AtomicUsize::new(0),
             executors: AtomicUsize::new(1),
             cancelled: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
             config,
             registry: Mutex::new(Registry::default()),
             scaling: Mutex::new(()),
@@ -309,6 +316,10 @@ impl Shared {
 
     pub(crate) fn cancelled(&self) -> u64 {
         self.cancelled.load(SeqCst)
+    }
+
+    pub(crate) fn rejected(&self) -> u64 {
+        self.rejected.load(SeqCst)
     }
 
     /// Whether an acceptance attempt now could succeed (or fail for good).
@@ -376,26 +387,39 @@ impl Shared {
         }
     }
 
-    /// A job left the queue without running on the pool: it was cancelled
-    /// (by its handle, by a deadline, or by the pool when no thread could be
-    /// started), and is counted so; `owed` is paid in the same step.
-    pub(crate) fn settle_cancelled(&self, owed: &mut Owed) {
-        self.cancelled.fetch_add(1, SeqCst);
+    /// A queued job settled without running (expired, or handed back by
+    /// `shutdown_now`): it leaves both counts; `owed` is paid in the same
+    /// step. Its slot decides who calls this, once (see
+    /// `slot::Header::take_accounting`).
+    pub(crate) fn settle_unrun(&self, owed: &mut Owed) {
         self.release(ONE_QUEUED + ONE_UNFINISHED + owed.take());
     }
 
-    /// Cancels a job taken out of the queue that will not run on the pool,
-    /// and settles it. Runs user code (its closure's destructor, its
-    /// callbacks): call it holding no lock.
-    pub(crate) fn cancel_unstarted(&self, task: TaskRef) {
-        task.cancel();
-        self.settle_cancelled(&mut Owed::default());
+    /// A queued job was cancelled (by its handle, or by the pool when no
+    /// thread could be started), and is counted so, as
+    /// [`settle_unrun`](Shared::settle_unrun) says. In a bounded pool the
+    /// handle that cancels calls it at once, giving the job's place in the
+    /// queue back to the next submitter; otherwise the worker that pops the
+    /// entry does.
+    pub(crate) fn settle_cancelled(&self, owed: &mut Owed) {
+        self.cancelled.fetch_add(1, SeqCst);
+        self.settle_unrun(owed);
     }
 
-    /// A job taken out of the queue by `shutdown_now`, to be handed back:
-    /// it settles as far as the pool is concerned.
-    pub(crate) fn settle_handed_back(&self) {
-        self.release(ONE_QUEUED + ONE_UNFINISHED);
+    /// Cancels a job taken out of the queue that will not run on the pool,
+    /// and settles it, unless its handle did both already. Runs user code
+    /// (its closure's destructor, its callbacks): call it holding no lock.
+    pub(crate) fn cancel_unstarted(&self, task: TaskRef) {
+        let ours = task.take_accounting();
+        task.cancel();
+        if ours {
+            self.settle_cancelled(&mut Owed::default());
+        }
+    }
+
+    /// Counts a submission refused because the queue was full.
+    pub(crate) fn count_rejected(&self) {
+        self.rejected.fetch_add(1, SeqCst);
     }
 
     /// Subtracts `delta` (multiples of `ONE_QUEUED` and `ONE_UNFINISHED`)

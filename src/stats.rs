@@ -43,21 +43,39 @@ pub struct Stats {
     pub completed: u64,
     /// Jobs that ran and panicked, over the pool's life.
     pub panicked: u64,
-    /// Jobs settled as cancelled without running, over the pool's life.
+    /// Jobs settled as cancelled without running, over the pool's life:
+    /// cancelled by their handle (or a dropped [`Run`](crate::Run) or
+    /// [`TryRun`](crate::TryRun) future) while queued, or by the pool when
+    /// no thread could be started to run them. Jobs handed back by
+    /// `shutdown_now` are not counted (the caller holds them).
     pub cancelled: u64,
+    /// Jobs whose queue deadline ([`Job::deadline`](crate::Job::deadline),
+    /// [`Job::queue_timeout`](crate::Job::queue_timeout),
+    /// [`Builder::queue_timeout`](crate::Builder::queue_timeout)) had
+    /// passed when a worker reached them, so they never ran, over the
+    /// pool's life.
+    pub expired: u64,
+    /// Submissions refused because the bounded queue was full
+    /// ([`try_spawn`](crate::Executor::try_spawn),
+    /// [`try_send`](crate::Executor::try_send),
+    /// [`try_run`](crate::Executor::try_run) errors), over the pool's life.
+    /// Refusals of a shut-down pool are not counted.
+    pub rejected: u64,
 }
 
 /// Reads a [`Stats`] off the pool's state (`Executor::stats`).
 pub(crate) fn snapshot(shared: &Shared) -> Stats {
     let counts = shared.counts();
-    let (completed, panicked) = lock(&shared.registry).totals();
+    let totals = lock(&shared.registry).totals();
     Stats {
         threads: shared.threads(),
         idle_threads: shared.idle_threads(),
         queued: counts.queued,
         running: counts.unfinished - counts.queued,
-        completed,
-        panicked,
+        completed: totals.completed,
+        panicked: totals.panicked,
         cancelled: shared.cancelled(),
+        expired: totals.expired,
+        rejected: shared.rejected(),
     }
 }

@@ -10,7 +10,7 @@ use std::task::{ready, Context, Poll};
 use crate::error::{JobError, SpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
-use crate::job::{Callback, Job, NoCallback};
+use crate::job::{Callback, Deadline, Job, NoCallback};
 use crate::queue::Msg;
 use crate::state::{Refused, Shared};
 use crate::sync::Arc;
@@ -46,12 +46,21 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    let (task, handle) = crate::slot::queued(job.f, job.callback);
+    let deadline = match (job.deadline.is_set(), shared.config.queue_timeout) {
+        (false, Some(timeout)) => Deadline::after(timeout),
+        _ => job.deadline,
+    };
+    let (task, handle) = crate::slot::queued(job.f, job.callback, deadline);
+    // A bounded pool's handle can give the job's place in the queue back
+    // the moment it cancels the job; that needs the pool. Only its own
+    // thread touches the reference count (a clone here, a drop with the
+    // handle), never a worker.
+    let pool = (shared.config.max_queue_size != 0).then(|| Arc::clone(shared));
     shared.queue.push(Msg::Job(task));
     if shared.config.dynamic {
         crate::scaling::maybe_grow(shared, queued);
     }
-    JobHandle::new(handle)
+    JobHandle::new(handle, pool)
 }
 
 /// A handle that is settled already: the executor refused the job.
@@ -61,7 +70,7 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    JobHandle::new(crate::slot::refused(job.f, job.callback, error))
+    JobHandle::new(crate::slot::refused(job.f, job.callback, error), None)
 }
 
 /// The future of [`Executor::send_async`](crate::Executor::send_async): resolves to the job's handle once
@@ -118,7 +127,7 @@ where
                         .job
                         .take()
                         .expect("`SendAsync` polled after completion");
-                    return Poll::Ready(Err(SpawnError(job)));
+                    return Poll::Ready(Err(SpawnError::new(job)));
                 }
                 Err(Refused::Full) => {
                     ready!(shared
@@ -167,7 +176,7 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.inner)
             .poll(cx)
-            .map_err(|SpawnError(job)| SpawnError(job.f))
+            .map_err(|err| SpawnError::new(err.into_inner().f))
     }
 }
 
@@ -243,5 +252,52 @@ impl<F, T> fmt::Debug for Run<'_, F, T> {
             RunStage::Done => "done",
         };
         f.debug_struct("Run").field("stage", &stage).finish()
+    }
+}
+
+/// The future of [`Executor::try_run`](crate::Executor::try_run): the job's
+/// result. Dropping it before the job started cancels the job; dropping it
+/// while the job runs asks the job to stop (see [`crate::is_cancelled`]).
+#[must_use = "futures do nothing unless polled; dropping `TryRun` cancels the job"]
+pub struct TryRun<T> {
+    /// `None` once the result was returned.
+    handle: Option<JobHandle<T>>,
+}
+
+impl<T> TryRun<T> {
+    pub(crate) fn new(handle: JobHandle<T>) -> Self {
+        TryRun {
+            handle: Some(handle),
+        }
+    }
+}
+
+impl<T> Future for TryRun<T> {
+    type Output = Result<T, JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let handle = self
+            .handle
+            .as_mut()
+            .expect("`TryRun` polled after completion");
+        let result = ready!(Pin::new(handle).poll(cx));
+        self.handle = None;
+        Poll::Ready(result)
+    }
+}
+
+impl<T> Drop for TryRun<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.handle {
+            handle.cancel();
+        }
+    }
+}
+
+impl<T> fmt::Debug for TryRun<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryRun")
+            .field("done", &self.handle.is_none())
+            .finish()
     }
 }

@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 
 use crate::queue::Msg;
 use crate::registry::WorkerCounters;
-use crate::slot::TaskRef;
+use crate::slot::{Claim, TaskRef};
 use crate::state::{Owed, Shared};
 use crate::sync::{deadline_after, lock, Arc};
 
@@ -252,13 +252,20 @@ fn handle(
 /// accounting.
 fn run_job(shared: &Shared, counters: &WorkerCounters, owed: &mut Owed, task: TaskRef) {
     match task.claim() {
-        Some(job) => {
+        Claim::Run(job) => {
             // Starting the job pays the previous one's count too.
             shared.start_job(owed);
             counters.count(job.run());
             owed.finished_one();
         }
-        None => shared.settle_cancelled(owed),
+        Claim::Expired => {
+            counters.count_expired();
+            shared.settle_unrun(owed);
+        }
+        // Cancelled, and counted here unless its handle counted it when it
+        // cancelled (a bounded pool's handles give the place back at once).
+        Claim::Settled { account: true } => shared.settle_cancelled(owed),
+        Claim::Settled { account: false } => shared.pay(owed),
     }
 }
 

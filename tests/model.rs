@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::eventually;
 use proptest::prelude::*;
-use thread_exec::{Executor, JobHandle, TrySpawnError};
+use thread_exec::{Executor, JobHandle};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -151,8 +151,8 @@ fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
                         cancelled: false,
                     });
                 }
-                Err(TrySpawnError::Closed(_)) => prop_assert!(closed),
-                Err(TrySpawnError::Full(_)) => prop_assert!(!closed),
+                Err(err) if err.is_closed() => prop_assert!(closed),
+                Err(_full) => prop_assert!(!closed),
             },
             Op::Cancel(index) => {
                 if !tracked.is_empty() {

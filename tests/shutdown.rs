@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{occupy, within, Rng, LIMIT};
-use thread_exec::{Builder, Executor, Job, JobError, JobHandle, TrySpawnError};
+use thread_exec::{Builder, Executor, Job, JobError, JobHandle};
 
 fn shutdown(pool: &Executor) {
     let pool = pool.clone();
@@ -125,7 +125,7 @@ fn after_shutdown_every_submission_path_refuses_and_gives_the_job_back() {
 
     // try_spawn / try_send: the job back.
     match pool.try_spawn(|| 2) {
-        Err(TrySpawnError::Closed(job)) => assert_eq!(job(), 2),
+        Err(err) if err.is_closed() => assert_eq!(err.into_inner()(), 2),
         other => panic!("expected Closed, got {other:?}"),
     }
     let err = pool
@@ -361,8 +361,8 @@ fn every_accepted_job_is_run_cancelled_or_handed_back_exactly_once() {
                         match pool.try_spawn(job) {
                             Ok(handle) => Some(handle),
                             // Full: wait for room with the job we got back.
-                            Err(TrySpawnError::Full(job)) => Some(pool.spawn(job)),
-                            Err(TrySpawnError::Closed(_job)) => {
+                            Err(err) if err.is_full() => Some(pool.spawn(err.into_inner())),
+                            Err(_closed) => {
                                 refused.fetch_add(1, SeqCst);
                                 None
                             }
