@@ -47,6 +47,51 @@
 //! # }
 //! ```
 //!
+//! # In a web handler
+//!
+//! A handler that must call blocking code should shed load when the pool is
+//! saturated, stop work for clients that have gone, and skip work that
+//! waited too long. [`Executor::try_run`] does all three: it queues the job
+//! only if the bounded queue has room (else the error answers "busy"), and
+//! its future cancels the job if it is dropped, as a web framework drops a
+//! handler whose client disconnected. A pool-wide
+//! [`queue_timeout`](Builder::queue_timeout) (or a per-job
+//! [`deadline`](Job::deadline)) expires jobs that did not start in time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use thread_exec::{Executor, JobError};
+//!
+//! async fn digest(pool: &Executor, body: Vec<u8>) -> Result<u64, JobError> {
+//!     pool.try_run(move || body.iter().map(|&b| u64::from(b)).sum())?.await
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Executor::builder()
+//!     .threads(2)
+//!     .max_queue_size(64)
+//!     .queue_timeout(Duration::from_millis(200))
+//!     .build()?;
+//! assert_eq!(digest(&pool, vec![1, 2, 3]).await?, 6);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With the `axum` feature, [`JobError`], [`TrySpawnError`] and
+//! [`SpawnError`] implement axum's `IntoResponse`, so such a handler
+//! returns `Result<_, JobError>` directly:
+//!
+//! | error | status |
+//! | --- | --- |
+//! | queue full ([`JobError::is_full`]) | 503 with `Retry-After: 1` |
+//! | shut down, queue deadline passed, cancelled | 503 |
+//! | the job panicked | 500, without the panic's message (it stays in `tracing` and [`Builder::on_panic`]) |
+//!
+//! `examples/web_bridge.rs` is a whole axum service built this way, and
+//! measures it under overload against the same service on
+//! `tokio::task::spawn_blocking`.
+//!
 //! # Migrating from the Python package
 //!
 //! This crate began as the Python package `thread-executor` and keeps its
@@ -88,6 +133,8 @@ mod job;
 mod panic;
 mod queue;
 mod registry;
+#[cfg(feature = "axum")]
+mod response;
 mod scaling;
 mod shutdown;
 mod slot;

@@ -521,7 +521,8 @@ where
         slot.stage.with(|stage| {
             // SAFETY: the caller claimed the job and has not taken `queued`
             // out: it is live, and the caller's alone (invariant 1).
-            unsafe { (&(*stage).queued).deadline }
+            let queued: &Queued<F, C> = unsafe { &(*stage).queued };
+            queued.deadline
         })
     }
 
