@@ -68,6 +68,26 @@ fn cancel_races_job_start() {
     });
 }
 
+/// On a bounded pool, a handle's `cancel` gives the job's place back at
+/// once, racing the worker that pops the entry: the job is counted out of
+/// the pool exactly once, by whichever of the two takes the slot's
+/// accounting bit, so `wait` returns and the counts end at zero.
+#[test]
+fn bounded_cancel_races_the_worker_accounting() {
+    loom::model(|| {
+        let pool = Builder::new().threads(1).max_queue_size(1).build().unwrap();
+        let handle = pool.spawn(|| 7);
+        let cancelled = handle.cancel();
+        pool.wait();
+        let stats = pool.stats();
+        assert_eq!((stats.queued, stats.running), (0, 0));
+        assert_eq!(stats.cancelled, u64::from(cancelled));
+        assert_eq!(stats.completed, u64::from(!cancelled));
+        assert_eq!(handle.join().is_ok(), !cancelled);
+        pool.shutdown();
+    });
+}
+
 /// `on_complete` races completion: the callback runs exactly once whether
 /// it lands before or after the result, and `join` still gets the result.
 #[test]
