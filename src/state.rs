@@ -76,7 +76,7 @@ use crate::event::{Event, Listener};
 use crate::queue::{Msg, Queue};
 use crate::registry::{Registry, WorkerCounters};
 use crate::slot::TaskRef;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
 
 const CLOSED: u64 = 1 << 63;
 const ONE_QUEUED: u64 = 1 << 32;
@@ -134,6 +134,9 @@ pub(crate) struct Config {
     pub(crate) max_queue_size: usize,
     /// The deadline of a job that has none of its own, from submission.
     pub(crate) queue_timeout: Option<Duration>,
+    /// The longest an idle worker spins before it parks (see
+    /// [`crate::worker`]); zero never spins.
+    pub(crate) max_spin: Duration,
     /// Built with `min < max`: grows on demand, shrinks after `keep_alive`.
     /// A fixed pool keeps `min == max` through every scale operation.
     pub(crate) dynamic: bool,
@@ -215,6 +218,8 @@ pub(crate) struct Shared {
     idle: CachePadded<AtomicUsize>,
     /// OS threads started and not yet returned from their main function.
     alive: AtomicUsize,
+    /// A worker is spinning (at most one does; see [`crate::worker`]).
+    spinning: CachePadded<AtomicBool>,
     /// Live `Executor` clones; the last one's drop closes the pool.
     executors: AtomicUsize,
     /// Jobs settled as cancelled (counted when they leave the pool's
@@ -251,6 +256,7 @@ impl Shared {
             min: AtomicUsize::new(min),
             idle: CachePadded(AtomicUsize::new(0)),
             alive: AtomicUsize::new(0),
+            spinning: CachePadded(AtomicBool::new(false)),
             executors: AtomicUsize::new(1),
             cancelled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -551,6 +557,20 @@ impl Shared {
     pub(crate) fn enter_idle(&self) -> Idle<'_> {
         self.idle.fetch_add(1, SeqCst);
         Idle(self)
+    }
+
+    /// Becomes the one spinning worker, if none is.
+    pub(crate) fn try_start_spinning(&self) -> bool {
+        !self.spinning.load(SeqCst)
+            && self
+                .spinning
+                .compare_exchange(false, true, SeqCst, SeqCst)
+                .is_ok()
+    }
+
+    /// The spinning worker stops spinning.
+    pub(crate) fn stop_spinning(&self) {
+        self.spinning.store(false, SeqCst);
     }
 
     /// A just-started worker's place in `idle`, which its [`Reservation`]

@@ -21,13 +21,13 @@ pub(crate) use std::sync::Arc;
 
 #[cfg(not(thread_exec_loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(thread_exec_loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicU64, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering},
     Condvar, Mutex, MutexGuard,
 };
 

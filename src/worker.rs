@@ -9,23 +9,44 @@
 //! exits), and otherwise goes IDLE:
 //!
 //! 1. it counts itself in `idle` (see [`crate::state`]),
-//! 2. SPINS briefly, watching the state word's `queued` count (a plain load,
-//!    so spinning does not contend on the queue's lock) and popping when it
-//!    becomes non-zero,
+//! 2. SPINS briefly, if the idle policy below says it pays, watching the
+//!    state word's `queued` count (a plain load, so spinning does not
+//!    contend on the queue's lock) and popping when it becomes non-zero,
 //! 3. then PARKS on the queue's condvar ([`crate::queue::Queue::pop`]), with
-//!    a `keep_alive` deadline when it is above a dynamic pool's `min`; a
-//!    wake-up that brings no message spins again before parking again.
+//!    a `keep_alive` deadline when it is above a dynamic pool's `min`.
 //!
-//! Spinning first is what makes a stream of small jobs, and a round trip of
-//! one job at a time, cheap: while some worker spins, a submitter's push
-//! finds no sleeper and skips the futex wake-up (5-15 µs on a VM), and a
-//! worker that finished a job picks up the next one without sleeping. The
-//! spin looks every ~0.2 µs (a few `spin_loop` hints), yields every 16 looks
-//! so it does not starve a submitter on a small machine, and is bounded at
-//! 50 µs per emptying of the queue, so an idle pool parks every thread and
-//! uses no CPU. (A slower back-off that gave up after ~10 µs was tried: it
-//! missed the awaiting runtime thread's next submission and paid a futex
-//! wake-up per round trip.)
+//! # The idle policy: spin only when it pays
+//!
+//! Spinning is what makes a stream of small jobs, and a round trip of one
+//! job at a time, cheap: while a worker spins, a submitter's push finds no
+//! sleeper and skips the futex wake-up (5-15 µs of two threads' CPU on a
+//! VM), and the job starts within a fraction of a microsecond. But a spin
+//! that ends with no job is pure cost: at one job per millisecond, a
+//! 50 µs spin after every job doubled the pool's CPU against tokio's
+//! `spawn_blocking`, which never spins, and took that CPU from the async
+//! runtime on a small machine. So:
+//!
+//! - **At most one worker spins at a time** (`Shared::try_start_spinning`).
+//!   Two spinners on a two-core machine starve the very thread that would
+//!   submit the next job; the others park at once.
+//! - **A worker spins only if its last wait would have been served by a
+//!   spin**: it measures each idle gap (from going idle to getting a job),
+//!   and spins next time only if that gap was shorter than the spin budget
+//!   ([`Builder::max_spin`](crate::Builder::max_spin), 50 µs by default:
+//!   longer than a futex wake-up of the thread that awaits a result plus its
+//!   next submission). Jobs arriving close together keep it spinning; one
+//!   long gap (light, steady load) switches it to parking at once; the first
+//!   short gap after that switches it back. The cost of a wrong guess is one
+//!   futex wake-up (a job that came soon after the worker parked) or one
+//!   fruitless spin.
+//!
+//! The spin looks every ~0.2 µs (a few `spin_loop` hints) and yields every
+//! 16 looks, so it does not starve a submitter on a small machine. An idle
+//! pool parks every thread. Spinning is a performance choice, not part of
+//! the protocol: a parked worker is woken by the push that follows it
+//! whether or not another worker spins (see [`crate::queue`]), so the
+//! no-lost-wake-up argument does not depend on the policy, and the loom
+//! models run with spinning off.
 //!
 //! Wake-ups: a parked worker wakes for a job (a push signals one sleeper),
 //! for a nudge (scale-down or shutdown, see [`crate::state`]), or on its
@@ -70,15 +91,8 @@ use crate::queue::Msg;
 use crate::registry::WorkerCounters;
 use crate::slot::{Claim, TaskRef};
 use crate::state::{Owed, Shared};
-use crate::sync::{deadline_after, lock, Arc};
+use crate::sync::{lock, Arc};
 
-/// How long an idle worker keeps looking at the queue before it parks:
-/// longer than a futex wake-up of the thread that awaits a result plus its
-/// next submission (5 to 15 µs on a virtual machine), so that a loop of
-/// submit-and-await finds the worker awake instead of paying a second
-/// wake-up. Bounded, so an idle pool still parks every thread.
-#[cfg(not(thread_exec_loom))]
-const SPIN_FOR: Duration = Duration::from_micros(50);
 /// `spin_loop` hints between two looks at the queue (about 0.2 µs): a job
 /// must be picked up before the submitter's thread has gone to sleep.
 #[cfg(not(thread_exec_loom))]
@@ -188,6 +202,7 @@ impl Drop for ExitGuard<'_> {
 /// The worker loop. Returns once this worker gave up its `live` place.
 fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
     let mut owed = Owed::default();
+    let mut policy = SpinPolicy::new(shared.config.max_spin);
     loop {
         // BUSY: drain whatever is queued.
         while let Some(msg) = shared.queue.try_pop() {
@@ -202,7 +217,7 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
         }
         // IDLE: spin, then park.
         let idle = shared.enter_idle();
-        let msg = wait_for_work(shared);
+        let msg = wait_for_work(shared, &mut policy);
         drop(idle);
         match msg {
             Some(msg) => {
@@ -323,22 +338,50 @@ fn retire_idle(shared: &Shared) -> bool {
     true
 }
 
-/// Spins, then parks; after a wake-up that brought no message (another
-/// worker took it) spins again rather than going straight back to sleep, so
-/// that two idle workers do not take turns waking each other. `None` once
-/// the keep-alive timeout passed with no message.
-fn wait_for_work(shared: &Shared) -> Option<Msg> {
-    // `None` if the keep-alive is so long that it never expires.
-    let deadline = keep_alive(shared).and_then(deadline_after);
-    loop {
-        if let Some(msg) = spin(shared) {
+/// Whether a worker spins before it parks (see "The idle policy").
+struct SpinPolicy {
+    /// The spin budget; zero never spins.
+    budget: Duration,
+    /// The last idle gap was shorter than the budget.
+    spin_next: bool,
+}
+
+impl SpinPolicy {
+    fn new(budget: Duration) -> Self {
+        SpinPolicy {
+            budget,
+            spin_next: !budget.is_zero(),
+        }
+    }
+
+    /// A job came `gap` after the worker went idle.
+    fn record(&mut self, gap: Duration) {
+        self.spin_next = gap < self.budget;
+    }
+}
+
+/// Spins (if the policy says so and no other worker spins), then parks;
+/// after a wake-up that brought no message (another worker took it) it
+/// parks again. `None` once the keep-alive timeout passed with no message.
+fn wait_for_work(shared: &Shared, policy: &mut SpinPolicy) -> Option<Msg> {
+    let idle_since = Instant::now();
+    if policy.spin_next && shared.try_start_spinning() {
+        let msg = spin(shared, idle_since, policy.budget);
+        shared.stop_spinning();
+        if let Some(msg) = msg {
+            policy.record(idle_since.elapsed());
             return Some(msg);
         }
+    }
+    // `None` if the keep-alive is so long that it never expires.
+    let deadline = keep_alive(shared).and_then(|keep_alive| idle_since.checked_add(keep_alive));
+    loop {
         let timeout = match deadline {
             None => None,
             Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
         };
         if let Some(msg) = shared.queue.pop(timeout) {
+            policy.record(idle_since.elapsed());
             return Some(msg);
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -347,11 +390,10 @@ fn wait_for_work(shared: &Shared) -> Option<Msg> {
     }
 }
 
-/// Looks at the queue every few hundred ns for up to `SPIN_FOR`. Loom models
-/// park at once: spinning is a performance choice, not part of the protocol.
+/// Looks at the queue every few hundred ns until `budget` has passed since
+/// `since`. Loom models park at once.
 #[cfg(not(thread_exec_loom))]
-fn spin(shared: &Shared) -> Option<Msg> {
-    let start = Instant::now();
+fn spin(shared: &Shared, since: Instant, budget: Duration) -> Option<Msg> {
     let mut looks: u32 = 0;
     loop {
         if shared.counts().queued != 0 {
@@ -361,7 +403,7 @@ fn spin(shared: &Shared) -> Option<Msg> {
         }
         looks = looks.wrapping_add(1);
         if looks.is_multiple_of(LOOKS_PER_YIELD) {
-            if start.elapsed() >= SPIN_FOR {
+            if since.elapsed() >= budget {
                 return None;
             }
             std::thread::yield_now();
@@ -374,7 +416,7 @@ fn spin(shared: &Shared) -> Option<Msg> {
 }
 
 #[cfg(thread_exec_loom)]
-fn spin(_: &Shared) -> Option<Msg> {
+fn spin(_: &Shared, _: Instant, _: Duration) -> Option<Msg> {
     None
 }
 
