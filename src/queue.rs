@@ -50,18 +50,34 @@ impl Queue {
         }
     }
 
+    /// Queues `msg` and wakes one parked worker, if any.
     pub(crate) fn push(&self, msg: Msg) {
-        use std::sync::atomic::Ordering::SeqCst;
+        self.send(msg);
+        let _ = self.wake_one();
+    }
+
+    /// Queues `msg` without waking anyone: for a caller that knows a worker
+    /// will look at the queue before it parks (see `Shared::push_job`).
+    pub(crate) fn send(&self, msg: Msg) {
         // Cannot fail: `self.rx` keeps the channel connected.
         let _ = self.tx.send(msg);
-        if self.sleepers.load(SeqCst) != 0 {
-            let mut unsignalled = crate::sync::lock(&self.sleep);
-            if *unsignalled > 0 {
-                *unsignalled -= 1;
-                self.sleepers.store(*unsignalled, SeqCst);
-                self.wake.notify_one();
-            }
+    }
+
+    /// Wakes one parked worker that no push has signalled yet, if any;
+    /// `false` if there was none.
+    pub(crate) fn wake_one(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.sleepers.load(SeqCst) == 0 {
+            return false;
         }
+        let mut unsignalled = crate::sync::lock(&self.sleep);
+        if *unsignalled == 0 {
+            return false;
+        }
+        *unsignalled -= 1;
+        self.sleepers.store(*unsignalled, SeqCst);
+        self.wake.notify_one();
+        true
     }
 
     pub(crate) fn try_pop(&self) -> Option<Msg> {
@@ -150,8 +166,18 @@ impl Queue {
     }
 
     pub(crate) fn push(&self, msg: Msg) {
+        self.send(msg);
+        let _ = self.wake_one();
+    }
+
+    pub(crate) fn send(&self, msg: Msg) {
         crate::sync::lock(&self.items).push_back(msg);
+    }
+
+    /// Loom's condvar cannot tell whether anyone waits: always `true`.
+    pub(crate) fn wake_one(&self) -> bool {
         self.available.notify_one();
+        true
     }
 
     pub(crate) fn try_pop(&self) -> Option<Msg> {

@@ -559,6 +559,24 @@ impl Shared {
         Idle(self)
     }
 
+    /// Queues an accepted job. A push wakes a parked worker, unless a
+    /// worker spins: that one will take the job, and waking another costs a
+    /// futex system call on the submitter's thread (often an async
+    /// runtime's) and a context switch for a worker that finds nothing.
+    ///
+    /// No job is left unseen: the spinner clears `spinning` (SeqCst) before
+    /// its last look at the queue, which it makes under the queue's lock
+    /// before it parks. If this push read `spinning` as set, the spinner's
+    /// clear comes later in the SeqCst order, so its look cannot precede
+    /// this push's send in the lock's order (that would make the clear
+    /// happen before the read): the look finds the job.
+    pub(crate) fn push_job(&self, task: TaskRef) {
+        self.queue.send(Msg::Job(task));
+        if !self.spinning.load(SeqCst) {
+            let _ = self.queue.wake_one();
+        }
+    }
+
     /// Becomes the one spinning worker, if none is.
     pub(crate) fn try_start_spinning(&self) -> bool {
         !self.spinning.load(SeqCst)

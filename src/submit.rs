@@ -11,7 +11,6 @@ use crate::error::{JobError, SpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
 use crate::job::{Callback, Deadline, Job, NoCallback};
-use crate::queue::Msg;
 use crate::state::{Refused, Shared};
 use crate::sync::Arc;
 
@@ -56,7 +55,7 @@ where
     // thread touches the reference count (a clone here, a drop with the
     // handle), never a worker.
     let pool = (shared.config.max_queue_size != 0).then(|| Arc::clone(shared));
-    shared.queue.push(Msg::Job(task));
+    shared.push_job(task);
     if shared.config.dynamic {
         crate::scaling::maybe_grow(shared, queued);
     }

@@ -28,7 +28,10 @@
 //!
 //! - **At most one worker spins at a time** (`Shared::try_start_spinning`).
 //!   Two spinners on a two-core machine starve the very thread that would
-//!   submit the next job; the others park at once.
+//!   submit the next job; the others park at once. While one spins, a push
+//!   wakes nobody (`Shared::push_job`): the spinner takes the job, and a
+//!   spinner that finds more than one job queued wakes a parked worker for
+//!   each of the others.
 //! - **A worker spins only if its last wait would have been served by a
 //!   spin**: it measures each idle gap (from going idle to getting a job),
 //!   and spins next time only if that gap was shorter than the spin budget
@@ -354,9 +357,17 @@ impl SpinPolicy {
         }
     }
 
-    /// A job came `gap` after the worker went idle.
+    /// A job came `gap` after the worker went idle. Loom models keep the
+    /// policy fixed (they must be deterministic, and time is real): every
+    /// idle episode takes the spinner's role, so the models explore the
+    /// pushes that skip their wake-up while a worker spins.
     fn record(&mut self, gap: Duration) {
-        self.spin_next = gap < self.budget;
+        #[cfg(not(thread_exec_loom))]
+        {
+            self.spin_next = gap < self.budget;
+        }
+        #[cfg(thread_exec_loom)]
+        let _ = gap;
     }
 }
 
@@ -365,11 +376,13 @@ impl SpinPolicy {
 /// parks again. `None` once the keep-alive timeout passed with no message.
 fn wait_for_work(shared: &Shared, policy: &mut SpinPolicy) -> Option<Msg> {
     let idle_since = Instant::now();
-    if policy.spin_next && shared.try_start_spinning() {
+    let spun = policy.spin_next && shared.try_start_spinning();
+    if spun {
         let msg = spin(shared, idle_since, policy.budget);
         shared.stop_spinning();
         if let Some(msg) = msg {
             policy.record(idle_since.elapsed());
+            pass_on_skipped_wakes(shared);
             return Some(msg);
         }
     }
@@ -382,10 +395,29 @@ fn wait_for_work(shared: &Shared, policy: &mut SpinPolicy) -> Option<Msg> {
         };
         if let Some(msg) = shared.queue.pop(timeout) {
             policy.record(idle_since.elapsed());
+            if spun {
+                pass_on_skipped_wakes(shared);
+            }
             return Some(msg);
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return None;
+        }
+    }
+}
+
+/// Pushes skipped their wake-up while this worker spun (see
+/// `Shared::push_job`): wake a parked worker for each job queued beyond the
+/// one this worker took. Every push that skipped accepted its job before it
+/// read `spinning`, so before this worker cleared it, so before this read
+/// of `queued` (all SeqCst): each is counted here. A push counted here that
+/// woke a worker itself costs one wake-up too many, no more.
+fn pass_on_skipped_wakes(shared: &Shared) {
+    // `queued` still counts the job this worker took.
+    let others = shared.counts().queued.saturating_sub(1);
+    for _ in 0..others {
+        if !shared.queue.wake_one() {
+            break; // nobody else is parked
         }
     }
 }

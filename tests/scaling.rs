@@ -151,13 +151,16 @@ fn busy_workers_retire_after_their_current_job_without_draining_the_queue() {
 fn resize_under_load(pool: Executor, jobs: usize) -> Executor {
     let runs: Arc<Vec<AtomicU8>> = Arc::new((0..jobs).map(|_| AtomicU8::new(0)).collect());
     let submitting = Arc::new(AtomicBool::new(true));
+    // The submissions start after the scaler's first operation, so that
+    // resizing overlaps them however fast they are.
+    let (scaling_tx, scaling) = std::sync::mpsc::channel();
     let scaler = {
         let pool = pool.clone();
         let submitting = Arc::clone(&submitting);
         thread::spawn(move || {
             let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
             let mut operations = 0;
-            while submitting.load(SeqCst) {
+            while operations == 0 || submitting.load(SeqCst) {
                 match rng.below(3) {
                     0 => {
                         pool.scale_up(1 + rng.below(3)).unwrap();
@@ -170,11 +173,17 @@ fn resize_under_load(pool: Executor, jobs: usize) -> Executor {
                     }
                 }
                 operations += 1;
+                if operations == 1 {
+                    scaling_tx.send(()).unwrap();
+                }
                 thread::sleep(Duration::from_micros(200));
             }
             operations
         })
     };
+    scaling
+        .recv_timeout(common::LIMIT)
+        .expect("the scaler started");
     let pool = common::submit_counted(pool, &runs, jobs);
     submitting.store(false, SeqCst);
     let operations = scaler.join().unwrap();
