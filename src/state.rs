@@ -471,19 +471,7 @@ impl Shared {
     /// Counts one more `Executor` made from a weak handle, unless the last
     /// one is gone already (then the pool is closing, and stays unreachable).
     pub(crate) fn try_add_executor(&self) -> bool {
-        let mut executors = self.executors.load(SeqCst);
-        loop {
-            if executors == 0 {
-                return false;
-            }
-            match self
-                .executors
-                .compare_exchange_weak(executors, executors + 1, SeqCst, SeqCst)
-            {
-                Ok(_) => return true,
-                Err(current) => executors = current,
-            }
-        }
+        add_one_if(&self.executors, |executors| executors > 0)
     }
 
     /// Counts an `Executor` clone gone; the last one closes the pool.
@@ -508,18 +496,8 @@ impl Shared {
 
     /// Reserves a place for one more thread if fewer than `limit` are live.
     pub(crate) fn reserve_thread(&self, limit: usize) -> Option<Reservation<'_>> {
-        let mut live = self.live.load(SeqCst);
-        loop {
-            if live >= limit {
-                return None;
-            }
-            match self
-                .live
-                .compare_exchange_weak(live, live + 1, SeqCst, SeqCst)
-            {
-                Ok(_) => break,
-                Err(current) => live = current,
-            }
+        if !add_one_if(&self.live, |live| live < limit) {
+            return None;
         }
         self.alive.fetch_add(1, SeqCst);
         self.idle.fetch_add(1, SeqCst);
@@ -532,19 +510,9 @@ impl Shared {
     /// Gives up the calling worker's place if more than `target` threads are
     /// live; `true` if it did (the worker then leaves).
     pub(crate) fn retire(&self, target: usize) -> bool {
-        let mut live = self.live.load(SeqCst);
-        loop {
-            if live <= target {
-                return false;
-            }
-            match self
-                .live
-                .compare_exchange_weak(live, live - 1, SeqCst, SeqCst)
-            {
-                Ok(_) => return true,
-                Err(current) => live = current,
-            }
-        }
+        self.live
+            .fetch_update(SeqCst, SeqCst, |live| (live > target).then(|| live - 1))
+            .is_ok()
     }
 
     /// Takes back a place given up by [`retire`](Shared::retire) (a worker
@@ -616,6 +584,13 @@ impl Shared {
         self.min.store(min, SeqCst);
         self.max.swap(max, SeqCst)
     }
+}
+
+/// Adds one to `counter` if `allowed` holds of its value, atomically.
+fn add_one_if(counter: &AtomicUsize, allowed: impl Fn(usize) -> bool) -> bool {
+    counter
+        .fetch_update(SeqCst, SeqCst, |n| allowed(n).then(|| n + 1))
+        .is_ok()
 }
 
 /// A thread's place in `live`, `alive` and `idle`, taken before the thread is

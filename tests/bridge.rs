@@ -34,11 +34,8 @@ async fn try_run_returns_the_result_and_sheds_when_full() {
     assert!(err.is_full());
     assert_eq!(err.into_inner()(), 2, "the job comes back");
     assert_eq!(pool.stats().rejected, 1);
-    gate.open();
+    common::release(&gate, busy);
     assert_eq!(common::timeout("try_run result", queued).await.unwrap(), 1);
-    for handle in busy {
-        handle.join().unwrap();
-    }
     pool.shutdown();
     let err = pool.try_run(|| 3).unwrap_err();
     assert!(err.is_closed());
@@ -61,10 +58,7 @@ fn a_try_run_future_dropped_before_the_job_starts_cancels_it() {
             })
             .unwrap();
         drop(future);
-        gate.open();
-        for handle in busy {
-            handle.join().unwrap();
-        }
+        common::release(&gate, busy);
         pool.wait();
         assert_eq!(ran.load(SeqCst), 0, "a cancelled job never runs");
         assert_eq!(pool.stats().cancelled, 1);
@@ -110,12 +104,9 @@ fn cancelling_a_queued_job_frees_its_place_at_once() {
         // The worker is still held: nobody reached the cancelled entry.
         let next = pool.try_spawn(|| 3).expect("the cancelled job's place");
         assert_eq!(pool.stats().queued, 1);
-        gate.open();
+        common::release(&gate, busy);
         assert_eq!(next.join().unwrap(), 3);
         assert!(queued.join().unwrap_err().is_cancelled());
-        for handle in busy {
-            handle.join().unwrap();
-        }
         pool.wait();
         let stats = pool.stats();
         assert_eq!((stats.cancelled, stats.queued, stats.running), (1, 0, 0));
@@ -148,11 +139,8 @@ fn cancelling_wakes_a_blocked_sender() {
             .recv_timeout(LIMIT)
             .expect("the sender got the place");
         assert_eq!(pool.stats().queued, 1, "the worker has not moved");
-        gate.open();
+        common::release(&gate, busy);
         assert_eq!(sender.join().unwrap().unwrap(), 2);
-        for handle in busy {
-            handle.join().unwrap();
-        }
         pool.shutdown();
     });
 }
@@ -177,12 +165,9 @@ async fn cancelling_wakes_a_pending_spawn_async() {
         }
     })
     .await;
-    gate.open();
+    common::release(&gate, busy);
     let result = common::timeout("the async job", waiting).await.unwrap();
     assert_eq!(result.unwrap(), 3);
-    for handle in busy {
-        handle.join().unwrap();
-    }
     pool.shutdown_async().await;
 }
 
@@ -238,12 +223,9 @@ fn a_job_whose_queue_deadline_passed_never_runs() {
             }),
         );
         std::thread::sleep(Duration::from_millis(20));
-        gate.open();
+        common::release(&gate, busy);
         let err = late.join().unwrap_err();
         assert!(err.is_expired(), "{err}");
-        for handle in busy {
-            handle.join().unwrap();
-        }
         pool.wait();
         assert_eq!(ran.load(SeqCst), 0);
         assert_eq!(callback_errors.load(SeqCst), 1);
@@ -264,12 +246,9 @@ fn the_pool_queue_timeout_applies_unless_a_job_has_its_own() {
         let defaulted = pool.spawn(|| 1);
         let own = pool.send(Job::new(|| 2).queue_timeout(Duration::from_secs(60)));
         std::thread::sleep(Duration::from_millis(20));
-        gate.open();
+        common::release(&gate, busy);
         assert!(defaulted.join().unwrap_err().is_expired());
         assert_eq!(own.join().unwrap(), 2);
-        for handle in busy {
-            handle.join().unwrap();
-        }
     });
 }
 
@@ -297,12 +276,9 @@ fn extreme_deadlines_saturate() {
         let zero = pool.send(Job::new(|| 4).queue_timeout(Duration::ZERO));
         let past = pool.send(Job::new(|| 5).deadline(Instant::now() - Duration::from_millis(1)));
         std::thread::sleep(Duration::from_millis(2));
-        gate.open();
+        common::release(&gate, busy);
         assert!(zero.join().unwrap_err().is_expired());
         assert!(past.join().unwrap_err().is_expired());
-        for handle in busy {
-            handle.join().unwrap();
-        }
         pool.shutdown();
     });
 }

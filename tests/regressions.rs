@@ -38,10 +38,7 @@ fn keep_alive_duration_max_neither_kills_workers_nor_skews_idle() {
             .unwrap();
         // Grow to four threads, then let all of them go idle.
         let (gate, busy) = occupy(&pool, 4);
-        gate.open();
-        for handle in busy {
-            handle.join().unwrap();
-        }
+        common::release(&gate, busy);
         pool.wait();
         common::eventually(LIMIT, "four idle workers", || {
             let stats = pool.stats();
@@ -186,10 +183,7 @@ fn scale_up_starts_one_thread_for_one_queued_job() {
         assert_eq!(queued.join().unwrap(), 1);
         let threads = pool.stats().threads;
         assert_eq!(threads, 3, "one queued job needs one more thread");
-        gate.open();
-        for handle in busy {
-            handle.join().unwrap();
-        }
+        common::release(&gate, busy);
         pool.shutdown();
     });
 }
@@ -273,11 +267,8 @@ fn a_panicking_waker_of_a_pool_waiter_neither_kills_a_worker_nor_strands_a_job()
         assert!(poll_with_panicking_waker(&mut room), "the queue is full");
         let mut finished = pool.wait_async();
         assert!(poll_with_panicking_waker(&mut finished));
-        gate.open();
+        common::release(&gate, busy);
         assert_eq!(queued.join().unwrap(), 1);
-        for handle in busy {
-            handle.join().unwrap();
-        }
         pool.wait();
         assert_eq!(pool.stats().threads, 1);
         // The waiter's future still completes when polled again.
@@ -372,14 +363,11 @@ fn join_inside_a_block_on_future_works() {
         let handle = pool.spawn(|| 3);
         let opener = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            gate.open();
+            common::release(&gate, busy);
         });
         let value = futures::executor::block_on(async move { handle.join().unwrap() });
         assert_eq!(value, 3);
         opener.join().unwrap();
-        for handle in busy {
-            handle.join().unwrap();
-        }
     });
 }
 

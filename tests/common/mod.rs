@@ -127,6 +127,14 @@ pub fn occupy(
     (gate, handles)
 }
 
+/// Opens the gate that `occupy`'s blockers wait on and joins them.
+pub fn release(gate: &Gate, blockers: Vec<thread_exec::JobHandle<()>>) {
+    gate.open();
+    for blocker in blockers {
+        blocker.join().expect("a blocker job failed");
+    }
+}
+
 /// Silences the default panic message for panics on the pool's worker
 /// threads (named `thread-exec-N` by default): the tests provoke
 /// thousands of job panics on purpose, and with `RUST_BACKTRACE=1` each
