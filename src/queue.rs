@@ -3,13 +3,15 @@
 //! The pool keeps both the sender and the receiver for its whole life, so the
 //! channel never disconnects. Closing, capacity and counting are the pool's
 //! business (see [`crate::state`]); the queue only moves messages in FIFO
-//! order; idle workers park on the queue's own condvar (see
-//! [`Queue::pop`]), since flume's blocking receive allocates on every park.
+//! order; idle workers park on the queue's own stack of parked threads, and
+//! the most recently parked is woken first (see [`Queue::pop`]).
 //! Every rule about acceptance stays in one atomic word we can reason about.
 
 use std::time::Duration;
 
 use crate::slot::TaskRef;
+#[cfg(not(thread_exec_loom))]
+use crate::sync::Arc;
 
 /// One entry in the queue.
 pub(crate) enum Msg {
@@ -26,15 +28,33 @@ pub(crate) enum Msg {
 pub(crate) struct Queue {
     tx: flume::Sender<Msg>,
     rx: flume::Receiver<Msg>,
-    /// A copy of `*sleep`, read without the lock by `push`, so that a push
-    /// with nobody asleep costs one load.
+    /// `parked.len()`, read without the lock by [`Queue::wake_one`], so
+    /// that a push with nobody parked costs one load.
     sleepers: std::sync::atomic::AtomicUsize,
-    /// Sleepers in [`Queue::pop`] that no push has signalled yet (it may
-    /// count too many, never too few: see `pop`). A push signals one and
-    /// takes it off, so a burst of pushes wakes each sleeper once, as
-    /// flume's own `recv` does.
-    sleep: std::sync::Mutex<usize>,
-    wake: std::sync::Condvar,
+    /// Workers parked in [`Queue::pop`] that no push has signalled yet, the
+    /// most recently parked last. A wake-up signals the last one (LIFO), so
+    /// a light load keeps reusing the same warm worker while the others
+    /// stay parked long enough for a dynamic pool's keep-alive to retire
+    /// them. Exact: a worker that leaves without a signal (timeout) takes
+    /// itself off, so a signal never goes to a worker that is not waiting.
+    parked: std::sync::Mutex<Vec<Arc<Parker>>>,
+}
+
+/// A worker thread's parking place.
+#[cfg(not(thread_exec_loom))]
+struct Parker {
+    thread: std::thread::Thread,
+    /// Set by the push that took this parker off `parked`.
+    signalled: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(not(thread_exec_loom))]
+thread_local! {
+    /// The calling thread's parker, made on its first park.
+    static PARKER: Arc<Parker> = Arc::new(Parker {
+        thread: std::thread::current(),
+        signalled: std::sync::atomic::AtomicBool::new(false),
+    });
 }
 
 #[cfg(not(thread_exec_loom))]
@@ -45,8 +65,7 @@ impl Queue {
             tx,
             rx,
             sleepers: std::sync::atomic::AtomicUsize::new(0),
-            sleep: std::sync::Mutex::new(0),
-            wake: std::sync::Condvar::new(),
+            parked: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -63,20 +82,25 @@ impl Queue {
         let _ = self.tx.send(msg);
     }
 
-    /// Wakes one parked worker that no push has signalled yet, if any;
-    /// `false` if there was none.
+    /// Wakes the most recently parked worker that no push has signalled
+    /// yet; `false` if no worker is parked.
     pub(crate) fn wake_one(&self) -> bool {
-        use std::sync::atomic::Ordering::SeqCst;
+        use std::sync::atomic::Ordering::{Release, SeqCst};
         if self.sleepers.load(SeqCst) == 0 {
             return false;
         }
-        let mut unsignalled = crate::sync::lock(&self.sleep);
-        if *unsignalled == 0 {
+        let newest = {
+            let mut parked = crate::sync::lock(&self.parked);
+            let newest = parked.pop();
+            self.sleepers.store(parked.len(), SeqCst);
+            newest
+        };
+        let Some(parker) = newest else {
             return false;
-        }
-        *unsignalled -= 1;
-        self.sleepers.store(*unsignalled, SeqCst);
-        self.wake.notify_one();
+        };
+        parker.signalled.store(true, Release);
+        // Outside the lock: an unpark may be a system call.
+        parker.thread.unpark();
         true
     }
 
@@ -84,54 +108,63 @@ impl Queue {
         self.rx.try_recv().ok()
     }
 
-    /// Waits once for a message: `None` if the wait ended without one
-    /// (`timeout` passed, a spurious wake-up, or the message that woke this
-    /// worker was taken by a spinning one); the caller decides whether to
-    /// spin, wait again or give up.
+    /// Parks the calling worker until a push signals it or `timeout`
+    /// passes, then looks once for a message: `None` if there was none (the
+    /// timeout passed, or a spinning worker took the message that came).
     ///
-    /// Parks on our own condvar rather than in flume's blocking `recv`,
-    /// which allocates a hook (an `Arc`) every time it has to wait. No
-    /// wake-up is lost: the sleeper counts itself and then looks at the
-    /// queue, both under `sleep`, which it holds until it waits. If its look
-    /// (a critical section of flume's lock) came before a sender's push
-    /// (another), then its count happened before that push and so before
-    /// the sender's read of `sleepers`, which sees it and signals under
-    /// `sleep`, that is once the sleeper waits. Otherwise the look finds the
-    /// message.
-    ///
-    /// The count never falls below the number of waiting, unsignalled
-    /// sleepers: a sleeper counts itself under the lock it holds until it
-    /// waits, and only a signal (which wakes one waiter) or the sleeper
-    /// itself, before it waited, takes a count off. A sleeper that woke
-    /// without a signal (spuriously, or on its timeout) leaves its count, so
-    /// the count may be one too high until the next push spends a signal
-    /// on it.
+    /// Parks on our own stack of parked threads rather than in flume's
+    /// blocking `recv`, which allocates a hook (an `Arc`) every time it has
+    /// to wait, and which wakes the oldest waiter. No wake-up is lost: the
+    /// worker puts itself on `parked`, updates `sleepers` and then looks at
+    /// the queue, all under `parked`'s lock. If its look (a critical section
+    /// of flume's lock) came before a sender's push (another), then its
+    /// update of `sleepers` happened before that push and so before the
+    /// sender's read of it (SeqCst), which sees the worker parked, takes it
+    /// off the stack and unparks it; an unpark that comes before the park
+    /// is not lost either (it leaves the thread's token). Otherwise the look
+    /// finds the message. A stray unpark (the thread's token is shared with
+    /// `JobHandle::join`'s own waker) only makes the loop look at
+    /// `signalled` once more.
     pub(crate) fn pop(&self, timeout: Option<Duration>) -> Option<Msg> {
-        use std::sync::atomic::Ordering::SeqCst;
-        use std::sync::PoisonError;
-        let mut unsignalled = crate::sync::lock(&self.sleep);
-        *unsignalled += 1;
-        self.sleepers.store(*unsignalled, SeqCst);
-        if let Some(msg) = self.try_pop() {
-            // Still under the lock taken before counting: no push has
-            // signalled this sleeper, so its count comes off.
-            *unsignalled -= 1;
-            self.sleepers.store(*unsignalled, SeqCst);
-            return Some(msg);
-        }
-        let unsignalled = match timeout {
-            None => self
-                .wake
-                .wait(unsignalled)
-                .unwrap_or_else(PoisonError::into_inner),
-            Some(timeout) => {
-                self.wake
-                    .wait_timeout(unsignalled, timeout)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
+        use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+        let me = PARKER.with(Arc::clone);
+        {
+            let mut parked = crate::sync::lock(&self.parked);
+            me.signalled.store(false, Relaxed);
+            parked.push(Arc::clone(&me));
+            self.sleepers.store(parked.len(), SeqCst);
+            if let Some(msg) = self.try_pop() {
+                // Still under the lock: no push has taken this worker off.
+                parked.pop();
+                self.sleepers.store(parked.len(), SeqCst);
+                return Some(msg);
             }
-        };
-        drop(unsignalled);
+        }
+        let deadline = timeout.and_then(|timeout| std::time::Instant::now().checked_add(timeout));
+        while !me.signalled.load(Acquire) {
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    std::thread::park_timeout(deadline - now);
+                }
+            }
+        }
+        // Leave the stack if no push took this worker off it: it timed out,
+        // or the signal it saw was a late one from an earlier park (a push
+        // that took it off then, and set the flag only after this worker
+        // had already left on its timeout). Either way it must not stay
+        // there, or a later push would signal a worker that is not waiting.
+        {
+            let mut parked = crate::sync::lock(&self.parked);
+            if let Some(at) = parked.iter().rposition(|parker| Arc::ptr_eq(parker, &me)) {
+                parked.remove(at);
+                self.sleepers.store(parked.len(), SeqCst);
+            }
+        }
         self.try_pop()
     }
 
@@ -145,8 +178,8 @@ impl Queue {
 /// `Condvar`, so the model checker sees every push and pop of the pool's
 /// protocol. It is a substitute: the models check the pool's use of a FIFO
 /// with blocking pops (nudges, accounting, shutdown), not flume itself nor
-/// the production queue's own parking (`sleepers` and its condvar above),
-/// whose no-lost-wake-up argument is the one written on [`Queue::pop`] and
+/// the production queue's own parking (`sleepers` and its stack above),
+/// whose no-lost-wake-up argument is the one written on `Queue::pop` and
 /// is exercised by the test suite on real threads. A timed `pop` waits
 /// without a timeout (loom does not model time), so keep-alive expiry is
 /// outside the models too.

@@ -12,7 +12,9 @@
 //! 2. SPINS briefly, if the idle policy below says it pays, watching the
 //!    state word's `queued` count (a plain load, so spinning does not
 //!    contend on the queue's lock) and popping when it becomes non-zero,
-//! 3. then PARKS on the queue's condvar ([`crate::queue::Queue::pop`]), with
+//! 3. then PARKS ([`crate::queue::Queue::pop`]; the most recently parked
+//!    worker is the first one woken, so a light load keeps one warm worker
+//!    busy and lets the others reach their keep-alive), with
 //!    a `keep_alive` deadline when it is above a dynamic pool's `min`.
 //!
 //! # The idle policy: spin only when it pays

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{eventually, occupy, rendezvous, within, Gate, Rng, LIMIT};
 use thread_exec::{Builder, Executor};
@@ -628,4 +628,44 @@ fn stats_are_exact_once_the_pool_is_quiet() {
         (after.completed, after.panicked, after.cancelled),
         (stats.completed, stats.panicked, stats.cancelled)
     );
+}
+
+/// A dynamic pool grown to `max_threads` by a burst shrinks back to
+/// `min_threads` while a light steady load continues: the most recently
+/// idle worker takes each next job, so the surplus threads stay idle long
+/// enough to reach their keep-alive. (Woken oldest first, every thread got
+/// a job every few milliseconds and none ever expired.)
+#[test]
+fn a_grown_dynamic_pool_shrinks_back_under_a_light_steady_load() {
+    const KEEP_ALIVE: Duration = Duration::from_millis(300);
+    let pool = Executor::builder()
+        .min_threads(1)
+        .max_threads(4)
+        .keep_alive(KEEP_ALIVE)
+        .build()
+        .unwrap();
+    let (gate, busy) = common::occupy(&pool, 4);
+    assert_eq!(pool.stats().threads, 4);
+    // Before the release: no thread can have been idle longer than this.
+    let start = Instant::now();
+    common::release(&gate, busy);
+    let load = pool.clone();
+    let shrunk_after = within(LIMIT, "shrink under a light load", move || {
+        let bound = KEEP_ALIVE + Duration::from_secs(3);
+        loop {
+            // One job every few milliseconds, each awaited.
+            load.spawn(|| ()).join().unwrap();
+            if load.stats().threads == 1 {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < bound,
+                "still {} threads after {bound:?} of light load",
+                load.stats().threads
+            );
+            thread::sleep(Duration::from_millis(3));
+        }
+    });
+    assert!(shrunk_after >= KEEP_ALIVE, "{shrunk_after:?}");
+    pool.shutdown();
 }
