@@ -1488,6 +1488,56 @@ mod queued_behind {
         });
     }
 
+    /// The same while other threads submit too: found by `tests/soak.rs`.
+    /// The pool's only worker, inside a job, blocks in `spawn` on the full
+    /// queue; `help()` finds the queue momentarily empty (another thread's
+    /// job is accepted, counted in `queued`, but not pushed yet), returns
+    /// `false`, and the worker waits for capacity that only a worker can
+    /// free. `stats()` then stays at `queued: 1, running: 1` forever. A race:
+    /// each attempt takes milliseconds, and on two cores one of the first
+    /// few attempts hangs.
+    #[test]
+    #[ignore = "BUG: a job's blocking spawn on a full queue deadlocks the pool when another thread's accepted job is not yet pushed"]
+    fn spawn_on_a_full_queue_from_a_job_while_other_threads_submit() {
+        case(
+            "spawn on a full queue from a job, racing submitters",
+            || {
+                for _attempt in 0..20 {
+                    let pool = Executor::builder()
+                        .threads(1)
+                        .max_queue_size(1)
+                        .thread_name(POOL_NAME)
+                        .build()
+                        .unwrap();
+                    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let submitters: Vec<_> = (0..3)
+                        .map(|_| {
+                            let pool = pool.clone();
+                            let stop = Arc::clone(&stop);
+                            thread::spawn(move || {
+                                while !stop.load(SeqCst) {
+                                    pool.spawn(|| ());
+                                }
+                            })
+                        })
+                        .collect();
+                    let inner = pool.clone();
+                    let outer = pool.spawn(move || {
+                        for _ in 0..20_000 {
+                            inner.spawn(|| ());
+                        }
+                    });
+                    outer.join().unwrap();
+                    stop.store(true, SeqCst);
+                    for submitter in submitters {
+                        submitter.join().unwrap();
+                    }
+                    pool.shutdown();
+                }
+            },
+        );
+    }
+
     /// A job of a one-thread pool that submits more jobs than its bounded
     /// queue holds: the blocking `spawn` runs queued jobs on the calling
     /// worker instead of waiting for itself.
