@@ -24,6 +24,16 @@
 //! once or was cancelled or handed back, every closure was dropped exactly
 //! once, every callback ran exactly once, and `completed + panicked +
 //! cancelled + handed back == accepted`.
+//!
+//! Beyond the matrix: joining (and cancelling) a job queued behind the
+//! caller on a one-thread pool, from nine places (`queued_behind`); the
+//! documented panics and two undocumented ones (`documented_panics`); wakers
+//! that panic (`panicking_wakers`); extreme arguments (`extreme`, the
+//! thread-count ones in a child process under an address-space cap); and a
+//! `tracing` layer that calls back into the pool (`tracing_layer`).
+//!
+//! Library bugs are tests marked `#[ignore = "BUG: ..."]`: run them with
+//! `cargo test --test reentrancy -- --ignored`.
 
 mod common;
 
@@ -2358,5 +2368,120 @@ mod extreme {
             common::rendezvous(&pool, 2);
             pool.shutdown();
         });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A tracing subscriber: user code the crate calls on every event
+// ---------------------------------------------------------------------------
+
+/// A `tracing` layer is user code too, and a metrics layer that reads the
+/// pool's `stats()` on each event is a plausible one. These install it as
+/// the calling thread's default subscriber, so they see the events the
+/// test thread's own calls emit (the workers' events go to the global
+/// default, which this binary leaves alone).
+mod tracing_layer {
+    use super::*;
+    use std::sync::OnceLock;
+    use tracing::{Event, Subscriber};
+    use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    #[derive(Clone, Copy)]
+    enum Call {
+        Stats,
+        ScaleUpZero,
+        Spawn,
+    }
+
+    struct CallingLayer {
+        pool: Arc<OnceLock<Executor>>,
+        call: Call,
+        events: Arc<AtomicUsize>,
+    }
+
+    impl<S: Subscriber> Layer<S> for CallingLayer {
+        fn on_event(&self, _event: &Event<'_>, _ctx: LayerContext<'_, S>) {
+            self.events.fetch_add(1, SeqCst);
+            if let Some(pool) = self.pool.get() {
+                match self.call {
+                    Call::Stats => {
+                        let _ = pool.stats();
+                    }
+                    Call::ScaleUpZero => {
+                        let _ = pool.scale_up(0);
+                    }
+                    Call::Spawn => {
+                        pool.spawn(|| ());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds a pool, lets the layer reach it, runs `trigger`.
+    fn with_layer(what: &'static str, threads: usize, call: Call, trigger: fn(&Executor)) {
+        within(LIMIT, what, move || {
+            let slot = Arc::new(OnceLock::new());
+            let events = Arc::new(AtomicUsize::new(0));
+            let layer = CallingLayer {
+                pool: Arc::clone(&slot),
+                call,
+                events: Arc::clone(&events),
+            };
+            let _default = tracing_subscriber::registry().with(layer).set_default();
+            let pool = Executor::builder()
+                .threads(threads)
+                .thread_name(POOL_NAME)
+                .build()
+                .unwrap();
+            let _ = slot.set(pool.clone());
+            trigger(&pool);
+            assert!(events.load(SeqCst) > 0, "the layer saw no event");
+            pool.wait();
+            pool.shutdown();
+            assert_eq!(pool.stats().threads, 0);
+        });
+    }
+
+    /// `scale_up` starts a thread and reports it ("worker thread started")
+    /// while holding the registry lock; `stats()` takes that lock.
+    #[test]
+    #[ignore = "BUG: scale_up emits a tracing event under the registry lock; a layer calling stats() deadlocks"]
+    fn stats_from_a_layer_during_scale_up() {
+        with_layer("stats() from a layer, scale_up", 1, Call::Stats, |pool| {
+            assert_eq!(pool.scale_up(1).unwrap(), 2);
+        });
+    }
+
+    /// Every scale operation reports "thread target changed" while holding
+    /// the scaling lock; another scale operation takes it.
+    #[test]
+    #[ignore = "BUG: scale operations emit a tracing event under the scaling lock; a layer calling scale_up deadlocks"]
+    fn scale_up_from_a_layer_during_scale_down() {
+        with_layer(
+            "scale_up(0) from a layer, scale_down",
+            2,
+            Call::ScaleUpZero,
+            |pool| {
+                assert_eq!(pool.scale_down(1), 1);
+            },
+        );
+    }
+
+    /// Events emitted outside the crate's locks: a layer may call back.
+    #[test]
+    fn stats_and_spawn_from_a_layer_around_shutdown() {
+        for call in [Call::Stats, Call::Spawn] {
+            with_layer("stats()/spawn from a layer, shutdown", 1, call, |pool| {
+                let handle = pool.spawn(|| 1);
+                assert_eq!(handle.join().unwrap(), 1);
+                let pending = pool.shutdown_now();
+                drop(pending);
+                pool.shutdown();
+                assert!(pool.spawn(|| 2).join().unwrap_err().is_closed());
+            });
+        }
     }
 }
