@@ -7,7 +7,8 @@
 //! shared heap, scale up and down and set the thread count, read `stats`,
 //! sometimes `wait`, and once in a while `shutdown_now` mid-round, running
 //! some of the pending jobs and dropping the others. Jobs sometimes panic,
-//! sometimes sleep a few µs, sometimes loop on `is_cancelled`.
+//! sometimes sleep a few µs, sometimes loop on `is_cancelled` (returning
+//! early once their handle cancels them), sometimes spawn and join a child.
 //!
 //! Every job is tracked: each closure must be dropped exactly once, each
 //! result exactly once, each callback run exactly once; every observer of a
@@ -19,7 +20,8 @@
 //!
 //! `SOAK_SECS` (default 2) sets the duration, `SOAK_SEED` the seed (printed,
 //! and shown with any failure). Thread interleavings are not reproducible
-//! from the seed, only the operation mix. `SOAK_BOUNDED_NESTED=1` lets jobs
+//! from the seed, only the operation mix. `SOAK_VERBOSE=1` prints each
+//! round's summary. `SOAK_BOUNDED_NESTED=1` lets jobs
 //! make blocking nested spawns on bounded pools, which hangs today (the
 //! library bug behind reentrancy.rs's ignored
 //! `spawn_on_a_full_queue_from_a_job_while_other_threads_submit`).
@@ -533,7 +535,7 @@ fn build(rng: &mut Rng, starts: &Arc<AtomicUsize>, stops: &Arc<AtomicUsize>) -> 
     )
 }
 
-fn round(seed: u64, length: Duration) {
+fn round(seed: u64, length: Duration) -> Summary {
     let mut rng = Rng(seed | 1);
     let starts = Arc::new(AtomicUsize::new(0));
     let stops = Arc::new(AtomicUsize::new(0));
@@ -566,12 +568,12 @@ fn round(seed: u64, length: Duration) {
             std::panic::resume_unwind(payload);
         }
     }
-    check(&round);
+    check(&round)
 }
 
 /// Once the submitters are done: quiesce, stop, settle every handle, and
 /// check every job and the pool's counts.
-fn check(round: &Round) {
+fn check(round: &Round) -> Summary {
     let pool = &round.pool;
     if !pool.is_shutdown() {
         pool.wait();
@@ -678,17 +680,52 @@ fn check(round: &Round) {
         .iter()
         .filter(|rec| rec.saw_stop.load(SeqCst))
         .count();
-    eprintln!(
-        "round: {} jobs, {accepted} accepted, {} ok, {} panicked, {} cancelled, {} refused (full or closed), \
-         {handed_back} handed back ({} run), {stopped} stopped early, shut down now: {}",
-        records.len(),
-        count(OK),
-        count(PANICKED),
-        count(CANCELLED),
-        count(CLOSED),
-        round.pending_runs.load(SeqCst),
-        round.shut_down.load(SeqCst),
-    );
+    let summary = Summary {
+        jobs: records.len(),
+        accepted: accepted as usize,
+        ok: count(OK),
+        panicked: count(PANICKED),
+        cancelled: count(CANCELLED),
+        refused: count(CLOSED),
+        handed_back: handed_back as usize,
+        pending_run: round.pending_runs.load(SeqCst),
+        stopped_early: stopped,
+        shutdowns_now: usize::from(round.shut_down.load(SeqCst)),
+    };
+    if env_u64("SOAK_VERBOSE").is_some_and(|on| on != 0) {
+        eprintln!("{summary:?}");
+    }
+    summary
+}
+
+/// What a round did, to show the mix is what it should be.
+#[derive(Debug, Default)]
+struct Summary {
+    jobs: usize,
+    accepted: usize,
+    ok: usize,
+    panicked: usize,
+    cancelled: usize,
+    refused: usize,
+    handed_back: usize,
+    pending_run: usize,
+    stopped_early: usize,
+    shutdowns_now: usize,
+}
+
+impl Summary {
+    fn add(&mut self, other: &Summary) {
+        self.jobs += other.jobs;
+        self.accepted += other.accepted;
+        self.ok += other.ok;
+        self.panicked += other.panicked;
+        self.cancelled += other.cancelled;
+        self.refused += other.refused;
+        self.handed_back += other.handed_back;
+        self.pending_run += other.pending_run;
+        self.stopped_early += other.stopped_early;
+        self.shutdowns_now += other.shutdowns_now;
+    }
 }
 
 #[test]
@@ -700,15 +737,17 @@ fn soak_random_concurrent_operations_conserve_every_job() {
     let end = Instant::now() + Duration::from_secs(secs);
     let mut rng = Rng(seed | 1);
     let mut rounds = 0_u64;
+    let mut total = Summary::default();
     while rounds == 0 || Instant::now() < end {
         let round_seed = seed ^ (rounds + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
         let length = Duration::from_millis(50 + rng.below(250) as u64);
-        within(
+        let summary = within(
             LIMIT,
             &format!("soak round {rounds} (SOAK_SEED={seed:#x}, round seed {round_seed:#x})"),
             move || round(round_seed, length),
         );
+        total.add(&summary);
         rounds += 1;
     }
-    eprintln!("soak: {rounds} rounds");
+    eprintln!("soak: {rounds} rounds, {total:?}");
 }
