@@ -6,13 +6,22 @@ use std::time::Duration;
 use crate::error::{BuildError, BuildErrorKind};
 use crate::executor::Executor;
 use crate::panic::{JobPanic, PanicHook};
-use crate::scaling::{grow_to, StartReason};
+use crate::scaling::{grow_to, Scaling, StartReason};
 use crate::state::{Config, Hook, Shared};
 use crate::sync::Arc;
 
 /// How long a dynamic pool's thread above `min_threads` waits idle before it
 /// exits, unless [`Builder::keep_alive`] says otherwise (tokio's default).
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// The most threads a pool starts eagerly: a fixed pool's size, a dynamic
+/// pool's `min_threads`, a fixed pool's target after `scale_up` or
+/// `set_threads`. Far above any pool this crate is meant for; a larger
+/// count is a mistake (such as `usize::MAX`), and is refused before any
+/// thread starts rather than starting threads until the operating system
+/// refuses. A dynamic pool's `max_threads` may be larger: its threads start
+/// only on demand.
+pub const MAX_THREADS: usize = 32_768;
 
 /// How long an idle worker may spin before it parks, unless
 /// [`Builder::max_spin`] says otherwise.
@@ -385,7 +394,10 @@ impl Builder {
     /// # Errors
     ///
     /// - `max_threads` (or `threads`) is 0;
-    /// - `min_threads` is above `max_threads`;
+    /// - `min_threads` (or `threads`) is above `max_threads`;
+    /// - more than [`MAX_THREADS`] threads would start at once (a fixed
+    ///   pool's size, or `min_threads`): refused before any starts;
+    /// - `thread_name` contains a NUL byte;
     /// - the operating system refused to start a thread: the threads started
     ///   so far are stopped and joined before the error returns.
     ///
@@ -418,6 +430,11 @@ impl Builder {
         if min > max {
             return Err(BuildError::new(BuildErrorKind::MinAboveMax { min, max }));
         }
+        if min > MAX_THREADS {
+            return Err(BuildError::new(BuildErrorKind::TooManyThreads {
+                requested: min,
+            }));
+        }
         let dynamic = min < max;
         if !dynamic && max > parallelism {
             tracing::warn!(
@@ -442,7 +459,10 @@ impl Builder {
             dynamic,
         };
         let shared = Arc::new(Shared::new(config, min, max));
-        if let Err(err) = grow_to(&shared, min, StartReason::Build) {
+        let mut scaling = Scaling::lock(&shared);
+        let grown = grow_to(&shared, &mut scaling, min, StartReason::Build);
+        drop(scaling);
+        if let Err(err) = grown {
             // Stop the threads that did start, and join them.
             crate::shutdown::shutdown_until(&shared, None);
             return Err(BuildError::new(BuildErrorKind::Spawn(err)));

@@ -536,6 +536,7 @@ pub struct BuildError {
 pub(crate) enum BuildErrorKind {
     ZeroThreads,
     MinAboveMax { min: usize, max: usize },
+    TooManyThreads { requested: usize },
     NulInName,
     Spawn(std::io::Error),
 }
@@ -553,6 +554,11 @@ impl fmt::Display for BuildError {
             BuildErrorKind::MinAboveMax { min, max } => {
                 write!(f, "min_threads ({min}) is above max_threads ({max})")
             }
+            BuildErrorKind::TooManyThreads { requested } => write!(
+                f,
+                "{requested} threads to start is above the limit of {}",
+                crate::MAX_THREADS
+            ),
             BuildErrorKind::NulInName => {
                 f.write_str("thread_name contains a NUL byte, which a thread name cannot hold")
             }
@@ -588,6 +594,7 @@ pub struct ScaleError {
 #[derive(Debug)]
 pub(crate) enum ScaleErrorKind {
     Closed,
+    TooManyThreads { requested: usize },
     Spawn(std::io::Error),
 }
 
@@ -614,6 +621,11 @@ impl fmt::Display for ScaleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ScaleErrorKind::Closed => f.write_str("the executor is shut down"),
+            ScaleErrorKind::TooManyThreads { requested } => write!(
+                f,
+                "a target of {requested} threads is above the limit of {}",
+                crate::MAX_THREADS
+            ),
             ScaleErrorKind::Spawn(err) => write!(f, "could not start a worker thread: {err}"),
         }
     }
@@ -623,7 +635,7 @@ impl std::error::Error for ScaleError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ScaleErrorKind::Spawn(err) => Some(err),
-            ScaleErrorKind::Closed => None,
+            ScaleErrorKind::Closed | ScaleErrorKind::TooManyThreads { .. } => None,
         }
     }
 }

@@ -398,8 +398,8 @@ impl Executor {
     ///
     /// # Panics
     ///
-    /// Panics if called from one of this pool's own jobs: the job would wait
-    /// for itself.
+    /// Panics if called on one of this pool's threads (from one of its
+    /// jobs, callbacks or hooks): the job would wait for itself.
     ///
     /// # Examples
     ///
@@ -423,6 +423,13 @@ impl Executor {
 
     /// The future twin of [`wait`](Executor::wait): resolves once every
     /// accepted job has finished, without blocking a runtime thread.
+    ///
+    /// # Panics
+    ///
+    /// Polling it on one of this pool's threads (in a job, say with a
+    /// `block_on` of one's own) while a job is unfinished panics, as
+    /// [`wait`](Executor::wait) does: it could only resolve after the job
+    /// that polls it, so a `block_on` of it would hang.
     ///
     /// # Cancel safety
     ///
@@ -459,6 +466,9 @@ impl Executor {
     /// # Errors
     ///
     /// - [`ScaleError::is_closed`] if the executor is shut down.
+    /// - A fixed pool's target above [`MAX_THREADS`](crate::MAX_THREADS)
+    ///   (`scale_up(usize::MAX)`, say) is refused before any thread starts;
+    ///   a dynamic pool's `max_threads` saturates instead.
     /// - If the operating system refuses to start a thread, the threads
     ///   started so far stay, the target is lowered to the threads that
     ///   exist, and the I/O error is the error's
@@ -546,9 +556,11 @@ impl Executor {
     ///
     /// # Panics
     ///
-    /// Panics if called from one of this pool's own jobs: it would wait for
-    /// that job's own thread. (Dropping the last `Executor` inside a job is
-    /// fine: it closes the pool without waiting.)
+    /// Panics if called on one of this pool's threads while it works (from
+    /// one of its jobs, callbacks or hooks): it would wait for that thread.
+    /// (Dropping the last `Executor` inside a job is fine: it closes the
+    /// pool without waiting. A thread of the pool on its way out, such as a
+    /// waker it wakes as it exits, may call it: that thread is not joined.)
     ///
     /// # Examples
     ///
@@ -583,7 +595,7 @@ impl Executor {
     ///
     /// # Panics
     ///
-    /// As [`shutdown`](Executor::shutdown), from one of the pool's own jobs.
+    /// As [`shutdown`](Executor::shutdown), on one of the pool's threads.
     ///
     /// # Examples
     ///
@@ -607,6 +619,12 @@ impl Executor {
     /// resolves once every worker thread has exited. It does not join the
     /// threads (that would block); they have returned from their work when
     /// it resolves.
+    ///
+    /// # Panics
+    ///
+    /// Polling it on one of this pool's threads (in a job) before every
+    /// thread has exited panics, as [`shutdown`](Executor::shutdown) does:
+    /// it would wait for the thread that polls it.
     ///
     /// # Cancel safety
     ///

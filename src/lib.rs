@@ -144,7 +144,7 @@ mod submit;
 mod sync;
 mod worker;
 
-pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MIN_STACK_SIZE};
+pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MAX_THREADS, MIN_STACK_SIZE};
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
 pub use executor::{Executor, WaitAsync, WeakExecutor};
 pub use handle::{is_cancelled, JobHandle};

@@ -123,6 +123,12 @@ impl Registry {
         }
     }
 
+    /// Puts back the handle of an exited thread that could not be joined
+    /// now (the joiner was that thread).
+    pub(crate) fn keep_exited(&mut self, handle: JoinHandle<()>) {
+        self.exited.push(handle);
+    }
+
     /// Takes every handle of an exited thread, for joining.
     pub(crate) fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
         std::mem::take(&mut self.exited)

@@ -38,7 +38,7 @@ use crate::error::{ScaleError, ScaleErrorKind};
 use crate::queue::Msg;
 use crate::state::{Reservation, Shared};
 use crate::sync::thread;
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, Arc, MutexGuard};
 
 /// Why a worker thread was started; reported through `tracing`.
 #[derive(Debug, Clone, Copy)]
@@ -60,10 +60,64 @@ impl StartReason {
     }
 }
 
+/// `Shared::scaling` held, and what happened under it that others must
+/// hear of: its `tracing` events, and a thread start that failed (whose
+/// undone reservation may be what a `shutdown` waits for). Both are
+/// delivered when the guard drops, after the lock is released: a tracing
+/// subscriber and a woken task's waker are user code, and may call back
+/// into the pool (to read `stats()`, even to scale it).
+pub(crate) struct Scaling<'a> {
+    shared: &'a Shared,
+    guard: Option<MutexGuard<'a, ()>>,
+    events: Vec<Deferred>,
+}
+
+/// An event of a scale operation, reported once the lock is released.
+enum Deferred {
+    Retargeted { from: usize, to: usize },
+    SpawnFailed { reason: StartReason, error: String },
+}
+
+impl<'a> Scaling<'a> {
+    pub(crate) fn lock(shared: &'a Shared) -> Self {
+        Scaling {
+            shared,
+            guard: Some(lock(&shared.scaling)),
+            events: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Scaling<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut failed = false;
+        for event in self.events.drain(..) {
+            match event {
+                Deferred::Retargeted { from, to } => {
+                    tracing::debug!(from, to, "thread target changed");
+                }
+                Deferred::SpawnFailed { reason, error } => {
+                    failed = true;
+                    tracing::error!(
+                        reason = reason.as_str(),
+                        error,
+                        "could not start a worker thread"
+                    );
+                }
+            }
+        }
+        if failed {
+            self.shared.threads_changed();
+        }
+    }
+}
+
 /// Starts one worker thread in the place `reservation` holds; on failure
 /// (or an unwind) the reservation is undone.
 fn spawn_worker(
     shared: &Arc<Shared>,
+    scaling: &mut Scaling<'_>,
     reservation: Reservation<'_>,
     reason: StartReason,
 ) -> io::Result<()> {
@@ -78,7 +132,12 @@ fn spawn_worker(
     let thread_counters = Arc::clone(&counters);
     let body = move || {
         let lost = catch_unwind(AssertUnwindSafe(|| {
-            crate::worker::main(Arc::clone(&thread_shared), id, thread_counters)
+            crate::worker::main(
+                Arc::clone(&thread_shared),
+                id,
+                thread_counters,
+                reason.as_str(),
+            )
         }));
         if let Err(payload) = lost {
             crate::panic::drop_payload(payload);
@@ -90,17 +149,15 @@ fn spawn_worker(
         Ok(handle) => {
             registry.register(id, counters, handle);
             reservation.commit();
-            tracing::debug!(
-                worker = id,
-                reason = reason.as_str(),
-                "worker thread started"
-            );
             Ok(())
         }
         Err(err) => {
             drop(registry);
             drop(reservation);
-            tracing::error!(reason = reason.as_str(), error = %err, "could not start a worker thread");
+            scaling.events.push(Deferred::SpawnFailed {
+                reason,
+                error: err.to_string(),
+            });
             Err(err)
         }
     }
@@ -112,27 +169,35 @@ fn spawn_worker(
 /// strength, unless the pool has drained (it is shutting down and needs
 /// no thread).
 fn replace_lost_worker(shared: &Arc<Shared>) {
-    let _scaling = lock(&shared.scaling);
     if shared.is_drained() {
         return;
     }
     tracing::warn!("starting a worker thread in place of one that was lost");
+    let mut scaling = Scaling::lock(shared);
+    if shared.is_drained() {
+        return;
+    }
     let target = if shared.config.dynamic {
         shared.min_threads()
     } else {
         shared.max_threads()
     };
-    if grow_to(shared, target, StartReason::Replacement).is_ok() && shared.config.dynamic {
-        grow_for_backlog(shared);
+    let grown = grow_to(shared, &mut scaling, target, StartReason::Replacement);
+    if grown.is_ok() && shared.config.dynamic {
+        grow_for_backlog(shared, &mut scaling);
     }
 }
 
 /// Starts threads until `target` are live (a pool's build, a fixed pool's
-/// growth). Stops at the first spawn failure. Callers hold `scaling`, or
-/// own the pool alone (`build`).
-pub(crate) fn grow_to(shared: &Arc<Shared>, target: usize, reason: StartReason) -> io::Result<()> {
+/// growth). Stops at the first spawn failure.
+pub(crate) fn grow_to(
+    shared: &Arc<Shared>,
+    scaling: &mut Scaling<'_>,
+    target: usize,
+    reason: StartReason,
+) -> io::Result<()> {
     while let Some(reservation) = shared.reserve_thread(target) {
-        spawn_worker(shared, reservation, reason)?;
+        spawn_worker(shared, scaling, reservation, reason)?;
     }
     Ok(())
 }
@@ -147,8 +212,8 @@ pub(crate) fn maybe_grow(shared: &Arc<Shared>, queued: u64) {
     // through that lock after closing) never misses one. Growth is still
     // allowed after close: an accepted job must run even if the pool had
     // no thread left.
-    let scaling = lock(&shared.scaling);
-    let Some(Err(_)) = start_for_backlog(shared) else {
+    let mut scaling = Scaling::lock(shared);
+    let Some(Err(_)) = start_for_backlog(shared, &mut scaling) else {
         return;
     };
     if shared.threads() != 0 {
@@ -173,21 +238,22 @@ pub(crate) fn maybe_grow(shared: &Arc<Shared>, queued: u64) {
 
 /// A dynamic pool whose `max` was raised: start threads for a backlog that
 /// finds no idle worker now, rather than waiting for the next submit.
-fn grow_for_backlog(shared: &Arc<Shared>) {
-    while let Some(Ok(())) = start_for_backlog(shared) {}
+fn grow_for_backlog(shared: &Arc<Shared>, scaling: &mut Scaling<'_>) {
+    while let Some(Ok(())) = start_for_backlog(shared, scaling) {}
 }
 
 /// Starts one thread if more jobs are queued than workers are idle and the
 /// pool is below `max`; `None` if no thread is needed or allowed. The demand
 /// is read fresh: a job counted earlier may have run already. Callers hold
 /// `Shared::scaling`.
-fn start_for_backlog(shared: &Arc<Shared>) -> Option<io::Result<()>> {
+fn start_for_backlog(shared: &Arc<Shared>, scaling: &mut Scaling<'_>) -> Option<io::Result<()>> {
     if !shared.lacks_workers() {
         return None;
     }
     let reservation = shared.reserve_thread(shared.max_threads())?;
     Some(spawn_worker(
         shared,
+        scaling,
         reservation,
         StartReason::DynamicGrowth,
     ))
@@ -195,15 +261,15 @@ fn start_for_backlog(shared: &Arc<Shared>) -> Option<io::Result<()>> {
 
 /// `Executor::scale_up`: raises the target by `n`.
 pub(crate) fn scale_up(shared: &Arc<Shared>, n: usize) -> Result<usize, ScaleError> {
-    let _scaling = lock(&shared.scaling);
+    let mut scaling = Scaling::lock(shared);
     let target = shared.max_threads().saturating_add(n);
-    retarget(shared, target)
+    retarget(shared, &mut scaling, target)
 }
 
 /// `Executor::scale_down`: lowers the target by `n`, never below 1 nor a
 /// dynamic pool's `min`.
 pub(crate) fn scale_down(shared: &Arc<Shared>, n: usize) -> usize {
-    let _scaling = lock(&shared.scaling);
+    let mut scaling = Scaling::lock(shared);
     let current = shared.max_threads();
     let floor = if shared.config.dynamic {
         shared.min_threads().max(1)
@@ -212,19 +278,28 @@ pub(crate) fn scale_down(shared: &Arc<Shared>, n: usize) -> usize {
     };
     let target = current.saturating_sub(n).max(floor).min(current);
     // Lowering the target cannot fail: `retarget` only errs when growing.
-    retarget(shared, target).unwrap_or(current)
+    retarget(shared, &mut scaling, target).unwrap_or(current)
 }
 
 /// `Executor::set_threads`: sets the target to `n` (at least 1).
 pub(crate) fn set_threads(shared: &Arc<Shared>, n: usize) -> Result<usize, ScaleError> {
-    let _scaling = lock(&shared.scaling);
-    retarget(shared, n)
+    let mut scaling = Scaling::lock(shared);
+    retarget(shared, &mut scaling, n)
 }
 
 /// Moves the thread target to `target` (callers hold `Shared::scaling`).
-fn retarget(shared: &Arc<Shared>, target: usize) -> Result<usize, ScaleError> {
+fn retarget(
+    shared: &Arc<Shared>,
+    scaling: &mut Scaling<'_>,
+    target: usize,
+) -> Result<usize, ScaleError> {
     if shared.counts().closed {
         return Err(ScaleError::new(ScaleErrorKind::Closed));
+    }
+    if !shared.config.dynamic && target > crate::MAX_THREADS {
+        return Err(ScaleError::new(ScaleErrorKind::TooManyThreads {
+            requested: target,
+        }));
     }
     let min = if shared.config.dynamic {
         shared.min_threads().min(target)
@@ -232,16 +307,19 @@ fn retarget(shared: &Arc<Shared>, target: usize) -> Result<usize, ScaleError> {
         target
     };
     let previous = shared.set_range(min, target);
-    tracing::debug!(from = previous, to = target, "thread target changed");
+    scaling.events.push(Deferred::Retargeted {
+        from: previous,
+        to: target,
+    });
     if target < previous {
         shared.nudge(shared.threads().saturating_sub(target));
         return Ok(target);
     }
     if shared.config.dynamic {
-        grow_for_backlog(shared);
+        grow_for_backlog(shared, scaling);
         return Ok(target);
     }
-    if let Err(err) = grow_to(shared, target, StartReason::ScaleUp) {
+    if let Err(err) = grow_to(shared, scaling, target, StartReason::ScaleUp) {
         // Keep the target honest: it is what could be started.
         let live = shared.threads().max(1);
         shared.set_range(live, live);

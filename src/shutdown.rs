@@ -36,10 +36,19 @@ pub(crate) fn shutdown_until(shared: &Shared, deadline: Option<Instant>) -> bool
         return false;
     }
     let _joining = lock(&shared.joining);
-    // Every thread has left its main function; joining only reaps.
+    // Every thread has left its main function; joining only reaps. The
+    // caller may be one of them, on its way out (a waker it woke as it
+    // exited calls `shutdown`): it cannot join itself, so its handle stays
+    // for a later `shutdown`, or is dropped with the pool (the thread is
+    // ending anyway).
+    let me = crate::sync::thread::current().id();
     let handles = lock(&shared.registry).take_exited();
     for handle in handles {
-        let _ = handle.join();
+        if handle.thread().id() == me {
+            lock(&shared.registry).keep_exited(handle);
+        } else {
+            let _ = handle.join();
+        }
     }
     true
 }

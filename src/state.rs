@@ -295,7 +295,7 @@ impl Shared {
     pub(crate) fn refuse_own_worker(&self, op: &str) {
         assert!(
             !self.is_own_worker(),
-            "Executor::{op} called from one of its own jobs: it would wait for that job's own thread forever"
+            "Executor::{op} called from one of its own jobs (or a callback or hook on its threads): it would wait for that thread forever"
         );
     }
 
@@ -439,9 +439,12 @@ impl Shared {
         if delta & UNFINISHED_MASK != 0 && (previous - delta) & UNFINISHED_MASK == 0 {
             self.finished.notify_all();
             if previous & CLOSED != 0 {
-                self.nudge_all();
                 // `shutdown` waits for a drained pool with no thread alive.
+                // Its waiters hear of the drain before any worker is nudged
+                // to exit, so they are woken here, on this thread, not by
+                // whichever worker happens to exit first.
                 self.threads.notify_all();
+                self.nudge_all();
             }
         }
     }
@@ -574,6 +577,12 @@ impl Shared {
     /// A worker thread is about to return from its main function.
     pub(crate) fn thread_exited(&self) {
         self.alive.fetch_sub(1, SeqCst);
+        self.threads_changed();
+    }
+
+    /// Wakes whoever waits for threads to exit (`shutdown`), after a
+    /// change of `alive`.
+    pub(crate) fn threads_changed(&self) {
         self.threads.notify_all();
     }
 
@@ -613,10 +622,13 @@ impl Reservation<'_> {
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         if self.armed {
+            // The counts only: the reservation is undone under the scaling
+            // lock, and waking `shutdown`'s waiters (runtime code) waits
+            // for its release (see `scaling::Scaling`).
             let shared = self.shared;
             shared.idle.fetch_sub(1, SeqCst);
             shared.live.fetch_sub(1, SeqCst);
-            shared.thread_exited();
+            shared.alive.fetch_sub(1, SeqCst);
         }
     }
 }

@@ -6,13 +6,19 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use crate::error::{JobError, SpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
 use crate::job::{Callback, Deadline, Job, NoCallback};
 use crate::state::{Refused, Shared};
-use crate::sync::Arc;
+use crate::sync::{deadline_after, Arc};
+
+/// How often a pool's own worker blocked on its full queue yields and looks
+/// for a queued job to run again before it waits, and how long it waits.
+const HELP_YIELDS: u32 = 64;
+const HELP_RETRY: Duration = Duration::from_micros(200);
 
 /// Accepts a job, blocking while a bounded queue is full. One of the pool's
 /// own workers runs queued jobs itself meanwhile (each frees a place), so a
@@ -21,17 +27,32 @@ use crate::sync::Arc;
 pub(crate) fn accept_blocking(shared: &Shared) -> Result<u64, Refused> {
     let own =
         crate::state::current_worker().filter(|(pool, _)| std::ptr::eq(Arc::as_ptr(pool), shared));
+    let mut idle_looks = 0_u32;
     loop {
         match shared.accept() {
             Err(Refused::Full) => {
+                let mut until = None;
                 if let Some((_, counters)) = &own {
                     if crate::worker::help(shared, counters) {
+                        idle_looks = 0;
                         continue;
                     }
+                    // Nothing to run, yet the queue is full: a place is held
+                    // by a job whose submitter has accepted it but not yet
+                    // pushed it, or that another worker is about to start.
+                    // It frees within instructions, but if this is the only
+                    // worker nothing would notify the wait below: yield and
+                    // look again, then wait briefly.
+                    idle_looks += 1;
+                    if idle_looks < HELP_YIELDS {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    until = deadline_after(HELP_RETRY);
                 }
                 shared
                     .capacity
-                    .wait_until(|| shared.has_room_or_closed(), None);
+                    .wait_until(|| shared.has_room_or_closed(), until);
             }
             other => return other,
         }

@@ -148,10 +148,10 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// Threads: std's, or loom's simulated ones.
 pub(crate) mod thread {
     #[cfg(not(thread_exec_loom))]
-    pub(crate) use std::thread::{Builder, JoinHandle};
+    pub(crate) use std::thread::{current, Builder, JoinHandle};
 
     #[cfg(thread_exec_loom)]
-    pub(crate) use loom::thread::{Builder, JoinHandle};
+    pub(crate) use loom::thread::{current, Builder, JoinHandle};
 
     /// Whether the thread has returned, so joining it cannot block. Loom's
     /// handles cannot tell; its models never reap early.

@@ -129,7 +129,7 @@ impl ExitReason {
 /// thread owns a place in `live`, `alive` and `idle`.
 ///
 /// [`Reservation`]: crate::state::Reservation
-pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>) {
+pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>, reason: &str) {
     // Bookkeeping that must happen however the thread ends.
     let mut guard = ExitGuard {
         shared: &shared,
@@ -146,7 +146,7 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
     if let Some(hook) = &shared.config.on_thread_start {
         run_hook(hook, "on_thread_start");
     }
-    tracing::debug!(worker = id, "worker started");
+    tracing::debug!(worker = id, reason, "worker started");
     drop(starting);
     let reason = run_loop(&shared, &counters);
     guard.counted = false; // `run_loop` gave up the `live` place already
