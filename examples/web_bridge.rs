@@ -1,0 +1,1338 @@
+//! A web service whose handlers call blocking code through `thread-exec`,
+//! then a load generator that measures it, under overload, against the same
+//! routes on `tokio::task::spawn_blocking`.
+//!
+//! Part 1 is the template: one shared [`Executor`] in the router's state,
+//! and a handler per kind of blocking work, each bridged with
+//! `pool.try_run(job)?.await?`. That one line sheds load when the bounded
+//! queue is full (503 with `Retry-After`), cancels the job when the client
+//! disconnects (axum drops the handler's future, which drops the `TryRun`),
+//! and, with the pool's `queue_timeout`, skips work that waited too long.
+//! A job that panics answers 500 without the panic's message.
+//!
+//! Part 2 drives the service with a real HTTP client over loopback, in
+//! phases, and prints a table. Server and client share one machine.
+//!
+//! ```text
+//! cargo run --example web_bridge                     # the phases, once (< 1 min)
+//! cargo run --release --example web_bridge -- --runs 5
+//! cargo run --example web_bridge -- --serve --port 3000
+//! curl -d 'hello' localhost:3000/hash; curl localhost:3000/file
+//! ```
+
+// ===========================================================================
+// Part 1: the service
+// ===========================================================================
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use thread_exec::{BuildError, Executor, JobError};
+
+/// How long the service's clients wait for an answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// The pool's queue bound: 64 jobs of ~1 ms on 2 threads drain in ~32 ms.
+pub const QUEUE: usize = 64;
+
+/// The pool's queue deadline: short enough that a job which starts just
+/// before it still answers within the client's timeout.
+pub const QUEUE_TIMEOUT: Duration = Duration::from_millis(150);
+
+/// The blocking pool: 2 threads, a bounded queue, a queue deadline.
+pub fn service_pool() -> Result<Executor, BuildError> {
+    pool(QUEUE, QUEUE_TIMEOUT)
+}
+
+pub fn pool(max_queue_size: usize, queue_timeout: Duration) -> Result<Executor, BuildError> {
+    Executor::builder()
+        .threads(2)
+        .max_queue_size(max_queue_size)
+        .queue_timeout(queue_timeout)
+        .build()
+}
+
+/// The router's state: cheap to clone (every field is an `Arc` inside).
+#[derive(Clone)]
+pub struct App {
+    pub pool: Executor,
+    /// Rounds of the hash over the body (calibrated to about 1 ms of CPU).
+    pub rounds: u32,
+    /// The file `GET /file` reads.
+    pub file: Arc<PathBuf>,
+    /// Measurement for part 2 (see `Probe`); a real service leaves it out.
+    pub probe: Probe,
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/hash", post(hash))
+        .route("/file", get(file))
+        .route("/long", get(long))
+        .route("/panic", get(panics))
+        .with_state(app)
+}
+
+/// CPU-heavy: the digest of the body. `JobError` is the response when the
+/// pool sheds, expires or cancels the job, or the job panics.
+///
+/// (`probe.track` only counts, for part 2; without it, the closure goes to
+/// `try_run` directly: `app.pool.try_run(move || digest(&body, rounds))?`.)
+async fn hash(State(app): State<App>, body: Bytes) -> Result<String, JobError> {
+    let rounds = app.rounds;
+    let (_waiting, job) = app.probe.track(move || digest(&body, rounds));
+    let digest = app.pool.try_run(job)?.await?;
+    Ok(format!("{digest:016x}"))
+}
+
+/// Blocking I/O: a file read.
+async fn file(State(app): State<App>) -> Result<Response, JobError> {
+    let path = Arc::clone(&app.file);
+    let (_waiting, job) = app.probe.track(move || std::fs::read(&*path));
+    Ok(match app.pool.try_run(job)?.await? {
+        Ok(bytes) => bytes.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    })
+}
+
+/// A long job that stops early when its client has gone.
+async fn long(State(app): State<App>) -> Result<String, JobError> {
+    let (_waiting, job) = app.probe.track(long_job);
+    app.pool.try_run(job)?.await
+}
+
+/// A bug in a blocking job: 500 "internal error", and the service lives on.
+async fn panics(State(app): State<App>) -> Result<String, JobError> {
+    let job = || -> String { panic!("a bug in a blocking job") };
+    app.pool.try_run(job)?.await
+}
+
+/// FNV-1a (64 bit) over `data`, `rounds` times over, each round continuing
+/// from the last: one round is the standard FNV-1a.
+pub fn digest(data: &[u8], rounds: u32) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for _ in 0..rounds {
+        for &byte in data {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// Steps of `GET /long`, 1 ms each.
+pub const LONG_STEPS: u32 = 300;
+
+/// A few hundred milliseconds of small steps; between steps it asks
+/// [`thread_exec::is_cancelled`] whether anyone still waits.
+pub fn long_job() -> String {
+    for step in 0..LONG_STEPS {
+        if thread_exec::is_cancelled() {
+            return format!("stopped after {step} of {LONG_STEPS} steps");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    format!("done: {LONG_STEPS} steps")
+}
+
+/// Serves `router` on `listener` (with `TCP_NODELAY`) until the runtime ends.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .await
+        .expect("axum::serve on a bound listener");
+}
+
+// ===========================================================================
+// Part 2: the measurement (load generator, baseline, report)
+// ===========================================================================
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::http::{header, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// Phase 1's clients, each with one request in flight.
+const CLOSED_CLIENTS: usize = 64;
+
+/// Counts the requests that reached a handler, the jobs that started, and
+/// those that started after their client had gone (work nobody receives).
+#[derive(Clone, Default)]
+pub struct Probe(Arc<ProbeCounts>);
+
+#[derive(Default)]
+pub struct ProbeCounts {
+    requests: AtomicU64,
+    started: AtomicU64,
+    departed: AtomicU64,
+}
+
+/// Held by the handler's future: dropped (and the flag cleared) when the
+/// handler ends or is dropped because the client disconnected.
+pub struct ClientWaiting(Arc<AtomicBool>);
+
+impl Drop for ClientWaiting {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Probe {
+    /// Wraps `job` so that, when it starts, it counts itself and checks
+    /// whether its client is still waiting.
+    pub fn track<T>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> (ClientWaiting, impl FnOnce() -> T + Send + 'static) {
+        self.0.requests.fetch_add(1, Ordering::Relaxed);
+        let waiting = Arc::new(AtomicBool::new(true));
+        let (probe, flag) = (self.clone(), Arc::clone(&waiting));
+        let job = move || {
+            probe.0.started.fetch_add(1, Ordering::Relaxed);
+            if !flag.load(Ordering::SeqCst) {
+                probe.0.departed.fetch_add(1, Ordering::Relaxed);
+            }
+            job()
+        };
+        (ClientWaiting(waiting), job)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.0.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn started(&self) -> u64 {
+        self.0.started.load(Ordering::Relaxed)
+    }
+
+    pub fn departed(&self) -> u64 {
+        self.0.departed.load(Ordering::Relaxed)
+    }
+}
+
+/// The baseline's state: the same jobs, no pool (tokio's blocking threads).
+#[derive(Clone)]
+struct Baseline {
+    rounds: u32,
+    file: Arc<PathBuf>,
+    probe: Probe,
+}
+
+/// The same routes on `spawn_blocking(f).await`, as services have them
+/// today: tokio's blocking pool has an unbounded queue and cannot cancel.
+fn baseline_router(state: Baseline) -> Router {
+    async fn hash(State(s): State<Baseline>, body: Bytes) -> Result<String, StatusCode> {
+        let rounds = s.rounds;
+        let (_waiting, job) = s.probe.track(move || digest(&body, rounds));
+        let digest = tokio::task::spawn_blocking(job).await.map_err(internal)?;
+        Ok(format!("{digest:016x}"))
+    }
+    async fn file(State(s): State<Baseline>) -> Result<Vec<u8>, StatusCode> {
+        let path = Arc::clone(&s.file);
+        let (_waiting, job) = s.probe.track(move || std::fs::read(&*path));
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(internal)?
+            .map_err(internal)
+    }
+    async fn long(State(s): State<Baseline>) -> Result<String, StatusCode> {
+        let (_waiting, job) = s.probe.track(long_job);
+        tokio::task::spawn_blocking(job).await.map_err(internal)
+    }
+    async fn panics() -> Result<String, StatusCode> {
+        tokio::task::spawn_blocking(|| -> String { panic!("a bug in a blocking job") })
+            .await
+            .map_err(internal)
+    }
+    fn internal(_: impl std::fmt::Debug) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+    Router::new()
+        .route("/hash", post(hash))
+        .route("/file", get(file))
+        .route("/long", get(long))
+        .route("/panic", get(panics))
+        .with_state(state)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum System {
+    /// `thread-exec` with this queue bound and queue timeout.
+    ThreadExec {
+        queue: usize,
+        timeout: Duration,
+    },
+    SpawnBlocking,
+}
+
+impl System {
+    const SERVICE: System = System::ThreadExec {
+        queue: QUEUE,
+        timeout: QUEUE_TIMEOUT,
+    };
+
+    fn name(self) -> String {
+        match self {
+            System::ThreadExec { queue, timeout } => {
+                format!("thread-exec q{queue}/{}ms", timeout.as_millis())
+            }
+            System::SpawnBlocking => "spawn_blocking".to_owned(),
+        }
+    }
+}
+
+/// A server on a fresh runtime of its own (2 workers) and loopback port.
+struct Server {
+    runtime: Runtime,
+    addr: SocketAddr,
+    probe: Probe,
+    pool: Option<Executor>,
+}
+
+impl Server {
+    fn start(
+        system: System,
+        rounds: u32,
+        file: &Arc<PathBuf>,
+        port: u16,
+    ) -> Result<Server, BoxError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(2)
+            .thread_name("server")
+            .enable_all()
+            .build()?;
+        let probe = Probe::default();
+        let file = Arc::clone(file);
+        let (router, pool) = match system {
+            System::ThreadExec { queue, timeout } => {
+                let pool = pool(queue, timeout)?;
+                let app = App {
+                    pool: pool.clone(),
+                    rounds,
+                    file,
+                    probe: probe.clone(),
+                };
+                (router(app), Some(pool))
+            }
+            System::SpawnBlocking => {
+                let state = Baseline {
+                    rounds,
+                    file,
+                    probe: probe.clone(),
+                };
+                (baseline_router(state), None)
+            }
+        };
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))?;
+        let addr = listener.local_addr()?;
+        runtime.spawn(serve(listener, router));
+        Ok(Server {
+            runtime,
+            addr,
+            probe,
+            pool,
+        })
+    }
+
+    fn uri(&self, path: &str) -> Uri {
+        format!("http://{}{path}", self.addr)
+            .parse()
+            .expect("a valid URI")
+    }
+
+    fn stats(&self) -> thread_exec::Stats {
+        self.pool.as_ref().map(Executor::stats).unwrap_or_default()
+    }
+
+    /// Once the clients are done: lets the server notice the last
+    /// disconnects (bounded), so that the counts are final.
+    fn settle(&self) {
+        let start = Instant::now();
+        loop {
+            let stats = self.stats();
+            let (requests, started) = (self.probe.requests(), self.probe.started());
+            std::thread::sleep(Duration::from_millis(20));
+            let quiet = stats.queued + stats.running == 0
+                && stats == self.stats()
+                && requests == self.probe.requests()
+                && started == self.probe.started();
+            if quiet || start.elapsed() > Duration::from_secs(1) {
+                return;
+            }
+        }
+    }
+
+    /// Ends the runtime (connections, handlers; tokio drops the blocking
+    /// jobs that have not started), then the pool.
+    fn stop(self) {
+        self.runtime.shutdown_timeout(Duration::from_secs(2));
+        if let Some(pool) = self.pool {
+            drop(pool.shutdown_now());
+            pool.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
+fn client() -> Client {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// One request; its status, whether it said `Retry-After`, and its body.
+async fn request(
+    client: &Client,
+    method: &str,
+    uri: &Uri,
+    body: &Bytes,
+) -> Result<(StatusCode, bool, Bytes), BoxError> {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri.clone())
+        .body(Full::new(body.clone()))?;
+    let response = client.request(request).await?;
+    let status = response.status();
+    let retry_after = response.headers().contains_key(header::RETRY_AFTER);
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, retry_after, body))
+}
+
+/// Phase 1: `concurrency` clients, each sending its next request as soon as
+/// the last one is answered. Counts what completes in the window after a
+/// warm-up.
+#[derive(Default)]
+struct Closed {
+    cpu: Cpu,
+    tries: u32,
+    ok: u64,
+    shed: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+    secs: f64,
+}
+
+async fn closed_loop(uri: Uri, body: Bytes, concurrency: usize, duration: Duration) -> Closed {
+    let warmup = Duration::from_millis(300);
+    let client = client();
+    let from = Instant::now() + warmup;
+    let until = from + duration;
+    let mut tasks = JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, uri, body) = (client.clone(), uri.clone(), body.clone());
+        tasks.spawn(async move {
+            let mut tally = Closed::default();
+            while Instant::now() < until {
+                let sent = Instant::now();
+                let outcome = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    request(&client, "POST", &uri, &body),
+                )
+                .await;
+                let done = Instant::now();
+                if done < from || done > until {
+                    continue;
+                }
+                match outcome {
+                    Ok(Ok((StatusCode::OK, _, _))) => {
+                        tally.ok += 1;
+                        let micros = done.duration_since(sent).as_micros();
+                        tally
+                            .latencies_us
+                            .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                    }
+                    Ok(Ok((StatusCode::SERVICE_UNAVAILABLE, _, _))) => tally.shed += 1,
+                    _ => tally.errors += 1,
+                }
+            }
+            tally
+        });
+    }
+    let mut total = Closed {
+        secs: duration.as_secs_f64(),
+        ..Closed::default()
+    };
+    while let Some(tally) = tasks.join_next().await {
+        let tally = tally.expect("a client task");
+        total.ok += tally.ok;
+        total.shed += tally.shed;
+        total.errors += tally.errors;
+        total.latencies_us.extend(tally.latencies_us);
+    }
+    total.latencies_us.sort_unstable();
+    total
+}
+
+impl Closed {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.secs
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let n = self.latencies_us.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        let index = ((n - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[index]) / 1000.0
+    }
+}
+
+/// Phases 2, 2b and 3: requests sent at a fixed rate whatever the answers
+/// (open loop), each given up after `CLIENT_TIMEOUT`: the timeout drops the
+/// request's future, which closes its connection.
+#[derive(Default)]
+struct Open {
+    sent: u64,
+    /// 200s received within the client's timeout.
+    good: u64,
+    shed_full: u64,
+    shed_other: u64,
+    timed_out: u64,
+    errors: u64,
+    secs: f64,
+}
+
+enum Outcome {
+    Good,
+    ShedFull,
+    ShedOther,
+    TimedOut,
+    Error,
+}
+
+async fn open_loop(uri: Uri, body: Bytes, rate: f64, duration: Duration) -> Open {
+    let client = client();
+    let mut tasks = JoinSet::new();
+    let mut tally = Open {
+        secs: duration.as_secs_f64(),
+        ..Open::default()
+    };
+    let count = |tally: &mut Open, outcome: Outcome| match outcome {
+        Outcome::Good => tally.good += 1,
+        Outcome::ShedFull => tally.shed_full += 1,
+        Outcome::ShedOther => tally.shed_other += 1,
+        Outcome::TimedOut => tally.timed_out += 1,
+        Outcome::Error => tally.errors += 1,
+    };
+    let start = Instant::now();
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= duration {
+            break;
+        }
+        let due = (elapsed.as_secs_f64() * rate) as u64;
+        while tally.sent < due {
+            let (client, uri, body) = (client.clone(), uri.clone(), body.clone());
+            // The client's clock starts now, when it means to send.
+            let deadline = tokio::time::Instant::now() + CLIENT_TIMEOUT;
+            tasks.spawn(async move {
+                let outcome =
+                    tokio::time::timeout_at(deadline, request(&client, "POST", &uri, &body)).await;
+                match outcome {
+                    // Answered, but later than the timeout (the client's
+                    // thread ran late): not good, as if timed out.
+                    Ok(_) if tokio::time::Instant::now() > deadline => Outcome::TimedOut,
+                    Ok(Ok((StatusCode::OK, _, _))) => Outcome::Good,
+                    Ok(Ok((StatusCode::SERVICE_UNAVAILABLE, true, _))) => Outcome::ShedFull,
+                    Ok(Ok((StatusCode::SERVICE_UNAVAILABLE, false, _))) => Outcome::ShedOther,
+                    Ok(_) => Outcome::Error,
+                    Err(_) => Outcome::TimedOut,
+                }
+            });
+            tally.sent += 1;
+        }
+        while let Some(outcome) = tasks.try_join_next() {
+            count(&mut tally, outcome.expect("a client task"));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Every task ends within CLIENT_TIMEOUT of being sent.
+    while let Some(outcome) = tasks.join_next().await {
+        count(&mut tally, outcome.expect("a client task"));
+    }
+    tally
+}
+
+/// One overload phase's figures: the client's and the server's.
+struct Overload {
+    phase: &'static str,
+    cpu: Cpu,
+    tries: u32,
+    system: System,
+    client: Open,
+    /// Requests that reached a handler.
+    requests: u64,
+    /// Jobs that started, and those whose client had gone when they did.
+    ran: u64,
+    departed: u64,
+    stats: thread_exec::Stats,
+}
+
+impl Overload {
+    fn goodput(&self) -> f64 {
+        self.client.good as f64 / self.client.secs
+    }
+
+    /// The share of the requests sent that reached a handler: below ~95 %,
+    /// the HTTP layer (client or server runtime), not the pool, was the
+    /// bottleneck, and nothing sheds load there.
+    fn handled_share(&self) -> f64 {
+        self.requests as f64 / self.client.sent.max(1) as f64
+    }
+
+    fn departed_share(&self) -> f64 {
+        if self.ran == 0 {
+            0.0
+        } else {
+            self.departed as f64 / self.ran as f64
+        }
+    }
+}
+
+struct Run {
+    phase1_te: Closed,
+    phase1_sb: Closed,
+    overloads: Vec<Overload>,
+}
+
+impl Run {
+    fn capacity(&self) -> f64 {
+        self.phase1_te.rate()
+    }
+
+    fn ratio_phase1(&self) -> f64 {
+        self.phase1_te.rate() / self.phase1_sb.rate()
+    }
+
+    fn overload(&self, phase: &str) -> &Overload {
+        self.overloads
+            .iter()
+            .find(|o| o.phase == phase)
+            .expect("every phase ran")
+    }
+}
+
+/// What else ran on the machine during a phase, and how busy the client's
+/// thread was (Linux: `/proc`; clock ticks are 1/100 s there).
+struct Meter {
+    start: Instant,
+    ticks: Option<Ticks>,
+}
+
+/// Busy clock ticks of the machine, of this process, and of this thread
+/// (the client's: its runtime runs on the thread that measures).
+#[derive(Clone, Copy)]
+struct Ticks {
+    machine: u64,
+    process: u64,
+    thread: u64,
+}
+
+/// A phase's CPU figures.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    /// Other processes' CPU time, as a share of all cores.
+    outside: Option<f64>,
+    /// The client thread's CPU time, as a share of one core.
+    client: Option<f64>,
+}
+
+impl Meter {
+    fn start() -> Meter {
+        Meter {
+            start: Instant::now(),
+            ticks: Ticks::now(),
+        }
+    }
+
+    fn finish(&self) -> Cpu {
+        let (Some(before), Some(after)) = (self.ticks, Ticks::now()) else {
+            return Cpu::default();
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let ticks = self.start.elapsed().as_secs_f64() * 100.0;
+        let delta = |a: u64, b: u64| b.saturating_sub(a) as f64;
+        let others = delta(before.machine, after.machine) - delta(before.process, after.process);
+        Cpu {
+            outside: Some((others / (ticks * cores)).clamp(0.0, 1.0)),
+            client: Some(delta(before.thread, after.thread) / ticks),
+        }
+    }
+}
+
+impl Ticks {
+    fn now() -> Option<Ticks> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8) // user nice system idle iowait irq softirq steal
+            .map(|field| field.parse().ok())
+            .collect::<Option<_>>()?;
+        // Interrupt time (fields 6 and 7) is left out: loopback traffic is ours.
+        let machine = cpu[0] + cpu[1] + cpu[2] + cpu[7];
+        Some(Ticks {
+            machine,
+            process: own_ticks("/proc/self/stat")?,
+            thread: own_ticks("/proc/thread-self/stat")?,
+        })
+    }
+}
+
+/// utime + stime of a `/proc/.../stat` file: its fields 14 and 15, 12 and
+/// 13 after the command name.
+fn own_ticks(path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "-".to_owned(), |share| format!("{:.0}%", 100.0 * share))
+}
+
+/// Other processes' CPU above which a phase's figures count as disturbed.
+const DISTURBED: f64 = 0.10;
+
+/// A phase's result that knows its CPU figures and how often it was tried.
+trait Measured {
+    fn cpu(&self) -> Cpu;
+    fn set_tries(&mut self, tries: u32);
+}
+
+impl Measured for Closed {
+    fn cpu(&self) -> Cpu {
+        self.cpu
+    }
+    fn set_tries(&mut self, tries: u32) {
+        self.tries = tries;
+    }
+}
+
+impl Measured for Overload {
+    fn cpu(&self) -> Cpu {
+        self.cpu
+    }
+    fn set_tries(&mut self, tries: u32) {
+        self.tries = tries;
+    }
+}
+
+/// Runs `phase`, and again (at most 3 tries, and while `retries` lasts) as
+/// long as other processes took more than `DISTURBED` of the machine.
+fn disturbed_again<T: Measured>(
+    retries: &mut usize,
+    mut phase: impl FnMut() -> Result<T, BoxError>,
+) -> Result<T, BoxError> {
+    let mut tries = 1;
+    loop {
+        let mut result = phase()?;
+        let disturbed = result.cpu().outside.is_some_and(|share| share > DISTURBED);
+        if !disturbed || tries == 3 || *retries == 0 {
+            result.set_tries(tries);
+            return Ok(result);
+        }
+        *retries -= 1;
+        tries += 1;
+    }
+}
+
+struct Settings {
+    runs: usize,
+    secs: f64,
+    serve: bool,
+    port: u16,
+}
+
+fn settings() -> Result<Settings, BoxError> {
+    let mut settings = Settings {
+        runs: 1,
+        secs: 3.0,
+        serve: false,
+        port: 3000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--serve" => settings.serve = true,
+            "--port" => settings.port = value()?.parse()?,
+            "--runs" => settings.runs = value()?.parse::<usize>()?.max(1),
+            "--secs" => settings.secs = value()?.parse()?,
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; use --serve [--port N], --runs N, --secs S"
+                )
+                .into())
+            }
+        }
+    }
+    Ok(settings)
+}
+
+/// Rounds of [`digest`] over `body` that take about 1 ms of a pool thread
+/// while the other one works too, as in the service; and that time. A first
+/// guess on this thread, two corrections from 200 jobs on 2 threads, then a
+/// last measurement.
+fn calibrate(body: &Bytes) -> Result<(u32, Duration), BoxError> {
+    let mut rounds = 1_u32;
+    let per_round = loop {
+        let start = Instant::now();
+        std::hint::black_box(digest(std::hint::black_box(body), rounds));
+        let elapsed = start.elapsed();
+        if elapsed >= Duration::from_millis(20) {
+            break elapsed / rounds;
+        }
+        rounds *= 2;
+    };
+    rounds = (1_000_000 / per_round.as_nanos().max(1)).clamp(1, 1 << 24) as u32;
+    let pool = Executor::new(2);
+    let jobs = 200_u32;
+    let mut per_job = Duration::ZERO;
+    for pass in 0..3 {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..jobs)
+            .map(|_| {
+                let body = body.clone();
+                pool.spawn(move || {
+                    std::hint::black_box(digest(std::hint::black_box(&body), rounds))
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join()?;
+        }
+        per_job = start.elapsed() * 2 / jobs;
+        if pass < 2 {
+            let scale = 1e-3 / per_job.as_secs_f64();
+            rounds = (f64::from(rounds) * scale)
+                .round()
+                .clamp(1.0, f64::from(1 << 24)) as u32;
+        }
+    }
+    pool.shutdown();
+    Ok((rounds, per_job))
+}
+
+/// Prints a caught panic on a pool worker (`thread-exec-N`) as one line;
+/// every other panic keeps the default hook.
+fn print_pool_panics_on_one_line() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match std::thread::current().name() {
+        Some(name) if name.starts_with("thread-exec-") => {
+            let message = info.payload_as_str().unwrap_or("<non-string payload>");
+            eprintln!("  [{name}] a job panicked: {message} (caught by the pool)");
+        }
+        _ => default_hook(info),
+    }));
+}
+
+fn main() -> Result<(), BoxError> {
+    let settings = settings()?;
+    print_pool_panics_on_one_line();
+    let file = Arc::new(
+        std::env::temp_dir().join(format!("thread-exec-web-bridge-{}.txt", std::process::id())),
+    );
+    std::fs::write(&*file, "hello from a blocking read\n")?;
+    let result = if settings.serve {
+        serve_forever(&settings, &file)
+    } else {
+        measure(&settings, &file)
+    };
+    let _ = std::fs::remove_file(&*file);
+    result
+}
+
+/// `--serve`: the service on 127.0.0.1:port until Ctrl-C.
+fn serve_forever(settings: &Settings, file: &Arc<PathBuf>) -> Result<(), BoxError> {
+    let body = Bytes::from(vec![7_u8; 1024]);
+    let (rounds, per_job) = calibrate(&body)?;
+    let server = Server::start(System::SERVICE, rounds, file, settings.port)?;
+    println!(
+        "serving on http://{} ({rounds} hash rounds, {per_job:?} per KiB); Ctrl-C stops",
+        server.addr
+    );
+    println!(
+        "  curl -d hello {0}/hash; curl {0}/file; curl {0}/long; curl {0}/panic",
+        server.addr
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+fn measure(settings: &Settings, file: &Arc<PathBuf>) -> Result<(), BoxError> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!(
+        "web_bridge: server and client on this one machine ({cores} cores), over loopback; {profile} build"
+    );
+    println!(
+        "  each server: a fresh tokio runtime (2 workers) + 2 blocking threads (the pool, or max_blocking_threads = 2)"
+    );
+    println!(
+        "  the client: its own current-thread runtime, hyper-util's legacy client, TCP_NODELAY"
+    );
+
+    // A 1 KiB body, the same for every request.
+    let body: Bytes = (0..1024_u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let (rounds, per_job) = calibrate(&body)?;
+    println!(
+        "calibration: {rounds} rounds of FNV-1a over the 1 KiB body take {:.3} ms of a pool thread \
+         (200 jobs on 2 threads; target ~1 ms)",
+        per_job.as_secs_f64() * 1e3
+    );
+
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    smoke(&client_rt, rounds, file, &body)?;
+
+    let duration = Duration::from_secs_f64(settings.secs);
+    let mut runs = Vec::new();
+    // Phases that other processes disturbed are measured again, within a
+    // budget that keeps the whole bounded.
+    let mut retries = 3 * settings.runs;
+    for run in 1..=settings.runs {
+        // Odd runs measure thread-exec first, even runs spawn_blocking first.
+        let te_first = run % 2 == 1;
+        let phase1 = |system: System, retries: &mut usize| {
+            disturbed_again(retries, || {
+                let server = Server::start(system, rounds, file, 0)?;
+                let uri = server.uri("/hash");
+                let meter = Meter::start();
+                let mut tally =
+                    client_rt.block_on(closed_loop(uri, body.clone(), CLOSED_CLIENTS, duration));
+                tally.cpu = meter.finish();
+                server.stop();
+                Ok(tally)
+            })
+        };
+        let (phase1_te, phase1_sb) = if te_first {
+            let te = phase1(System::SERVICE, &mut retries)?;
+            (te, phase1(System::SpawnBlocking, &mut retries)?)
+        } else {
+            let sb = phase1(System::SpawnBlocking, &mut retries)?;
+            (phase1(System::SERVICE, &mut retries)?, sb)
+        };
+        let capacity = phase1_te.rate();
+        let rate = 2.0 * capacity;
+        let mut phases = vec![
+            ("2", System::SERVICE),
+            (
+                "2b",
+                System::ThreadExec {
+                    queue: 1024,
+                    timeout: CLIENT_TIMEOUT,
+                },
+            ),
+            (
+                "2b'",
+                System::ThreadExec {
+                    queue: 1024,
+                    timeout: CLIENT_TIMEOUT / 2,
+                },
+            ),
+            ("3", System::SpawnBlocking),
+        ];
+        if !te_first {
+            phases.rotate_right(1);
+        }
+        let mut overloads = Vec::new();
+        for (phase, system) in phases {
+            let overload = disturbed_again(&mut retries, || {
+                let server = Server::start(system, rounds, file, 0)?;
+                let uri = server.uri("/hash");
+                let meter = Meter::start();
+                let client = client_rt.block_on(open_loop(uri, body.clone(), rate, duration));
+                let cpu = meter.finish();
+                server.settle();
+                let overload = Overload {
+                    phase,
+                    cpu,
+                    tries: 1,
+                    system,
+                    client,
+                    requests: server.probe.requests(),
+                    ran: server.probe.started(),
+                    departed: server.probe.departed(),
+                    stats: server.stats(),
+                };
+                server.stop();
+                Ok(overload)
+            })?;
+            overloads.push(overload);
+        }
+        overloads.sort_by_key(|o| o.phase);
+        let run_number = run;
+        let run = Run {
+            phase1_te,
+            phase1_sb,
+            overloads,
+        };
+        print_run(&format!("run {run_number}"), &run);
+        runs.push(run);
+    }
+    print_summary(&runs);
+    Ok(())
+}
+
+/// Before the phases: each route once, on the `thread-exec` service.
+fn smoke(
+    client_rt: &Runtime,
+    rounds: u32,
+    file: &Arc<PathBuf>,
+    body: &Bytes,
+) -> Result<(), BoxError> {
+    let server = Server::start(System::SERVICE, rounds, file, 0)?;
+    let pool = server.pool.clone().expect("a thread-exec server");
+    println!(
+        "routes, once each (thread-exec service: 2 threads, queue {QUEUE}, queue_timeout {} ms):",
+        QUEUE_TIMEOUT.as_millis()
+    );
+    client_rt.block_on(async {
+        let client = client();
+        let none = Bytes::new();
+        let (status, _, got) = request(&client, "POST", &server.uri("/hash"), body).await?;
+        let expected = format!("{:016x}", digest(body, rounds));
+        println!(
+            "  POST /hash  -> {status} {:?} (a local digest: {})",
+            String::from_utf8_lossy(&got),
+            if got == expected.as_bytes() {
+                "same"
+            } else {
+                "DIFFERENT"
+            }
+        );
+        let (status, _, got) = request(&client, "GET", &server.uri("/file"), &none).await?;
+        println!(
+            "  GET  /file  -> {status} {:?} ({})",
+            String::from_utf8_lossy(&got),
+            if got == std::fs::read(&**file)? {
+                "the file's bytes"
+            } else {
+                "NOT the file"
+            }
+        );
+        let (status, _, got) = request(&client, "GET", &server.uri("/panic"), &none).await?;
+        println!(
+            "  GET  /panic -> {status} {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        let leave_after = Duration::from_millis(50);
+        let gone = tokio::time::timeout(
+            leave_after,
+            request(&client, "GET", &server.uri("/long"), &none),
+        )
+        .await
+        .is_err();
+        let left = Instant::now();
+        while pool.stats().running > 0 && left.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        println!(
+            "  GET  /long  -> client left after {} ms ({}); the {} ms job stopped {:.1} ms later",
+            leave_after.as_millis(),
+            if gone { "timed out" } else { "ANSWERED" },
+            LONG_STEPS,
+            left.elapsed().as_secs_f64() * 1e3
+        );
+        let (status, _, _) = request(&client, "GET", &server.uri("/file"), &none).await?;
+        println!("  GET  /file  -> {status} (still serving after the panic and the cancel)");
+        Ok::<(), BoxError>(())
+    })?;
+    let stats = pool.stats();
+    println!(
+        "  pool: completed {}, panicked {}, cancelled {}, expired {}, rejected {}",
+        stats.completed, stats.panicked, stats.cancelled, stats.expired, stats.rejected
+    );
+    server.stop();
+    Ok(())
+}
+
+fn print_run(label: &str, run: &Run) {
+    println!();
+    println!(
+        "{label}: phase 1, closed loop, {CLOSED_CLIENTS} clients, POST /hash (1 KiB, ~1 ms of CPU)"
+    );
+    println!(
+        "  {:<24} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>5}",
+        "system", "req/s", "p50 ms", "p99 ms", "503s", "errors", "client", "others", "tries"
+    );
+    for (system, tally) in [
+        (System::SERVICE, &run.phase1_te),
+        (System::SpawnBlocking, &run.phase1_sb),
+    ] {
+        println!(
+            "  {:<24} {:>8.0} {:>8.1} {:>8.1} {:>6} {:>6} {:>6} {:>6} {:>5}",
+            system.name(),
+            tally.rate(),
+            tally.percentile_ms(0.50),
+            tally.percentile_ms(0.99),
+            tally.shed,
+            tally.errors,
+            percent(tally.cpu.client),
+            percent(tally.cpu.outside),
+            tally.tries
+        );
+    }
+    println!(
+        "  req/s ratio thread-exec / spawn_blocking: {:.3}",
+        run.ratio_phase1()
+    );
+    let capacity = run.capacity();
+    println!(
+        "{label}: overload, open loop at 2 x capacity ({:.0} req/s offered, capacity {capacity:.0}), client timeout {} ms",
+        2.0 * capacity,
+        CLIENT_TIMEOUT.as_millis()
+    );
+    println!(
+        "  {:<5} {:<24} {:>7} {:>7} {:>8} {:>6} {:>6} {:>6} {:>8} {:>7} {:>14} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
+        "phase",
+        "system",
+        "sent/s",
+        "handled",
+        "goodput",
+        "of cap",
+        "503s",
+        "of it",
+        "timedout",
+        "ran",
+        "departed",
+        "wasted",
+        "expired",
+        "cancel",
+        "client",
+        "others",
+        "tries"
+    );
+    for o in &run.overloads {
+        let c = &o.client;
+        let te = matches!(o.system, System::ThreadExec { .. });
+        let pool_figure = |n: u64| if te { n.to_string() } else { "-".to_owned() };
+        println!(
+            "  {:<5} {:<24} {:>7.0} {:>6.1}% {:>8.0} {:>5.1}% {:>6} {:>6} {:>8} {:>7} {:>7} {:>5.1}% {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
+            o.phase,
+            o.system.name(),
+            c.sent as f64 / c.secs,
+            100.0 * o.handled_share(),
+            o.goodput(),
+            100.0 * o.goodput() / capacity,
+            c.shed_full + c.shed_other,
+            c.shed_other,
+            c.timed_out,
+            o.ran,
+            o.departed,
+            100.0 * o.departed_share(),
+            o.ran.saturating_sub(c.good),
+            pool_figure(o.stats.expired),
+            pool_figure(o.stats.cancelled),
+            percent(o.cpu.client),
+            percent(o.cpu.outside),
+            o.tries
+        );
+    }
+    println!(
+        "  handled: requests that reached a handler (below ~95 %: HTTP-bound, the requests timed out before the pool saw them)."
+    );
+    println!(
+        "  goodput: 200s received within {} ms, per second. 503s: \"of it\" without Retry-After (expired). departed: jobs that",
+        CLIENT_TIMEOUT.as_millis()
+    );
+    println!(
+        "  started after their handler had been dropped. wasted: jobs run whose 200 no client received in time."
+    );
+    println!(
+        "  client (both tables): the client thread's CPU, of one core (near 100 %: the load generator, not the server,"
+    );
+    println!(
+        "  limits the phase). others: the CPU other processes on this machine used during the phase, of all cores;"
+    );
+    println!(
+        "  above 10 % the phase is measured again (tries), at most 3 times and 3 retries per run in all."
+    );
+    for o in run
+        .overloads
+        .iter()
+        .filter(|o| o.system != System::SpawnBlocking)
+    {
+        let (c, s) = (&o.client, &o.stats);
+        let settled = s.rejected + s.completed + s.panicked + s.expired + s.cancelled;
+        let flag = |ok: bool| if ok { "ok" } else { "MISMATCH" };
+        println!(
+            "  accounting {:<4} sent {}, reached a handler {}; server: rejected {} + completed {} + expired {} + cancelled {} \
+             = {} ({}, {} in flight); 503 with Retry-After {} vs rejected ({}); jobs started {} vs completed ({})",
+            o.phase,
+            c.sent,
+            o.requests,
+            s.rejected,
+            s.completed,
+            s.expired,
+            s.cancelled,
+            settled,
+            flag(settled + s.queued + s.running == o.requests),
+            s.queued + s.running,
+            c.shed_full,
+            flag(c.shed_full <= s.rejected),
+            o.ran,
+            flag(o.ran == s.completed + s.panicked + s.running),
+        );
+    }
+}
+
+fn median_and_spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    (median, values[0], values[n - 1])
+}
+
+fn print_summary(runs: &[Run]) {
+    let stat = |f: &dyn Fn(&Run) -> f64| median_and_spread(runs.iter().map(f).collect());
+    let show = |(median, low, high): (f64, f64, f64), unit: &str| {
+        if runs.len() == 1 {
+            format!("{median:.3}{unit}")
+        } else {
+            format!("{median:.3}{unit} (min {low:.3}, max {high:.3})")
+        }
+    };
+    println!();
+    println!(
+        "summary over {} run(s){}",
+        runs.len(),
+        if runs.len() < 5 {
+            " (the targets are to be judged on the median of at least 5 alternated runs: --runs 5)"
+        } else {
+            ", medians"
+        }
+    );
+    let capacity = stat(&|r| r.capacity());
+    let sb_rate = stat(&|r| r.phase1_sb.rate());
+    println!(
+        "  phase 1 req/s: thread-exec {}, spawn_blocking {}",
+        show(capacity, ""),
+        show(sb_rate, "")
+    );
+    let share = |phase: &'static str| {
+        let goodput = stat(&|r| r.overload(phase).goodput() / r.capacity());
+        let departed = stat(&|r| r.overload(phase).departed_share());
+        (goodput, departed)
+    };
+    let verdict = |met: bool| if met { "met" } else { "missed" };
+    let http_bound = |phase: &'static str| {
+        let bound = runs
+            .iter()
+            .filter(|r| r.overload(phase).handled_share() < 0.95)
+            .count();
+        if bound == 0 {
+            String::new()
+        } else {
+            format!(
+                " [HTTP-bound in {bound} of {} run(s): under 95 % of the requests reached a handler]",
+                runs.len()
+            )
+        }
+    };
+    let (g2, d2) = share("2");
+    println!(
+        "  phase 2  (queue {QUEUE}, queue_timeout {} ms): goodput {} of capacity (target >= 0.90: {}), departed {} of jobs run (target <= 0.05: {}){}",
+        QUEUE_TIMEOUT.as_millis(),
+        show(g2, ""),
+        verdict(g2.0 >= 0.90),
+        show(d2, ""),
+        verdict(d2.0 <= 0.05),
+        http_bound("2")
+    );
+    let (g2b, d2b) = share("2b");
+    println!(
+        "  phase 2b (queue 1024, queue_timeout 200 ms = the client's timeout): goodput {} (target >= 0.85: {}), departed {} (target <= 0.05: {}){}",
+        show(g2b, ""),
+        verdict(g2b.0 >= 0.85),
+        show(d2b, ""),
+        verdict(d2b.0 <= 0.05),
+        http_bound("2b")
+    );
+    let (g2c, d2c) = share("2b'");
+    println!(
+        "  phase 2b' (no target; queue 1024, queue_timeout {} ms, half the client's timeout): goodput {}, departed {}{}",
+        (CLIENT_TIMEOUT / 2).as_millis(),
+        show(g2c, ""),
+        show(d2c, ""),
+        http_bound("2b'")
+    );
+    let (g3, d3) = share("3");
+    let goodput_ratio = stat(&|r| r.overload("2").goodput() / r.overload("3").goodput().max(1e-9));
+    println!(
+        "  phase 3  (spawn_blocking, same overload): goodput {} of capacity, departed {}; goodput ratio thread-exec (phase 2) / spawn_blocking: {}{}",
+        show(g3, ""),
+        show(d3, ""),
+        show(goodput_ratio, "x"),
+        http_bound("3")
+    );
+    let ratio = stat(&|r| r.ratio_phase1());
+    println!(
+        "  phase 1 req/s ratio thread-exec / spawn_blocking: {} (target >= 0.97: {})",
+        show(ratio, ""),
+        verdict(ratio.0 >= 0.97)
+    );
+    let outside: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| {
+            let overloads = r.overloads.iter().map(|o| o.cpu.outside);
+            [r.phase1_te.cpu.outside, r.phase1_sb.cpu.outside]
+                .into_iter()
+                .chain(overloads)
+        })
+        .flatten()
+        .collect();
+    if !outside.is_empty() {
+        let phases = outside.len();
+        let disturbed = outside.iter().filter(|&&share| share > DISTURBED).count();
+        let (median, _, max) = median_and_spread(outside);
+        println!(
+            "  other processes used {} of the machine during a phase (median; max {}): {disturbed} of {phases} phases above 10 %{}",
+            percent(Some(median)),
+            percent(Some(max)),
+            if disturbed > 0 {
+                ", so those figures are disturbed"
+            } else {
+                ""
+            }
+        );
+    }
+}
