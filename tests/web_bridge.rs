@@ -23,7 +23,7 @@ use axum::Router;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use thread_exec::{Executor, JobError};
+use thread_exec::{Executor, Job, JobError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -415,7 +415,22 @@ async fn an_expired_job_never_runs_and_answers_503() {
         let service = start(&pool, 1, &probe, Router::new()).await;
         let client = client();
 
-        let (gate, blockers) = occupy(&pool, 1);
+        // The blocker has a queue timeout of its own (it replaces the
+        // pool's): on a loaded machine its start may take longer than 50 ms.
+        let gate = common::Gate::new();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let blocker = {
+            let gate = Arc::clone(&gate);
+            let job = Job::new(move || {
+                started_tx.send(()).expect("the test waits");
+                gate.wait();
+            });
+            pool.send(job.queue_timeout(common::LIMIT))
+        };
+        started
+            .recv_timeout(common::LIMIT)
+            .expect("the blocker started");
+        let blockers = [blocker];
         let request = spawn_call(&client, &service, "POST", "/hash");
         until("the request's job is queued", || pool.stats().queued == 1).await;
         tokio::time::sleep(2 * queue_timeout).await;
