@@ -888,8 +888,9 @@ fn serve_forever(settings: &Settings, file: &Arc<PathBuf>) -> Result<(), BoxErro
     let (rounds, per_job) = calibrate(&body)?;
     let server = Server::start(System::SERVICE, rounds, file, settings.port)?;
     println!(
-        "serving on http://{} ({rounds} hash rounds, {per_job:?} per KiB); Ctrl-C stops",
-        server.addr
+        "serving on http://{} ({rounds} hash rounds: ~{:.2} ms per KiB of body); Ctrl-C stops",
+        server.addr,
+        per_job.as_secs_f64() * 1e3
     );
     println!(
         "  curl -d hello {0}/hash; curl {0}/file; curl {0}/long; curl {0}/panic",
