@@ -200,8 +200,15 @@ impl Builder {
     /// [`Job::queue_timeout`](crate::Job::queue_timeout): a job a worker
     /// reaches later never runs, and its handle yields an error for which
     /// [`JobError::is_expired`](crate::JobError::is_expired) holds. Under
-    /// overload this keeps the pool on work somebody still waits for: set it
-    /// to the client's timeout. A timeout too long for `Instant` to
+    /// overload this keeps the pool on work somebody still waits for.
+    ///
+    /// Leave room for the job itself and for the answer's trip: the queue
+    /// is first in, first out, so under sustained overload every job that
+    /// starts has waited almost the whole timeout. Set to the client's
+    /// timeout, the answers arrive just after the clients gave up (in
+    /// `examples/web_bridge.rs`, 200 ms for clients that wait 200 ms kept
+    /// about a quarter of the capacity as goodput); half the client's
+    /// timeout kept over 90 %. A timeout too long for `Instant` to
     /// represent means none. With a queue timeout the submit path reads the
     /// clock once per job.
     ///
@@ -213,7 +220,7 @@ impl Builder {
     /// let pool = thread_exec::Executor::builder()
     ///     .threads(2)
     ///     .max_queue_size(1_024)
-    ///     .queue_timeout(Duration::from_millis(200))
+    ///     .queue_timeout(Duration::from_millis(100)) // clients wait 200 ms
     ///     .build()?;
     /// assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
     /// # Ok::<(), thread_exec::BuildError>(())

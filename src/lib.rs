@@ -71,7 +71,7 @@
 //! let pool = Executor::builder()
 //!     .threads(2)
 //!     .max_queue_size(64)
-//!     .queue_timeout(Duration::from_millis(200))
+//!     .queue_timeout(Duration::from_millis(100)) // clients wait 200 ms
 //!     .build()?;
 //! assert_eq!(digest(&pool, vec![1, 2, 3]).await?, 6);
 //! # Ok(())
