@@ -24,8 +24,13 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 pub const MAX_THREADS: usize = 32_768;
 
 /// How long an idle worker may spin before it parks, unless
-/// [`Builder::max_spin`] says otherwise.
-pub const DEFAULT_MAX_SPIN: Duration = Duration::from_micros(50);
+/// [`Builder::max_spin`] says otherwise: 20 µs, enough to catch the next job
+/// of a submit-and-await loop, short enough that a spin never costs more CPU
+/// than the wake-up it saves (see the worker's idle policy).
+pub const DEFAULT_MAX_SPIN: Duration = Duration::from_micros(20);
+
+/// The most `Builder::max_spin` sets.
+const MAX_SPIN: Duration = Duration::from_millis(1);
 
 /// The smallest worker stack [`Builder::stack_size`] sets: 128 KiB, four
 /// times what a job panicking with `RUST_BACKTRACE=full` was measured to need
@@ -232,6 +237,9 @@ impl Builder {
 
     /// The longest an idle worker looks for the next job before it parks
     /// ([`DEFAULT_MAX_SPIN`] unless set); `Duration::ZERO` never spins.
+    /// Values above 1 ms are lowered to 1 ms: a spinner only looks for jobs,
+    /// so it sees a shutdown's or a scale-down's request once it stops, and
+    /// a longer spin is a busy core, not a faster pool.
     ///
     /// Spinning saves the wake-up of a parked thread (several µs of CPU on
     /// two threads, and the same in latency) when jobs come close together;
@@ -254,7 +262,7 @@ impl Builder {
     /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn max_spin(mut self, max_spin: Duration) -> Builder {
-        self.max_spin = max_spin;
+        self.max_spin = max_spin.min(MAX_SPIN);
         self
     }
 

@@ -35,8 +35,11 @@ pub(crate) struct Queue {
     /// most recently parked last. A wake-up signals the last one (LIFO), so
     /// a light load keeps reusing the same warm worker while the others
     /// stay parked long enough for a dynamic pool's keep-alive to retire
-    /// them. Exact: a worker that leaves without a signal (timeout) takes
-    /// itself off, so a signal never goes to a worker that is not waiting.
+    /// them. Exact but for one race: a worker that leaves without a signal
+    /// (timeout) takes itself off, so a signal reaches a worker that is no
+    /// longer waiting only if it is sent in the instant between that
+    /// worker's timeout and its taking itself off; that worker then looks
+    /// at the queue once more before it decides to leave.
     parked: std::sync::Mutex<Vec<Arc<Parker>>>,
 }
 

@@ -111,16 +111,17 @@ impl Registry {
         }
     }
 
-    /// Joins the threads that have returned already, so `exited` stays short
-    /// however many scale operations a long-lived pool sees.
-    pub(crate) fn reap_finished(&mut self) {
+    /// Takes the handles of threads that have returned already, for the
+    /// caller to join once it holds no lock (a finished thread may still be
+    /// running thread-local destructors, user code that may call into the
+    /// pool), so `exited` stays short however many scale operations a
+    /// long-lived pool sees.
+    pub(crate) fn take_finished(&mut self) -> Vec<JoinHandle<()>> {
         let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.exited)
             .into_iter()
             .partition(thread::is_finished);
         self.exited = running;
-        for handle in done {
-            let _ = handle.join();
-        }
+        done
     }
 
     /// Puts back the handle of an exited thread that could not be joined

@@ -37,7 +37,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::error::{ScaleError, ScaleErrorKind};
 use crate::queue::Msg;
 use crate::state::{Reservation, Shared};
-use crate::sync::thread;
+use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{lock, Arc, MutexGuard};
 
 /// Why a worker thread was started; reported through `tracing`.
@@ -74,8 +74,16 @@ pub(crate) struct Scaling<'a> {
 
 /// An event of a scale operation, reported once the lock is released.
 enum Deferred {
-    Retargeted { from: usize, to: usize },
-    SpawnFailed { reason: StartReason, error: String },
+    Retargeted {
+        from: usize,
+        to: usize,
+    },
+    SpawnFailed {
+        reason: StartReason,
+        error: String,
+    },
+    /// Threads that have returned, to reap.
+    Join(Vec<JoinHandle<()>>),
 }
 
 impl<'a> Scaling<'a> {
@@ -105,6 +113,11 @@ impl Drop for Scaling<'_> {
                         "could not start a worker thread"
                     );
                 }
+                Deferred::Join(handles) => {
+                    for handle in handles {
+                        let _ = handle.join();
+                    }
+                }
             }
         }
         if failed {
@@ -122,7 +135,10 @@ fn spawn_worker(
     reason: StartReason,
 ) -> io::Result<()> {
     let mut registry = lock(&shared.registry);
-    registry.reap_finished();
+    let finished = registry.take_finished();
+    if !finished.is_empty() {
+        scaling.events.push(Deferred::Join(finished));
+    }
     let (id, counters) = registry.next_worker();
     let mut builder = thread::Builder::new().name(format!("{}-{id}", shared.config.name));
     if let Some(size) = shared.config.stack_size {

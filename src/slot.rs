@@ -731,9 +731,10 @@ impl TaskRef {
     }
 
     /// Claims the job for the calling thread, which must then run it (or,
-    /// if the `Claimed` is dropped unrun, it settles as cancelled). `None`
-    /// if it had left `QUEUED` already (it was cancelled): the reference is
-    /// given up.
+    /// if the `Claimed` is dropped unrun, it settles as cancelled).
+    /// `Claim::Expired` if its deadline had passed (it settles unrun), and
+    /// `Claim::Settled` if it had left `QUEUED` already (cancelled, or
+    /// handed back): the reference is given up.
     pub(crate) fn claim(self) -> Claim {
         if !self.header().start() {
             let account = self.header().take_accounting();

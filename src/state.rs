@@ -363,10 +363,9 @@ impl Shared {
             if max != 0 && counts.queued >= max {
                 return Err(Refused::Full);
             }
-            debug_assert!(
-                counts.unfinished < UNFINISHED_MASK,
-                "too many unfinished jobs"
-            );
+            // `queued` (31 bits) fills before `unfinished` (32 bits), and
+            // its carry would set `CLOSED`.
+            debug_assert!(counts.queued < QUEUED_MASK >> 32, "too many queued jobs");
             match self.state.compare_exchange_weak(
                 word,
                 word + ONE_QUEUED + ONE_UNFINISHED,

@@ -34,8 +34,9 @@ pub struct Stats {
     pub threads: usize,
     /// Of those, the ones waiting for work.
     pub idle_threads: usize,
-    /// Jobs accepted and not started (cancelled jobs leave the count when a
-    /// worker or `shutdown_now` removes them from the queue).
+    /// Jobs accepted and not started. A cancelled job leaves the count at
+    /// once in a bounded pool (its handle counts it out), otherwise when a
+    /// worker or `shutdown_now` takes its entry out of the queue.
     pub queued: u64,
     /// Jobs started and not finished (their callbacks included).
     pub running: u64,

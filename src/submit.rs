@@ -12,7 +12,7 @@ use crate::error::{JobError, SpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
 use crate::job::{Callback, Deadline, Job, NoCallback};
-use crate::state::{Refused, Shared};
+use crate::state::{Owed, Refused, Shared};
 use crate::sync::{deadline_after, Arc};
 
 /// How often a pool's own worker blocked on its full queue yields and looks
@@ -66,6 +66,10 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
+    // The job is counted as accepted: if anything below unwinds (a tracing
+    // subscriber asked for the current span, say), count it out again, or
+    // `wait` and `shutdown` would wait for it forever.
+    let unqueued = Unqueued(shared);
     let deadline = match (job.deadline.is_set(), shared.config.queue_timeout) {
         (false, Some(timeout)) => Deadline::after(timeout),
         _ => job.deadline,
@@ -77,10 +81,20 @@ where
     // handle), never a worker.
     let pool = (shared.config.max_queue_size != 0).then(|| Arc::clone(shared));
     shared.push_job(task);
+    std::mem::forget(unqueued);
     if shared.config.dynamic {
         crate::scaling::maybe_grow(shared, queued);
     }
     JobHandle::new(handle, pool)
+}
+
+/// An accepted job not yet in the queue; counted out if dropped (unwind).
+struct Unqueued<'a>(&'a Shared);
+
+impl Drop for Unqueued<'_> {
+    fn drop(&mut self) {
+        self.0.settle_unrun(&mut Owed::default());
+    }
 }
 
 /// A handle that is settled already: the executor refused the job.
