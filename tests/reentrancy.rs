@@ -1604,40 +1604,40 @@ mod documented_panics {
         })
     }
 
+    /// Polls the future `make` builds once, inside one of the pool's jobs,
+    /// and checks it panicked with `method`'s documented message.
+    fn assert_polling_in_a_job_panics<F: Future + Unpin>(
+        method: &str,
+        make: impl FnOnce(&Executor) -> F + Send + 'static,
+    ) {
+        let result = in_a_job(move |pool| {
+            let mut future = make(pool);
+            let waker = futures::task::noop_waker();
+            Pin::new(&mut future)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        });
+        let text = result.unwrap_err();
+        assert!(
+            text.contains(&format!(
+                "Executor::{method} called from one of its own jobs"
+            )),
+            "{text}"
+        );
+    }
+
     /// `wait_async` polled inside one of the pool's jobs, while that job
     /// is unfinished, can never resolve there: it panics, as documented
     /// under its `# Panics`, instead of letting a `block_on` hang.
     #[test]
     fn wait_async_polled_in_a_job_panics_as_documented() {
-        let result = in_a_job(|pool| {
-            let mut waiting = pool.wait_async();
-            let waker = futures::task::noop_waker();
-            Pin::new(&mut waiting)
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending()
-        });
-        let text = result.unwrap_err();
-        assert!(
-            text.contains("Executor::wait_async called from one of its own jobs"),
-            "{text}"
-        );
+        assert_polling_in_a_job_panics("wait_async", Executor::wait_async);
     }
 
     /// The same for `shutdown_async`, whose pool closes at the call.
     #[test]
     fn shutdown_async_polled_in_a_job_panics_as_documented() {
-        let result = in_a_job(|pool| {
-            let mut stopping = pool.shutdown_async();
-            let waker = futures::task::noop_waker();
-            Pin::new(&mut stopping)
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending()
-        });
-        let text = result.unwrap_err();
-        assert!(
-            text.contains("Executor::shutdown_async called from one of its own jobs"),
-            "{text}"
-        );
+        assert_polling_in_a_job_panics("shutdown_async", Executor::shutdown_async);
     }
 
     #[test]
