@@ -280,14 +280,19 @@ impl Shared {
         WorkerMark(())
     }
 
+    /// The calling worker's counters, if it is one of this pool's workers.
+    pub(crate) fn own_worker(&self) -> Option<Arc<WorkerCounters>> {
+        CURRENT_WORKER.with(|current| match &*current.borrow() {
+            Some((shared, counters)) if std::ptr::eq(Arc::as_ptr(shared), self) => {
+                Some(Arc::clone(counters))
+            }
+            _ => None,
+        })
+    }
+
     /// Whether the calling thread is one of this pool's workers.
     pub(crate) fn is_own_worker(&self) -> bool {
-        CURRENT_WORKER.with(|current| {
-            current
-                .borrow()
-                .as_ref()
-                .is_some_and(|(shared, _)| std::ptr::eq(Arc::as_ptr(shared), self))
-        })
+        self.own_worker().is_some()
     }
 
     /// Panics if the calling thread is one of this pool's workers: waiting

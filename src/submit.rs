@@ -25,14 +25,13 @@ const HELP_RETRY: Duration = Duration::from_micros(200);
 /// job that submits to its own full pool makes progress even when every
 /// worker does the same.
 pub(crate) fn accept_blocking(shared: &Shared) -> Result<u64, Refused> {
-    let own =
-        crate::state::current_worker().filter(|(pool, _)| std::ptr::eq(Arc::as_ptr(pool), shared));
+    let own = shared.own_worker();
     let mut idle_looks = 0_u32;
     loop {
         match shared.accept() {
             Err(Refused::Full) => {
                 let mut until = None;
-                if let Some((_, counters)) = &own {
+                if let Some(counters) = &own {
                     if crate::worker::help(shared, counters) {
                         idle_looks = 0;
                         continue;

@@ -1966,52 +1966,50 @@ mod extreme {
     /// comes near the cap.
     const AS_KB: u64 = 8 * 1024 * 1024;
 
+    /// A fixed pool asked for `usize::MAX` threads by `op` must refuse (or
+    /// clamp) without starting threads until the OS refuses.
+    fn fixed_pool_stays_sane(
+        test: &str,
+        what: &'static str,
+        op: fn(&Executor, usize) -> Result<usize, thread_exec::ScaleError>,
+    ) {
+        in_child(test, AS_KB, move || {
+            within(LIMIT, what, move || {
+                let pool = Executor::new(2);
+                let result = op(&pool, usize::MAX);
+                let threads = pool.stats().threads;
+                pool.shutdown();
+                assert!(
+                    threads <= SANE_THREADS,
+                    "{what} = {result:?} left {threads} threads"
+                );
+            });
+        });
+    }
+
     #[test]
     fn fixed_scale_up_usize_max_keeps_the_thread_count_sane() {
-        in_child(
+        fixed_pool_stays_sane(
             "extreme::fixed_scale_up_usize_max_keeps_the_thread_count_sane",
-            AS_KB,
-            || {
-                within(LIMIT, "scale_up(usize::MAX)", || {
-                    let pool = Executor::new(2);
-                    let result = pool.scale_up(usize::MAX);
-                    let threads = pool.stats().threads;
-                    pool.shutdown();
-                    assert!(
-                        threads <= SANE_THREADS,
-                        "scale_up(usize::MAX) = {result:?} left {threads} threads"
-                    );
-                });
-            },
+            "scale_up(usize::MAX)",
+            Executor::scale_up,
         );
     }
 
     #[test]
     fn fixed_set_threads_usize_max_keeps_the_thread_count_sane() {
-        in_child(
+        fixed_pool_stays_sane(
             "extreme::fixed_set_threads_usize_max_keeps_the_thread_count_sane",
-            AS_KB,
-            || {
-                within(LIMIT, "set_threads(usize::MAX)", || {
-                    let pool = Executor::new(2);
-                    let result = pool.set_threads(usize::MAX);
-                    let threads = pool.stats().threads;
-                    pool.shutdown();
-                    assert!(
-                        threads <= SANE_THREADS,
-                        "set_threads(usize::MAX) = {result:?} left {threads} threads"
-                    );
-                });
-            },
+            "set_threads(usize::MAX)",
+            Executor::set_threads,
         );
     }
 
     /// `threads(usize::MAX)` and `min_threads(usize::MAX)` must fail (or
-    /// clamp) without first starting threads until the OS refuses. Today
-    /// the build does start them all (counted by `on_thread_start`), then
-    /// stops and joins them and reports the OS error; under this test's
-    /// address-space cap the child may instead abort inside std when a
-    /// started thread cannot map its signal stack: the same finding.
+    /// clamp) without first starting threads until the OS refuses (starts
+    /// counted by `on_thread_start`). A build that started them all would
+    /// fail the count, or abort inside std under this test's address-space
+    /// cap when a started thread cannot map its signal stack.
     #[test]
     fn build_with_usize_max_threads_fails_without_starting_them_all() {
         in_child(
