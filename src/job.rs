@@ -42,6 +42,7 @@ pub struct Job<F, C = NoCallback> {
     pub(crate) f: F,
     pub(crate) callback: C,
     pub(crate) deadline: Deadline,
+    pub(crate) priority: Priority,
 }
 
 /// The callback type of a [`Job`] that has none.
@@ -77,6 +78,7 @@ impl<F> Job<F, NoCallback> {
             f,
             callback: NoCallback,
             deadline: Deadline::NONE,
+            priority: Priority::Normal,
         }
     }
 
@@ -119,6 +121,7 @@ impl<F> Job<F, NoCallback> {
             f: self.f,
             callback,
             deadline: self.deadline,
+            priority: self.priority,
         }
     }
 }
@@ -166,6 +169,60 @@ impl<F, C> Job<F, C> {
         self.deadline = Deadline::after(timeout);
         self
     }
+
+    /// The queue lane the job waits in: a worker always takes the next job
+    /// from the highest lane that has one, and jobs of one lane start in the
+    /// order they were queued. [`Priority::Normal`] unless set.
+    ///
+    /// Lanes order the *start* of jobs, nothing else: they share the pool's
+    /// bounded capacity ([`max_queue_size`](crate::Builder::max_queue_size)
+    /// counts the jobs of every lane), a running job is never preempted, and
+    /// deadlines, cancellation and
+    /// [`shutdown_now`](crate::Executor::shutdown_now) (which hands jobs
+    /// back highest lane first) work the same in every lane. A lower lane
+    /// waits as long as a higher one has jobs: a steady flood of `High`
+    /// jobs starves `Low` ones indefinitely. Use a queue deadline on work
+    /// that is worthless late.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use thread_exec::{Executor, Job, Priority};
+    ///
+    /// let pool = Executor::new(2);
+    /// let report = pool.send(Job::new(|| "nightly report").priority(Priority::Low));
+    /// let answer = pool.send(Job::new(|| "request").priority(Priority::High));
+    /// assert_eq!(answer.join().unwrap(), "request");
+    /// assert_eq!(report.join().unwrap(), "nightly report");
+    /// ```
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+/// A job's queue lane (see [`Job::priority`]): workers take the next job
+/// from the highest non-empty lane, first in first out within a lane.
+///
+/// Ordered by urgency: `Low < Normal < High`.
+///
+/// # Examples
+///
+/// ```
+/// use thread_exec::Priority;
+///
+/// assert_eq!(Priority::default(), Priority::Normal);
+/// assert!(Priority::High > Priority::Normal && Priority::Normal > Priority::Low);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Priority {
+    /// Background work: starts only when no `Normal` or `High` job waits.
+    Low,
+    /// The default lane.
+    #[default]
+    Normal,
+    /// Urgent work: starts before any queued `Normal` or `Low` job.
+    High,
 }
 
 /// When a job must have started by: nanoseconds since a process-wide epoch
@@ -212,6 +269,7 @@ impl<F, C> fmt::Debug for Job<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Job")
             .field("callback", &std::any::type_name::<C>())
+            .field("priority", &self.priority)
             .finish_non_exhaustive()
     }
 }

@@ -148,7 +148,7 @@ pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MAX_THREADS, MI
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
 pub use executor::{Executor, WaitAsync, WeakExecutor};
 pub use handle::{is_cancelled, JobHandle};
-pub use job::{Callback, Job, NoCallback};
+pub use job::{Callback, Job, NoCallback, Priority};
 pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
 pub use stats::Stats;

@@ -1,14 +1,38 @@
-//! The job queue: a `flume` channel whose two ends the pool owns.
+//! The job queue: three `flume` channels, one per [`Priority`] lane, whose
+//! ends the pool owns.
 //!
-//! The pool keeps both the sender and the receiver for its whole life, so the
-//! channel never disconnects. Closing, capacity and counting are the pool's
-//! business (see [`crate::state`]); the queue only moves messages in FIFO
-//! order; idle workers park on the queue's own stack of parked threads, and
-//! the most recently parked is woken first (see [`Queue::pop`]).
-//! Every rule about acceptance stays in one atomic word we can reason about.
+//! The pool keeps both the sender and the receiver of every lane for its
+//! whole life, so no channel ever disconnects. Closing, capacity and
+//! counting are the pool's business (see [`crate::state`]); the queue only
+//! moves messages, first in first out within a lane, and a pop takes from
+//! the highest lane that has one. Idle workers park on the queue's own stack
+//! of parked threads, and the most recently parked is woken first (see
+//! [`Queue::pop`]). Every rule about acceptance stays in one atomic word we
+//! can reason about.
+//!
+//! # Lanes
+//!
+//! A pop looks at the `High` lane, then `Normal`, then `Low`. Looking at a
+//! flume channel takes its lock, so the two rarely used lanes each keep a
+//! count of the messages sent to them (`pending`): a pop with no `High` or
+//! `Low` job costs one lock (the `Normal` lane's) and two loads of counts
+//! nobody writes, as it did before there were lanes. The count goes up
+//! before the send and down after a receive, so it is never below the
+//! lane's length: a pop that reads zero may skip the lane. That skip loses
+//! no wake-up: a pop that parks reads the count after it has announced
+//! itself parked (both SeqCst), so a send it misses (its count went up later
+//! in that order) is followed by the sender's read of `sleepers`, which sees
+//! the worker; and a spinner's last look comes after it stopped spinning, so
+//! a sender that saw it spinning went up in the count before that look (see
+//! `Shared::push_job`). A lane whose count is up but whose send has not
+//! landed yet is one whose look comes before that send in its channel's
+//! lock, the case `Queue::pop`'s argument already covers.
+//!
+//! Nudges travel in the `Normal` lane.
 
 use std::time::Duration;
 
+use crate::job::Priority;
 use crate::slot::TaskRef;
 #[cfg(not(thread_exec_loom))]
 use crate::sync::Arc;
@@ -24,10 +48,70 @@ pub(crate) enum Msg {
     Nudge,
 }
 
+/// One lane's channel.
 #[cfg(not(thread_exec_loom))]
-pub(crate) struct Queue {
+struct Lane {
     tx: flume::Sender<Msg>,
     rx: flume::Receiver<Msg>,
+}
+
+#[cfg(not(thread_exec_loom))]
+impl Lane {
+    fn new() -> Self {
+        let (tx, rx) = flume::unbounded();
+        Lane { tx, rx }
+    }
+
+    fn send(&self, msg: Msg) {
+        // Cannot fail: `self.rx` keeps the channel connected.
+        let _ = self.tx.send(msg);
+    }
+
+    fn try_recv(&self) -> Option<Msg> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// A lane that keeps a count of its messages, so that a pop can skip it
+/// without its lock while it is empty (see "Lanes").
+#[cfg(not(thread_exec_loom))]
+struct CountedLane {
+    lane: Lane,
+    /// Messages sent and not yet received; never below the channel's length.
+    pending: std::sync::atomic::AtomicUsize,
+}
+
+#[cfg(not(thread_exec_loom))]
+impl CountedLane {
+    fn new() -> Self {
+        CountedLane {
+            lane: Lane::new(),
+            pending: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn send(&self, msg: Msg) {
+        self.pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.lane.send(msg);
+    }
+
+    fn try_recv(&self) -> Option<Msg> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.pending.load(SeqCst) == 0 {
+            return None;
+        }
+        let msg = self.lane.try_recv()?;
+        self.pending.fetch_sub(1, SeqCst);
+        Some(msg)
+    }
+}
+
+#[cfg(not(thread_exec_loom))]
+pub(crate) struct Queue {
+    high: CountedLane,
+    normal: Lane,
+    low: CountedLane,
     /// `parked.len()`, read without the lock by [`Queue::wake_one`], so
     /// that a push with nobody parked costs one load.
     sleepers: std::sync::atomic::AtomicUsize,
@@ -63,26 +147,31 @@ thread_local! {
 #[cfg(not(thread_exec_loom))]
 impl Queue {
     pub(crate) fn new() -> Self {
-        let (tx, rx) = flume::unbounded();
         Queue {
-            tx,
-            rx,
+            high: CountedLane::new(),
+            normal: Lane::new(),
+            low: CountedLane::new(),
             sleepers: std::sync::atomic::AtomicUsize::new(0),
             parked: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Queues `msg` and wakes one parked worker, if any.
+    /// Queues `msg` in the `Normal` lane and wakes one parked worker, if
+    /// any.
     pub(crate) fn push(&self, msg: Msg) {
-        self.send(msg);
+        self.send(msg, Priority::Normal);
         let _ = self.wake_one();
     }
 
-    /// Queues `msg` without waking anyone: for a caller that knows a worker
-    /// will look at the queue before it parks (see `Shared::push_job`).
-    pub(crate) fn send(&self, msg: Msg) {
-        // Cannot fail: `self.rx` keeps the channel connected.
-        let _ = self.tx.send(msg);
+    /// Queues `msg` in `lane` without waking anyone: for a caller that
+    /// knows a worker will look at the queue before it parks (see
+    /// `Shared::push_job`).
+    pub(crate) fn send(&self, msg: Msg, lane: Priority) {
+        match lane {
+            Priority::High => self.high.send(msg),
+            Priority::Normal => self.normal.send(msg),
+            Priority::Low => self.low.send(msg),
+        }
     }
 
     /// Wakes the most recently parked worker that no push has signalled
@@ -107,8 +196,12 @@ impl Queue {
         true
     }
 
+    /// The next message of the highest lane that has one.
     pub(crate) fn try_pop(&self) -> Option<Msg> {
-        self.rx.try_recv().ok()
+        self.high
+            .try_recv()
+            .or_else(|| self.normal.try_recv())
+            .or_else(|| self.low.try_recv())
     }
 
     /// Parks the calling worker until a push signals it or `timeout`
@@ -119,8 +212,9 @@ impl Queue {
     /// blocking `recv`, which allocates a hook (an `Arc`) every time it has
     /// to wait, and which wakes the oldest waiter. No wake-up is lost: the
     /// worker puts itself on `parked`, updates `sleepers` and then looks at
-    /// the queue, all under `parked`'s lock. If its look (a critical section
-    /// of flume's lock) came before a sender's push (another), then its
+    /// the queue, all under `parked`'s lock. If its look at the lane (a
+    /// critical section of the lane's flume lock; for a lane it skips by its
+    /// count, see "Lanes") came before a sender's push (another), then its
     /// update of `sleepers` happened before that push and so before the
     /// sender's read of it (SeqCst), which sees the worker parked, takes it
     /// off the stack and unparks it; an unpark that comes before the park
@@ -171,9 +265,20 @@ impl Queue {
         self.try_pop()
     }
 
-    /// Takes every message currently queued, in order.
+    /// Takes every message currently queued, highest lane first, in order
+    /// within a lane.
     pub(crate) fn drain(&self) -> Vec<Msg> {
-        self.rx.drain().collect()
+        let mut all: Vec<Msg> = Vec::new();
+        // Message by message, so that each counted lane's count stays at or
+        // above its length.
+        while let Some(msg) = self.high.try_recv() {
+            all.push(msg);
+        }
+        all.extend(self.normal.rx.drain());
+        while let Some(msg) = self.low.try_recv() {
+            all.push(msg);
+        }
+        all
     }
 }
 
@@ -188,26 +293,44 @@ impl Queue {
 /// outside the models too.
 #[cfg(thread_exec_loom)]
 pub(crate) struct Queue {
-    items: crate::sync::Mutex<std::collections::VecDeque<Msg>>,
+    /// One FIFO per lane, indexed by `lane_index`.
+    items: crate::sync::Mutex<[std::collections::VecDeque<Msg>; 3]>,
     available: crate::sync::Condvar,
+}
+
+/// A lane's place in the loom queue, highest first.
+#[cfg(thread_exec_loom)]
+fn lane_index(lane: Priority) -> usize {
+    match lane {
+        Priority::High => 0,
+        Priority::Normal => 1,
+        Priority::Low => 2,
+    }
+}
+
+#[cfg(thread_exec_loom)]
+fn pop_highest(lanes: &mut [std::collections::VecDeque<Msg>; 3]) -> Option<Msg> {
+    lanes
+        .iter_mut()
+        .find_map(std::collections::VecDeque::pop_front)
 }
 
 #[cfg(thread_exec_loom)]
 impl Queue {
     pub(crate) fn new() -> Self {
         Queue {
-            items: crate::sync::Mutex::new(std::collections::VecDeque::new()),
+            items: crate::sync::Mutex::new(Default::default()),
             available: crate::sync::Condvar::new(),
         }
     }
 
     pub(crate) fn push(&self, msg: Msg) {
-        self.send(msg);
+        self.send(msg, Priority::Normal);
         let _ = self.wake_one();
     }
 
-    pub(crate) fn send(&self, msg: Msg) {
-        crate::sync::lock(&self.items).push_back(msg);
+    pub(crate) fn send(&self, msg: Msg, lane: Priority) {
+        crate::sync::lock(&self.items)[lane_index(lane)].push_back(msg);
     }
 
     /// Loom's condvar cannot tell whether anyone waits: always `true`.
@@ -217,13 +340,13 @@ impl Queue {
     }
 
     pub(crate) fn try_pop(&self) -> Option<Msg> {
-        crate::sync::lock(&self.items).pop_front()
+        pop_highest(&mut crate::sync::lock(&self.items))
     }
 
     pub(crate) fn pop(&self, _timeout: Option<Duration>) -> Option<Msg> {
         let mut items = crate::sync::lock(&self.items);
         loop {
-            if let Some(msg) = items.pop_front() {
+            if let Some(msg) = pop_highest(&mut items) {
                 return Some(msg);
             }
             items = self
@@ -234,6 +357,7 @@ impl Queue {
     }
 
     pub(crate) fn drain(&self) -> Vec<Msg> {
-        crate::sync::lock(&self.items).drain(..).collect()
+        let mut lanes = crate::sync::lock(&self.items);
+        lanes.iter_mut().flat_map(|lane| lane.drain(..)).collect()
     }
 }

@@ -73,6 +73,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::event::{Event, Listener};
+use crate::job::Priority;
 use crate::queue::{Msg, Queue};
 use crate::registry::{Registry, WorkerCounters};
 use crate::slot::TaskRef;
@@ -544,9 +545,12 @@ impl Shared {
     /// before it parks. If this push read `spinning` as set, the spinner's
     /// clear comes later in the SeqCst order, so its look cannot precede
     /// this push's send in the lock's order (that would make the clear
-    /// happen before the read): the look finds the job.
-    pub(crate) fn push_job(&self, task: TaskRef) {
-        self.queue.send(Msg::Job(task));
+    /// happen before the read): the look finds the job. For a lane the look
+    /// may skip by its count, the count went up before this read of
+    /// `spinning`, so before the clear, so before the look (see the queue's
+    /// "Lanes").
+    pub(crate) fn push_job(&self, task: TaskRef, lane: Priority) {
+        self.queue.send(Msg::Job(task), lane);
         if !self.spinning.load(SeqCst) {
             let _ = self.queue.wake_one();
         }

@@ -79,7 +79,7 @@ where
     // thread touches the reference count (a clone here, a drop with the
     // handle), never a worker.
     let pool = (shared.config.max_queue_size != 0).then(|| Arc::clone(shared));
-    shared.push_job(task);
+    shared.push_job(task, job.priority);
     std::mem::forget(unqueued);
     if shared.config.dynamic {
         crate::scaling::maybe_grow(shared, queued);

@@ -309,25 +309,34 @@ fn run_job(shared: &Shared, counters: &WorkerCounters, owed: &mut Owed, task: Ta
 /// one-thread pool, or when every worker blocks the same way). `false` if no
 /// job was queued.
 ///
-/// A nudge found on the way is put back for a worker's loop to handle: it
-/// is a request to that loop (retire, or exit), not to the job.
+/// Nudges found on the way are put back for a worker's loop to handle once
+/// the search is over: each is a request to that loop (retire, or exit),
+/// not to the job, and putting one back at once would only find it again
+/// (nudges travel in the `Normal` lane, ahead of `Low` jobs).
 pub(crate) fn help(shared: &Shared, counters: &WorkerCounters) -> bool {
+    let mut nudges = 0_usize;
+    let mut found = None;
     while shared.counts().queued != 0 {
         match shared.queue.try_pop() {
-            None => return false,
-            Some(Msg::Nudge) => {
-                shared.queue.push(Msg::Nudge);
-                std::thread::yield_now();
-            }
+            None => break,
+            Some(Msg::Nudge) => nudges += 1,
             Some(Msg::Job(task)) => {
-                let mut owed = Owed::default();
-                run_job(shared, counters, &mut owed, task);
-                shared.pay(&mut owed);
-                return true;
+                found = Some(task);
+                break;
             }
         }
     }
-    false
+    // Before the job runs, which may take long: a worker may wait for them.
+    for _ in 0..nudges {
+        shared.queue.push(Msg::Nudge);
+    }
+    let Some(task) = found else {
+        return false;
+    };
+    let mut owed = Owed::default();
+    run_job(shared, counters, &mut owed, task);
+    shared.pay(&mut owed);
+    true
 }
 
 /// Leaves a closed pool whose every job has settled, passing a nudge on to
