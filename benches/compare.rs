@@ -7,7 +7,14 @@
 //! cargo bench -p thread-exec-bench --bench compare                 # full run (about ten minutes)
 //! BENCH_QUICK=1 cargo bench -p thread-exec-bench --bench compare   # quick run, for development
 //! cargo bench -p thread-exec-bench --bench compare -- latency      # only scenarios matching a word
+//! BENCH_BASELINE=path/to/compare-of-another-commit cargo bench -p thread-exec-bench --bench compare
 //! ```
+//!
+//! With `BENCH_BASELINE`, the plain thread-exec path of that other build (a
+//! `compare` binary built from, say, the commit before a change, in a git
+//! worktree with its own target directory) runs as the system `te-base` in
+//! the same rounds, and the targets include the change's before/after
+//! ratios.
 //!
 //! Prints a table and writes `target/bench-results.json` at the repository's
 //! root (or `$CARGO_TARGET_DIR/bench-results.json`, or `$BENCH_RESULTS`;
@@ -67,7 +74,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::time::MissedTickBehavior;
 
 use common::{with_system, Sys};
-use thread_exec_bench::{Machine, Results, Row, Sizes, Target, PEERS, TE, VARIANTS};
+use thread_exec_bench::{Machine, Results, Row, Sizes, Target, BASE, PEERS, TE, VARIANTS};
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;
@@ -448,7 +455,31 @@ fn systems_for(scenario: &str) -> Vec<&'static str> {
     if matches!(scenario, "async_tiny" | "join_tiny" | "allocs") {
         systems.extend(VARIANTS);
     }
+    if baseline_exe().is_some() && BASELINE_SCENARIOS.contains(&scenario) {
+        systems.push(BASE);
+    }
     systems
+}
+
+/// The scenarios the baseline build ([`BASE`]) runs in: the per-job costs a
+/// change to the job path could move.
+const BASELINE_SCENARIOS: [&str; 7] = [
+    "async_tiny",
+    "join_tiny",
+    "async_tiny_all",
+    "join_tiny_all",
+    "latency",
+    "paced",
+    "paced_fast",
+];
+
+/// `BENCH_BASELINE`: the comparison binary of another commit (for example
+/// `target-base/release/deps/compare-<hash>` built from a worktree of the
+/// commit before a change), whose plain thread-exec path runs as [`BASE`].
+fn baseline_exe() -> Option<PathBuf> {
+    std::env::var_os("BENCH_BASELINE")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
 }
 
 // ================================================================== main
@@ -700,12 +731,17 @@ fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, 
 /// Runs one child and parses its `RESULT key=value...` line. A watchdog
 /// kills it (by its pid, which only we started) if it outlives `limit`.
 fn run_child(
-    exe: &PathBuf,
+    exe: &std::path::Path,
     scenario: &str,
     system: &str,
     params: &[(String, String)],
     limit: Duration,
 ) -> Result<BTreeMap<String, f64>, String> {
+    // The baseline build runs its own plain path.
+    let (exe, system) = match baseline_exe() {
+        Some(baseline) if system == BASE => (baseline, TE),
+        _ => (exe.to_path_buf(), system),
+    };
     // Cargo starts the driver in `benches/`; the children run from the
     // repository's root, the directory every path here is relative to.
     let child = Command::new(exe)
@@ -778,6 +814,7 @@ fn summarise(table: &Table) -> Vec<Row> {
         let mut systems = vec![TE];
         systems.extend(PEERS);
         systems.extend(VARIANTS);
+        systems.push(BASE);
         for system in systems {
             let Some(values) = table.get(&(metric.row, system)) else {
                 continue;
@@ -1041,6 +1078,27 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
             idle.map_or("n/a".into(), |c| format!("{c:.4}"))
         ),
     );
+    // Before/after a change, when the run has a baseline build.
+    for row in [
+        "async_tiny",
+        "join_tiny",
+        "async_tiny_all",
+        "join_tiny_all",
+        "latency_p50",
+        "latency_p99",
+    ] {
+        let Some(change) = head_to_head(rows, row, TE, BASE) else {
+            continue;
+        };
+        push(
+            &format!("within 5 % of the baseline build ({row})"),
+            Some(change >= 0.95),
+            format!(
+                "{change:.3}× the baseline's speed{}",
+                spread(rows, row, TE, BASE)
+            ),
+        );
+    }
     for variant in VARIANTS {
         for row in ["async_tiny", "join_tiny"] {
             // Slowdown of the variant relative to the plain path.

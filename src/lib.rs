@@ -92,6 +92,32 @@
 //! measures it under overload against the same service on
 //! `tokio::task::spawn_blocking`.
 //!
+//! # Priorities and scoped jobs
+//!
+//! [`Job::priority`] puts a job in one of three lanes ([`Priority`]):
+//! workers take the next job from the highest lane that has one, so
+//! background work queued behind a burst of requests waits for them. And
+//! [`Executor::scope`] runs jobs that borrow from the caller, as
+//! [`std::thread::scope`] does with threads, returning once all of them
+//! have finished.
+//!
+//! ```
+//! use thread_exec::{Executor, Job, Priority};
+//!
+//! let pool = Executor::new(2);
+//! let rebuild = pool.send(Job::new(|| "index rebuilt").priority(Priority::Low));
+//! let lines = ["a b", "c d e"];
+//! let words: usize = pool.scope(|s| {
+//!     let counts: Vec<_> = lines
+//!         .iter()
+//!         .map(|line| s.spawn(move || line.split(' ').count()))
+//!         .collect();
+//!     counts.into_iter().map(|count| count.join().unwrap()).sum()
+//! });
+//! assert_eq!(words, 5);
+//! assert_eq!(rebuild.join().unwrap(), "index rebuilt");
+//! ```
+//!
 //! # Migrating from the Python package
 //!
 //! This crate began as the Python package `thread-executor` and keeps its
@@ -151,6 +177,7 @@ pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, Job, NoCallback, Priority};
 pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
+pub use slot::scoped::{Scope, ScopedJoinHandle};
 pub use stats::Stats;
 pub use submit::{Run, SendAsync, SpawnAsync, TryRun};
 

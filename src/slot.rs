@@ -74,6 +74,12 @@
 //!    `TaskRef` dropped while its job is still queued cancels the job first,
 //!    so a handle can never wait on a job that no queue holds.
 //!
+//! 5. **Scoped jobs' borrows end before their scope returns.** Written
+//!    and argued in [`scoped`], the other user of this module's licence:
+//!    a scoped job's record is reached from the pool through a pointer
+//!    whose lifetime bound is erased, and the scope's end leaves no value
+//!    of the scope's lifetime in any record before it returns.
+//!
 //! How this is checked, and what each check cannot see:
 //!
 //! - The loom models in `tests/loom.rs` explore the protocols (start against
@@ -108,6 +114,8 @@ use crate::error::{panic_text, JobError};
 use crate::job::{Callback, Deadline};
 use crate::panic::{drop_caught, run_callback, run_caught};
 use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
+
+pub(crate) mod scoped;
 
 /// A callback added to a handle after submission.
 pub(crate) type BoxedCallback<T> = Box<dyn FnOnce(&Result<T, JobError>) + Send + 'static>;

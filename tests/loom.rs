@@ -253,3 +253,28 @@ fn scale_down_races_spawn() {
         assert_eq!(stats.completed, 1);
     });
 }
+
+/// A scoped job races its scope's end and its joiner: the runner a worker
+/// pops, the scope's caller that joins the handle, and the scope's end each
+/// try to start the job. It runs exactly once, its borrow of the caller's
+/// local has ended when `scope` returns, and a runner that reaches its
+/// entry after the scope finds nothing left to run (invariant 5 of the
+/// slot).
+#[test]
+fn scoped_job_races_its_scope_end() {
+    loom::model(|| {
+        let pool = Executor::new(1);
+        for join in [false, true] {
+            let runs = AtomicUsize::new(0);
+            let value = pool.scope(|s| {
+                let handle = s.spawn(|| runs.fetch_add(1, SeqCst) + 10);
+                join.then(|| handle.join().unwrap())
+            });
+            assert_eq!(runs.load(SeqCst), 1);
+            assert_eq!(value, join.then_some(10));
+        }
+        pool.shutdown();
+        let stats = pool.stats();
+        assert_eq!(stats.completed + stats.cancelled, 2);
+    });
+}

@@ -24,6 +24,10 @@ pub const TE: &str = "thread-exec";
 pub const PEERS: [&str; 5] = ["tokio", "blocking", "threadpool", "rayon", "rusty_pool"];
 /// thread-exec's other submission paths, compared with its plain one.
 pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
+/// thread-exec's plain path built from another commit: the comparison binary
+/// that `BENCH_BASELINE` names, run in the same rounds, for before/after
+/// ratios of a change measured in one run.
+pub const BASE: &str = "te-base";
 
 /// The version of the results file's shape: 2 added the paced scenarios'
 /// sizes to [`Sizes`] (a file of schema 1 lacks them and is not read).
