@@ -402,8 +402,11 @@ impl Executor {
     /// and a scope of a pool that is shut down runs its jobs on the caller.
     /// A scoped job is an ordinary job of the pool meanwhile, counted in
     /// [`Stats`]; one its caller ran first is withdrawn from the pool and
-    /// counted as cancelled there. `scope` blocks: call it from a blocking
-    /// context (a plain thread, or a job of a pool), not from async code.
+    /// counted as cancelled there. A scoped job's panic belongs to its
+    /// joiner or its scope (below): it is not counted in
+    /// [`Stats::panicked`] nor passed to [`Builder::on_panic`]. `scope`
+    /// blocks: call it from a blocking context (a plain thread, or a job of
+    /// a pool), not from async code.
     ///
     /// # Panics
     ///

@@ -49,7 +49,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{eventually, within, Gate, LIMIT};
-use thread_exec::{Executor, Job, JobError, JobHandle};
+use thread_exec::{Executor, Job, JobError, JobHandle, Priority};
 
 /// The pools' thread name prefix: panics on these threads are expected and
 /// silenced (every one is caught and reported to the test thread).
@@ -95,6 +95,8 @@ fn quiet_expected_panics() {
 enum Op {
     Spawn,
     SendCallback,
+    SendLow,
+    Scope,
     TrySpawn,
     SpawnAsync,
     Run,
@@ -142,6 +144,9 @@ enum Value {
     Bool(bool),
     Joined(Result<(), String>),
     HandedBack(usize),
+    /// A scope's sum of borrowed data, and whether its joined panic was
+    /// its joiner's error.
+    Scoped(usize, bool),
 }
 
 fn kind(err: &JobError) -> String {
@@ -229,6 +234,32 @@ impl Ctx {
                 let handle = pool.send(Job::new(job).callback(env.callback()));
                 env.keep(handle, Some(id), submitted);
                 Value::Submitted
+            }
+            Op::SendLow => {
+                let (id, job) = env.probe();
+                let job = Job::new(job).priority(Priority::Low);
+                let handle = pool.send(job.callback(env.callback()));
+                env.keep(handle, Some(id), submitted);
+                Value::Submitted
+            }
+            Op::Scope => {
+                let data = [1_usize, 2, 3, 4];
+                let sum = AtomicUsize::new(0);
+                let joined_panic = pool.scope(|s| {
+                    for x in &data {
+                        let sum = &sum;
+                        s.spawn(move || sum.fetch_add(*x, SeqCst));
+                    }
+                    s.spawn(|| panic!("expected: a scoped job panics"))
+                        .join()
+                        .is_err_and(|err| err.is_panic())
+                });
+                // Five jobs of the pool's (each ran, or was withdrawn when
+                // the caller ran it first), unless the pool refused them.
+                if !closed {
+                    env.accepted_extra.fetch_add(5, SeqCst);
+                }
+                Value::Scoped(sum.load(SeqCst), joined_panic)
             }
             Op::TrySpawn => {
                 let (id, job) = env.probe();
@@ -1051,7 +1082,9 @@ fn check_report(place: Place, op: Op, report: &Report) {
 fn check_value(place: Place, op: Op, closed: bool, value: &Value) {
     let base = place.base_threads();
     let ok = match (op, value) {
-        (Op::Spawn | Op::SendCallback, Value::Submitted) => true,
+        (Op::Spawn | Op::SendCallback | Op::SendLow, Value::Submitted) => true,
+        // A scope finishes its jobs wherever it runs, open pool or closed.
+        (Op::Scope, Value::Scoped(sum, joined_panic)) => *sum == 10 && *joined_panic,
         (Op::TrySpawn | Op::SpawnAsync, Value::Refused) => closed,
         (Op::TrySpawn | Op::SpawnAsync, Value::Submitted) => !closed,
         (Op::Run, Value::Ran(Ok(()))) => !closed,
@@ -1156,6 +1189,8 @@ macro_rules! common_ops {
         ops!($place;
             spawn => Op::Spawn,
             send_with_callback => Op::SendCallback,
+            send_low_with_callback => Op::SendLow,
+            scope => Op::Scope,
             try_spawn => Op::TrySpawn,
             spawn_async => Op::SpawnAsync,
             run => Op::Run,
