@@ -11,7 +11,11 @@
 //! A job that panics answers 500 without the panic's message.
 //!
 //! Part 2 drives the service with a real HTTP client over loopback, in
-//! phases, and prints a table. Server and client share one machine.
+//! phases, and prints a table. Server and client share one machine. Phase
+//! 1 measures capacity (closed loop); the fixed-rate phase offers both
+//! services the same steady 1,000 requests/s (half of capacity on a slower
+//! machine) and compares the server's CPU time per request; phases 2, 2b
+//! and 3 offer twice capacity.
 //!
 //! ```text
 //! cargo run --example web_bridge                     # the phases, once (< 1 min)
@@ -626,9 +630,40 @@ impl Overload {
     }
 }
 
+/// The fixed-rate phase: both services at the same request rate, below
+/// capacity, the steady load of a service that is not overloaded. What it
+/// compares is the server's CPU time per request.
+const FIXED_RATE: f64 = 1000.0;
+
+/// One system's fixed-rate phase.
+struct Fixed {
+    cpu: Cpu,
+    tries: u32,
+    client: Open,
+}
+
+impl Fixed {
+    /// Server CPU time per request answered, in ms.
+    fn server_ms_per_request(&self) -> f64 {
+        let seconds = self.cpu.server.unwrap_or(f64::NAN) * self.client.secs;
+        1e3 * seconds / self.client.good.max(1) as f64
+    }
+}
+
+impl Measured for Fixed {
+    fn cpu(&self) -> Cpu {
+        self.cpu
+    }
+    fn set_tries(&mut self, tries: u32) {
+        self.tries = tries;
+    }
+}
+
 struct Run {
     phase1_te: Closed,
     phase1_sb: Closed,
+    fixed_te: Fixed,
+    fixed_sb: Fixed,
     overloads: Vec<Overload>,
 }
 
@@ -639,6 +674,16 @@ impl Run {
 
     fn ratio_phase1(&self) -> f64 {
         self.phase1_te.rate() / self.phase1_sb.rate()
+    }
+
+    /// The fixed-rate rate: `FIXED_RATE`, or half of capacity on a machine
+    /// too slow for it.
+    fn fixed_rate(&self) -> f64 {
+        FIXED_RATE.min(self.capacity() / 2.0)
+    }
+
+    fn ratio_fixed_cpu(&self) -> f64 {
+        self.fixed_te.server_ms_per_request() / self.fixed_sb.server_ms_per_request()
     }
 
     fn overload(&self, phase: &str) -> &Overload {
@@ -672,6 +717,9 @@ struct Cpu {
     outside: Option<f64>,
     /// The client thread's CPU time, as a share of one core.
     client: Option<f64>,
+    /// The server's CPU time (the process's but the client thread's: the
+    /// server's runtime and its blocking threads), as a share of one core.
+    server: Option<f64>,
 }
 
 impl Meter {
@@ -690,9 +738,11 @@ impl Meter {
         let ticks = self.start.elapsed().as_secs_f64() * 100.0;
         let delta = |a: u64, b: u64| b.saturating_sub(a) as f64;
         let others = delta(before.machine, after.machine) - delta(before.process, after.process);
+        let client = delta(before.thread, after.thread);
         Cpu {
             outside: Some((others / (ticks * cores)).clamp(0.0, 1.0)),
-            client: Some(delta(before.thread, after.thread) / ticks),
+            client: Some(client / ticks),
+            server: Some((delta(before.process, after.process) - client).max(0.0) / ticks),
         }
     }
 }
@@ -971,6 +1021,29 @@ fn measure(settings: &Settings, file: &Arc<PathBuf>) -> Result<(), BoxError> {
             (phase1(System::SERVICE, &mut retries)?, sb)
         };
         let capacity = phase1_te.rate();
+        let fixed_rate = FIXED_RATE.min(capacity / 2.0);
+        let fixed = |system: System, retries: &mut usize| {
+            disturbed_again(retries, || {
+                let server = Server::start(system, rounds, file, 0)?;
+                let uri = server.uri("/hash");
+                let meter = Meter::start();
+                let client = client_rt.block_on(open_loop(uri, body.clone(), fixed_rate, duration));
+                let cpu = meter.finish();
+                server.stop();
+                Ok(Fixed {
+                    cpu,
+                    tries: 1,
+                    client,
+                })
+            })
+        };
+        let (fixed_te, fixed_sb) = if te_first {
+            let te = fixed(System::SERVICE, &mut retries)?;
+            (te, fixed(System::SpawnBlocking, &mut retries)?)
+        } else {
+            let sb = fixed(System::SpawnBlocking, &mut retries)?;
+            (fixed(System::SERVICE, &mut retries)?, sb)
+        };
         let rate = 2.0 * capacity;
         let mut phases = vec![
             ("2", System::SERVICE),
@@ -1023,6 +1096,8 @@ fn measure(settings: &Settings, file: &Arc<PathBuf>) -> Result<(), BoxError> {
         let run = Run {
             phase1_te,
             phase1_sb,
+            fixed_te,
+            fixed_sb,
             overloads,
         };
         print_run(&format!("run {run_number}"), &run);
@@ -1134,6 +1209,34 @@ fn print_run(label: &str, run: &Run) {
     println!(
         "  req/s ratio thread-exec / spawn_blocking: {:.3}",
         run.ratio_phase1()
+    );
+    println!(
+        "{label}: fixed rate, open loop at {:.0} req/s (below capacity), server CPU per request",
+        run.fixed_rate()
+    );
+    println!(
+        "  {:<24} {:>8} {:>8} {:>10} {:>8} {:>6} {:>6} {:>5}",
+        "system", "good/s", "timedout", "server CPU", "ms/req", "client", "others", "tries"
+    );
+    for (system, fixed) in [
+        (System::SERVICE, &run.fixed_te),
+        (System::SpawnBlocking, &run.fixed_sb),
+    ] {
+        println!(
+            "  {:<24} {:>8.0} {:>8} {:>10} {:>8.3} {:>6} {:>6} {:>5}",
+            system.name(),
+            fixed.client.good as f64 / fixed.client.secs,
+            fixed.client.timed_out,
+            percent(fixed.cpu.server),
+            fixed.server_ms_per_request(),
+            percent(fixed.cpu.client),
+            percent(fixed.cpu.outside),
+            fixed.tries
+        );
+    }
+    println!(
+        "  server CPU per request, thread-exec / spawn_blocking: {:.3}",
+        run.ratio_fixed_cpu()
     );
     let capacity = run.capacity();
     println!(
@@ -1391,6 +1494,13 @@ fn print_summary(runs: &[Run]) {
         goodput_ratio.show(),
         http_bound("3")
     );
+    let fixed_clean = |r: &Run| undisturbed(r.fixed_te.cpu) && undisturbed(r.fixed_sb.cpu);
+    let fixed_cpu = stat(&|r| (r.ratio_fixed_cpu(), fixed_clean(r)));
+    println!(
+        "  fixed rate ({FIXED_RATE:.0} req/s, or half of capacity): server CPU per request thread-exec / spawn_blocking: {} (target <= 1.0: {})",
+        fixed_cpu.show(),
+        verdict(&fixed_cpu, fixed_cpu.median <= 1.0)
+    );
     let ratio = stat(&|r| (r.ratio_phase1(), te1(r) && sb1(r)));
     println!(
         "  phase 1 req/s ratio thread-exec / spawn_blocking: {} (target >= 0.97: {})",
@@ -1401,9 +1511,14 @@ fn print_summary(runs: &[Run]) {
         .iter()
         .flat_map(|r| {
             let overloads = r.overloads.iter().map(|o| o.cpu.outside);
-            [r.phase1_te.cpu.outside, r.phase1_sb.cpu.outside]
-                .into_iter()
-                .chain(overloads)
+            [
+                r.phase1_te.cpu.outside,
+                r.phase1_sb.cpu.outside,
+                r.fixed_te.cpu.outside,
+                r.fixed_sb.cpu.outside,
+            ]
+            .into_iter()
+            .chain(overloads)
         })
         .flatten()
         .collect();
