@@ -10,18 +10,26 @@
 //!
 //! A waiter registers (increments `waiters`, under `inner`'s lock) and only
 //! then evaluates its predicate. A notifier first changes the state (a
-//! read-modify-write on the pool's atomics, done by the caller) and then
-//! reads `waiters` with a read-modify-write too (`fetch_add(0)`), not a plain
-//! load. Two RMWs on `waiters` are ordered in its modification order: if the
-//! notifier's comes first, the waiter's increment reads from it, so the
-//! state change happens-before the waiter's predicate, which sees it; if the
-//! waiter's comes first, the notifier sees `waiters > 0` and takes the lock.
-//! (A plain SeqCst load would do on real hardware, but the argument above
-//! needs only acquire/release, which is what the loom models check.) The
-//! waiter holds the lock from registering until it sleeps (`Condvar::wait`
-//! releases it atomically), or stores its waker under it, so the notifier's
-//! wake-up cannot fall between the check and the sleep. When nobody waits a
-//! notification costs one uncontended atomic instruction.
+//! SeqCst read-modify-write on the pool's atomics, done by the caller) and
+//! then reads `waiters` (SeqCst). All four operations are SeqCst, so they
+//! fall in one total order consistent with each thread's program order: if
+//! the notifier's read comes after the waiter's increment, it sees
+//! `waiters > 0` and takes the lock; if it comes before, the state change
+//! precedes the waiter's predicate in that order, and the predicate's SeqCst
+//! loads read it (or later). The waiter holds the lock from registering
+//! until it sleeps (`Condvar::wait` releases it atomically), or stores its
+//! waker under it, so the notifier's wake-up cannot fall between the check
+//! and the sleep. When nobody waits a notification costs one load of a
+//! line nobody writes: a bounded pool notifies at every job start, and the
+//! read-modify-write this used to be made the line move between the
+//! workers' cores at every job.
+//!
+//! Loom treats SeqCst as acquire/release, under which the argument above
+//! does not hold; the loom build reads `waiters` with a read-modify-write
+//! (`fetch_add(0)`) instead, for which acquire/release suffices (two RMWs
+//! on `waiters` are ordered in its modification order: if the notifier's
+//! comes first, the waiter's increment reads from it, so the state change
+//! happens-before the waiter's predicate). The models check that variant.
 //!
 //! A notification moves each registered waker out of its slot and wakes it
 //! (the task re-registers when it polls again, and a task woken twice
@@ -29,8 +37,13 @@
 //! runs under the lock and nothing is allocated, catching a waker that
 //! panics; then it signals the condvar, only if a thread is blocked on it,
 //! since a futex wake is a system call even when nobody sleeps. Tasks come
-//! first, so a thread woken by a notification sees its tasks woken too. A bounded pool notifies at every job start while
-//! a sender waits for room, so this is its hot path.
+//! first, so a thread woken by a notification sees its tasks woken too. A
+//! bounded pool notifies at every job start while a sender waits for room,
+//! so this is its hot path.
+//!
+//! Every caller's state change is a SeqCst read-modify-write, and every
+//! predicate reads the pool's atomics with SeqCst loads; the argument
+//! above needs both.
 
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -78,11 +91,19 @@ impl Event {
         }
     }
 
+    /// Whether anyone waits (see "No lost wake-ups" for the two builds).
+    #[inline]
+    fn has_waiters(&self) -> bool {
+        #[cfg(not(thread_exec_loom))]
+        return self.waiters.load(SeqCst) != 0;
+        #[cfg(thread_exec_loom)]
+        return self.waiters.fetch_add(0, SeqCst) != 0;
+    }
+
     /// Wakes every waiting thread and task. Call it after the state change
     /// that may make their predicates true.
     pub(crate) fn notify_all(&self) {
-        // An RMW, not a load: see "No lost wake-ups" above.
-        if self.waiters.fetch_add(0, SeqCst) == 0 {
+        if !self.has_waiters() {
             return;
         }
         let mut next = 0;
