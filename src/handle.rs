@@ -59,11 +59,38 @@ pub struct JobHandle<T> {
     /// The pool, for a bounded one: a handle that cancels its queued job
     /// gives the job's place in the queue back at once.
     pool: Option<Arc<Shared>>,
+    /// A spinning worker took the job: the first wait looks briefly before
+    /// it parks (see [`JobHandle::spin_first`]).
+    spin: bool,
 }
 
+/// How long the first wait for a job a spinning worker took looks for its
+/// result before it registers a waker (or parks): a tiny job is done by then,
+/// and its waiter skips a park and a wake-up (a futex call on each side,
+/// several µs of CPU) for at most this much spinning.
+const FIRST_WAIT_SPIN: std::time::Duration = std::time::Duration::from_micros(2);
+
 impl<T> JobHandle<T> {
-    pub(crate) fn new(raw: RawHandle<T>, pool: Option<Arc<Shared>>) -> Self {
-        JobHandle { raw, pool }
+    pub(crate) fn new(raw: RawHandle<T>, pool: Option<Arc<Shared>>, spin: bool) -> Self {
+        JobHandle { raw, pool, spin }
+    }
+
+    /// The first wait for a job that a spinning worker took (it starts
+    /// within a fraction of a microsecond): looks for the result for up to
+    /// [`FIRST_WAIT_SPIN`], once per handle. Only after a push that found a
+    /// worker spinning, so a pool that parks (a light load, or
+    /// `max_spin(0)`) never spins here either.
+    fn spin_first(&mut self) {
+        // Loom models must not spin on real time (see the worker's `spin`).
+        if !std::mem::take(&mut self.spin) || cfg!(thread_exec_loom) {
+            return;
+        }
+        let start = std::time::Instant::now();
+        while !self.raw.is_finished() && start.elapsed() < FIRST_WAIT_SPIN {
+            for _ in 0..8 {
+                std::hint::spin_loop();
+            }
+        }
     }
 
     /// Blocks the calling thread until the job has finished, and returns its
@@ -98,6 +125,7 @@ impl<T> JobHandle<T> {
     /// assert_eq!(handle.join().unwrap(), "from a worker");
     /// ```
     pub fn join(mut self) -> Result<T, JobError> {
+        self.spin_first();
         if !self.raw.is_finished() {
             // On a worker thread, run the pool's queued jobs while this one
             // is unfinished: it may be one of them, behind this very job.
@@ -245,7 +273,9 @@ impl<T> Future for JobHandle<T> {
     type Output = Result<T, JobError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().raw.poll(cx)
+        let this = self.get_mut();
+        this.spin_first();
+        this.raw.poll(cx)
     }
 }
 

@@ -549,11 +549,17 @@ impl Shared {
     /// may skip by its count, the count went up before this read of
     /// `spinning`, so before the clear, so before the look (see the queue's
     /// "Lanes").
-    pub(crate) fn push_job(&self, task: TaskRef, lane: Priority) {
+    ///
+    /// Returns whether a worker was spinning: the job is then likely to
+    /// start within a fraction of a microsecond (see `JobHandle`'s first
+    /// poll).
+    pub(crate) fn push_job(&self, task: TaskRef, lane: Priority) -> bool {
         self.queue.send(Msg::Job(task), lane);
-        if !self.spinning.load(SeqCst) {
+        let to_spinner = self.spinning.load(SeqCst);
+        if !to_spinner {
             let _ = self.queue.wake_one();
         }
+        to_spinner
     }
 
     /// Becomes the one spinning worker, if none is.

@@ -79,12 +79,12 @@ where
     // thread touches the reference count (a clone here, a drop with the
     // handle), never a worker.
     let pool = (shared.config.max_queue_size != 0).then(|| Arc::clone(shared));
-    shared.push_job(task, job.priority);
+    let to_spinner = shared.push_job(task, job.priority);
     std::mem::forget(unqueued);
     if shared.config.dynamic {
         crate::scaling::maybe_grow(shared, queued);
     }
-    JobHandle::new(handle, pool)
+    JobHandle::new(handle, pool, to_spinner)
 }
 
 /// An accepted job not yet in the queue; counted out if dropped (unwind).
@@ -103,7 +103,7 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    JobHandle::new(crate::slot::refused(job.f, job.callback, error), None)
+    JobHandle::new(crate::slot::refused(job.f, job.callback, error), None, false)
 }
 
 /// The future of [`Executor::send_async`](crate::Executor::send_async): resolves to the job's handle once

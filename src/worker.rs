@@ -50,6 +50,16 @@
 //!   futex wake-up (a job that came soon after the worker parked) or one
 //!   fruitless spin.
 //!
+//! The waiting side follows the same rule: a submission that found a
+//! worker spinning marks its handle, and the first wait on that handle
+//! (a poll or a `join`) looks for the result for up to 2 µs before it
+//! registers a waker or parks. The spinner starts the job within a fraction
+//! of a microsecond, so a tiny job's result is there by then, and the
+//! round trip skips a park and a wake-up of the waiting thread (an async
+//! runtime's, often) on top of the worker's. A pool that parks (light load,
+//! `max_spin(0)`) never marks a handle, so it never spins on that side
+//! either.
+//!
 //! The spin looks every ~0.2 µs (a few `spin_loop` hints) and yields every
 //! 16 looks, so it does not starve a submitter on a small machine. An idle
 //! pool parks every thread. Spinning is a performance choice, not part of
