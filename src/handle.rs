@@ -64,12 +64,6 @@ pub struct JobHandle<T> {
     spin: bool,
 }
 
-/// How long the first wait for a job a spinning worker took looks for its
-/// result before it registers a waker (or parks): a tiny job is done by then,
-/// and its waiter skips a park and a wake-up (a futex call on each side,
-/// several µs of CPU) for at most this much spinning.
-const FIRST_WAIT_SPIN: std::time::Duration = std::time::Duration::from_micros(2);
-
 impl<T> JobHandle<T> {
     pub(crate) fn new(raw: RawHandle<T>, pool: Option<Arc<Shared>>, spin: bool) -> Self {
         JobHandle { raw, pool, spin }
@@ -77,19 +71,14 @@ impl<T> JobHandle<T> {
 
     /// The first wait for a job that a spinning worker took (it starts
     /// within a fraction of a microsecond): looks for the result for up to
-    /// [`FIRST_WAIT_SPIN`], once per handle. Only after a push that found a
+    /// [`BRIEF_SPIN`](crate::sync::BRIEF_SPIN) before it registers a waker
+    /// or parks, once per handle: a tiny job is done by then, and its
+    /// waiter skips a park and a wake-up. Only after a push that found a
     /// worker spinning, so a pool that parks (a light load, or
     /// `max_spin(0)`) never spins here either.
     fn spin_first(&mut self) {
-        // Loom models must not spin on real time (see the worker's `spin`).
-        if !std::mem::take(&mut self.spin) || cfg!(thread_exec_loom) {
-            return;
-        }
-        let start = std::time::Instant::now();
-        while !self.raw.is_finished() && start.elapsed() < FIRST_WAIT_SPIN {
-            for _ in 0..8 {
-                std::hint::spin_loop();
-            }
+        if std::mem::take(&mut self.spin) {
+            crate::sync::spin_briefly(|| self.raw.is_finished());
         }
     }
 

@@ -13,7 +13,7 @@ use crate::event::Listener;
 use crate::handle::JobHandle;
 use crate::job::{Callback, Deadline, Job, NoCallback};
 use crate::state::{Owed, Refused, Shared};
-use crate::sync::{deadline_after, Arc};
+use crate::sync::{deadline_after, spin_briefly, Arc};
 
 /// How often a pool's own worker blocked on its full queue yields and looks
 /// for a queued job to run again before it waits, and how long it waits.
@@ -27,6 +27,9 @@ const HELP_RETRY: Duration = Duration::from_micros(200);
 pub(crate) fn accept_blocking(shared: &Shared) -> Result<u64, Refused> {
     let own = shared.own_worker();
     let mut idle_looks = 0_u32;
+    // Spun since this thread last waited (once per wait: other submitters
+    // may take each place).
+    let mut spun = false;
     loop {
         match shared.accept() {
             Err(Refused::Full) => {
@@ -48,10 +51,16 @@ pub(crate) fn accept_blocking(shared: &Shared) -> Result<u64, Refused> {
                         continue;
                     }
                     until = deadline_after(HELP_RETRY);
+                } else if !std::mem::replace(&mut spun, true)
+                    && spin_briefly(|| shared.has_room_or_closed())
+                {
+                    // As `SendAsync`: a place freed before this thread parked.
+                    continue;
                 }
                 shared
                     .capacity
                     .wait_until(|| shared.has_room_or_closed(), until);
+                spun = false;
             }
             other => return other,
         }
@@ -144,6 +153,7 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let shared = &this.shared;
+        let mut spun = false;
         loop {
             match shared.accept() {
                 Ok(queued) => {
@@ -163,6 +173,15 @@ where
                     return Poll::Ready(Err(SpawnError::new(job)));
                 }
                 Err(Refused::Full) => {
+                    // Tiny jobs free places within a fraction of a µs: look
+                    // briefly before registering, or a fast producer parks
+                    // and is woken once per job start.
+                    // Once per poll: other submitters may take each place.
+                    if !std::mem::replace(&mut spun, true)
+                        && spin_briefly(|| shared.has_room_or_closed())
+                    {
+                        continue;
+                    }
                     ready!(shared
                         .capacity
                         .poll_until(&mut this.listener, cx, || shared.has_room_or_closed()));
