@@ -121,8 +121,8 @@
 
 // The layers, bottom up; a module uses only those below it (and `executor`
 // and `builder` each other):
-//   sync, error -> panic -> event, job -> slot -> queue, registry -> state
-//   -> worker -> scaling, shutdown, stats -> handle -> submit
+//   sync, error, timings -> panic -> event, job -> slot -> queue, registry -> state
+//   -> worker -> scaling, shutdown, stats -> metrics -> handle -> submit
 //   -> executor, builder
 mod builder;
 mod error;
@@ -130,6 +130,8 @@ mod event;
 mod executor;
 mod handle;
 mod job;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod panic;
 mod queue;
 mod registry;
@@ -142,6 +144,7 @@ mod state;
 mod stats;
 mod submit;
 mod sync;
+mod timings;
 mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MAX_THREADS, MIN_STACK_SIZE};
@@ -153,6 +156,7 @@ pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
 pub use stats::Stats;
 pub use submit::{Run, SendAsync, SpawnAsync, TryRun};
+pub use timings::Timings;
 
 /// The README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]
