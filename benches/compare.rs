@@ -1041,6 +1041,24 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
             idle.map_or("n/a".into(), |c| format!("{c:.4}"))
         ),
     );
+    // The observability costs, against the threshold above which
+    // `record_timings` stays off by default.
+    for variant in ["te-timings", "te-metrics"] {
+        for row in ["async_tiny", "join_tiny"] {
+            let slowdown = head_to_head(rows, row, TE, variant);
+            push(
+                &format!("{variant} costs ≤ 5 % on tiny jobs ({row})"),
+                slowdown.map(|s| s <= 1.05),
+                slowdown.map_or("n/a".into(), |s| {
+                    format!(
+                        "{:+.1} % time per job{}",
+                        (s - 1.0) * 100.0,
+                        spread(rows, row, TE, variant)
+                    )
+                }),
+            );
+        }
+    }
     for variant in VARIANTS {
         for row in ["async_tiny", "join_tiny"] {
             // Slowdown of the variant relative to the plain path.
