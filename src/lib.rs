@@ -104,6 +104,26 @@
 //! change in threads; [`set_threads`](Executor::set_threads) takes the
 //! total. The README has the full table.
 //!
+//! # Observability
+//!
+//! [`Executor::stats`] counts jobs completed, panicked, cancelled, expired
+//! and rejected; a pool built with
+//! [`record_timings(true)`](Builder::record_timings) also answers how long
+//! jobs waited in the queue and how long they ran
+//! ([`Stats::queue_wait`], [`Stats::run_time`]: [`Timings`] with
+//! quantiles within 3.2 %). With the `metrics` feature,
+//! `Executor::publish_metrics` publishes all of it through the `metrics`
+//! facade to whatever recorder the application installed.
+//!
+//! ```
+//! let pool = thread_exec::Executor::builder().threads(2).record_timings(true).build()?;
+//! pool.spawn(|| ());
+//! pool.wait();
+//! let stats = pool.stats();
+//! println!("p99 wait {:?}, p99 run {:?}", stats.queue_wait.quantile(0.99), stats.run_time.quantile(0.99));
+//! # Ok::<(), thread_exec::BuildError>(())
+//! ```
+//!
 //! # Tracing
 //!
 //! Worker starts and stops (with the reason), job panics and callback panics
