@@ -82,6 +82,9 @@ pub struct Builder {
     on_thread_start: Option<Hook>,
     on_thread_stop: Option<Hook>,
     on_panic: Option<Arc<PanicHook>>,
+    record_timings: bool,
+    #[cfg(feature = "metrics")]
+    metrics_label: Option<String>,
 }
 
 impl Default for Builder {
@@ -114,6 +117,9 @@ impl Builder {
             on_thread_start: None,
             on_thread_stop: None,
             on_panic: None,
+            record_timings: false,
+            #[cfg(feature = "metrics")]
+            metrics_label: None,
         }
     }
 
@@ -400,6 +406,70 @@ impl Builder {
         self
     }
 
+    /// Records how long each job waited in the queue and how long it ran,
+    /// for [`Stats::queue_wait`](crate::Stats::queue_wait) and
+    /// [`Stats::run_time`](crate::Stats::run_time) (and, with the
+    /// `metrics` feature, the published histograms). Off by default.
+    ///
+    /// - The queue wait runs from the job's acceptance (once a bounded
+    ///   queue had room: the wait of a blocked `send` for room is not in
+    ///   it) to the moment a worker starts it. Jobs that never start
+    ///   (expired, cancelled) are not timed: they are counted in
+    ///   [`Stats::expired`](crate::Stats::expired) and
+    ///   [`Stats::cancelled`](crate::Stats::cancelled), so
+    ///   `queue_wait.count()` is `completed + panicked`.
+    /// - The run time runs from that start to the end of the job's
+    ///   completion callback ([`Job::callback`](crate::Job::callback)) and
+    ///   the wake-up of its handle: the time the job held its worker.
+    ///
+    /// The cost: one clock read when a job is submitted, one when a worker
+    /// starts it (shared with the deadline check of a job with a queue
+    /// deadline) and one when it ends, and a few plain stores to the
+    /// worker's own histograms, per job; no lock, no allocation, no shared
+    /// write. Each worker's two histograms take 15.6 KiB. Off, jobs carry
+    /// no timestamp and no clock is read for them. The benchmarks'
+    /// comparison measures the difference on tiny jobs
+    /// (`thread-exec+timings`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = thread_exec::Executor::builder().threads(2).record_timings(true).build()?;
+    /// pool.spawn(|| std::thread::sleep(Duration::from_millis(5)));
+    /// pool.wait();
+    /// let stats = pool.stats();
+    /// assert_eq!(stats.queue_wait.count(), 1);
+    /// assert!(stats.run_time.max() >= Duration::from_millis(5));
+    /// # Ok::<(), thread_exec::BuildError>(())
+    /// ```
+    pub fn record_timings(mut self, on: bool) -> Builder {
+        self.record_timings = on;
+        self
+    }
+
+    /// The value of the `pool` label on the metrics
+    /// [`Executor::publish_metrics`] publishes; the
+    /// [`thread_name`](Builder::thread_name) (`thread-exec` by default)
+    /// unless set. Give each pool of a process its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::builder()
+    ///     .threads(2)
+    ///     .metrics_label("hashing")
+    ///     .build()?;
+    /// pool.publish_metrics(); // with no recorder installed, a no-op
+    /// # Ok::<(), thread_exec::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics_label(mut self, label: impl Into<String>) -> Builder {
+        self.metrics_label = Some(label.into());
+        self
+    }
+
     /// Checks the settings and starts the pool's initial threads.
     ///
     /// It reports through `tracing` (at warn level, once)
@@ -461,7 +531,14 @@ impl Builder {
         if self.thread_name.contains('\0') {
             return Err(BuildError::new(BuildErrorKind::NulInName));
         }
+        #[cfg(feature = "metrics")]
+        let metrics_label = self
+            .metrics_label
+            .unwrap_or_else(|| self.thread_name.clone());
         let config = Config {
+            #[cfg(feature = "metrics")]
+            metrics_label,
+            record_timings: self.record_timings,
             name: self.thread_name,
             stack_size: self.stack_size.map(|bytes| bytes.max(MIN_STACK_SIZE)),
             on_thread_start: self.on_thread_start,
@@ -488,8 +565,8 @@ impl Builder {
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("threads", &self.threads)
+        let mut f = f.debug_struct("Builder");
+        f.field("threads", &self.threads)
             .field("min_threads", &self.min_threads)
             .field("max_threads", &self.max_threads)
             .field("keep_alive", &self.keep_alive)
@@ -501,6 +578,9 @@ impl fmt::Debug for Builder {
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
             .field("on_panic", &self.on_panic.is_some())
-            .finish()
+            .field("record_timings", &self.record_timings);
+        #[cfg(feature = "metrics")]
+        f.field("metrics_label", &self.metrics_label);
+        f.finish()
     }
 }

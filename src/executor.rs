@@ -780,6 +780,76 @@ impl Executor {
     pub fn stats(&self) -> Stats {
         crate::stats::snapshot(&self.shared)
     }
+
+    /// Publishes the pool's figures through the [`metrics`] facade to the
+    /// recorder in effect on the calling thread (the global one, or one
+    /// set with `metrics::with_local_recorder`), each with the label
+    /// `pool` = [`Builder::metrics_label`]. With no recorder installed it
+    /// does nothing. Feature `metrics`.
+    ///
+    /// | name | kind | value |
+    /// | --- | --- | --- |
+    /// | `thread_exec_threads` | gauge | [`Stats::threads`] |
+    /// | `thread_exec_idle_threads` | gauge | [`Stats::idle_threads`] |
+    /// | `thread_exec_queued_jobs` | gauge | [`Stats::queued`] |
+    /// | `thread_exec_running_jobs` | gauge | [`Stats::running`] |
+    /// | `thread_exec_jobs_completed_total` | counter | [`Stats::completed`] |
+    /// | `thread_exec_jobs_panicked_total` | counter | [`Stats::panicked`] |
+    /// | `thread_exec_jobs_cancelled_total` | counter | [`Stats::cancelled`] |
+    /// | `thread_exec_jobs_expired_total` | counter | [`Stats::expired`] |
+    /// | `thread_exec_jobs_rejected_total` | counter | [`Stats::rejected`] |
+    /// | `thread_exec_queue_wait_seconds` | histogram | [`Stats::queue_wait`] |
+    /// | `thread_exec_run_time_seconds` | histogram | [`Stats::run_time`] |
+    ///
+    /// Gauges are set, and counters set to the pool's totals
+    /// (`Counter::absolute`). The histograms get, for each of the pool's
+    /// histogram buckets that gained values since the previous call, its
+    /// midpoint in seconds (within 3.2 % of each value) that many times;
+    /// they stay empty unless the pool
+    /// [records timings](Builder::record_timings). Every name is
+    /// registered, with a description and a unit, on every call.
+    ///
+    /// Publication is on read, by design: the job path only writes each
+    /// worker's own counters and histograms (no lock, no allocation, no
+    /// recorder call), and this call reads them as [`stats`](Executor::stats)
+    /// does. Call it from a timer, or before each scrape: its cost (a
+    /// snapshot of every worker's histograms, and the recorder's own work)
+    /// is paid by the caller, not by the jobs. Call it from one place: two
+    /// concurrent calls each publish part of the histograms' growth, and
+    /// the counters may step back until the next call.
+    ///
+    /// No lock of the pool is held while the recorder runs; a recorder
+    /// that panics is caught and reported through `tracing`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metrics_util::debugging::DebuggingRecorder;
+    ///
+    /// let pool = thread_exec::Executor::builder()
+    ///     .threads(2)
+    ///     .metrics_label("hashing")
+    ///     .record_timings(true)
+    ///     .build()?;
+    /// pool.spawn(|| ());
+    /// pool.wait();
+    ///
+    /// let recorder = DebuggingRecorder::new();
+    /// let snapshotter = recorder.snapshotter();
+    /// metrics::with_local_recorder(&recorder, || pool.publish_metrics());
+    /// let names: Vec<String> = snapshotter
+    ///     .snapshot()
+    ///     .into_vec()
+    ///     .into_iter()
+    ///     .map(|(key, ..)| key.key().name().to_owned())
+    ///     .collect();
+    /// assert!(names.iter().any(|name| name == "thread_exec_jobs_completed_total"));
+    /// # Ok::<(), thread_exec::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        crate::metrics::publish(&self.shared);
+    }
 }
 
 impl Executor {

@@ -254,14 +254,78 @@ impl Deadline {
         crate::sync::deadline_after(timeout).map_or(Deadline::NONE, Deadline::at)
     }
 
+    /// `timeout` after `stamp` (a clock read already taken); saturates to
+    /// no deadline.
+    pub(crate) fn after_stamp(stamp: Stamp, timeout: Duration) -> Deadline {
+        match stamp
+            .0
+            .checked_add(crate::timings::saturating_nanos(timeout))
+        {
+            Some(at) if at < u64::MAX => Deadline(at),
+            _ => Deadline::NONE,
+        }
+    }
+
     pub(crate) fn is_set(self) -> bool {
         self != Deadline::NONE
     }
 
-    /// Whether the deadline is set and has passed (reads the clock only if
-    /// it is set).
-    pub(crate) fn has_passed(self) -> bool {
-        self.is_set() && Deadline::at(Instant::now()).0 > self.0
+    /// Whether the deadline is set and had passed at `now` (a stamp read
+    /// when the job was reached).
+    pub(crate) fn has_passed_at(self, now: Stamp) -> bool {
+        self.is_set() && now.0 > self.0
+    }
+}
+
+/// An instant on the deadlines' scale: nanoseconds since the epoch plus
+/// one, 0 meaning none taken. A job's submission time when the pool
+/// records timings, and the time a worker reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    pub(crate) const NONE: Stamp = Stamp(0);
+
+    /// Reads the clock.
+    pub(crate) fn now() -> Stamp {
+        Stamp(Deadline::at(Instant::now()).0)
+    }
+
+    pub(crate) fn is_set(self) -> bool {
+        self != Stamp::NONE
+    }
+
+    /// Nanoseconds from `earlier` to `self`, 0 if `earlier` is later (the
+    /// clock is monotonic, so only across a saturated deadline).
+    pub(crate) fn nanos_since(self, earlier: Stamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// What a queued job carries about time: its queue deadline and, when the
+/// pool records timings, when it was submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Times {
+    pub(crate) deadline: Deadline,
+    pub(crate) submitted: Stamp,
+}
+
+impl Times {
+    /// No deadline, no submission time.
+    #[cfg(test)]
+    pub(crate) const NONE: Times = Times {
+        deadline: Deadline::NONE,
+        submitted: Stamp::NONE,
+    };
+
+    /// The clock read a worker needs when it reaches the job: only if the
+    /// job has a deadline to check or a wait to time.
+    pub(crate) fn reached(self) -> Stamp {
+        if self.deadline.is_set() || self.submitted.is_set() {
+            Stamp::now()
+        } else {
+            Stamp::NONE
+        }
     }
 }
 

@@ -4,9 +4,11 @@
 //! Only scaling (starting a thread), a worker leaving, `stats()` and
 //! `shutdown` take the registry's lock; the job path never does.
 
-use crate::slot::Outcome;
+use crate::job::Stamp;
+use crate::slot::{Outcome, Started};
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Arc, AtomicU64, Ordering::Relaxed};
+use crate::timings::{Recorder, Timings};
 
 /// One worker's job counts, written only by that worker (so a plain load and
 /// store, no read-modify-write) and on their own cache line, so counting
@@ -17,6 +19,17 @@ pub(crate) struct WorkerCounters {
     completed: AtomicU64,
     panicked: AtomicU64,
     expired: AtomicU64,
+    /// The worker's histograms, if the pool records timings: allocated when
+    /// the worker starts, beside the counters, and written the same way.
+    timings: Option<Box<WorkerTimings>>,
+}
+
+/// A worker's two histograms.
+struct WorkerTimings {
+    /// From submission to start, of each job this worker started.
+    queue_wait: Recorder,
+    /// From start to the end of its callbacks, of each job it ran.
+    run_time: Recorder,
 }
 
 impl WorkerCounters {
@@ -32,6 +45,38 @@ impl WorkerCounters {
     pub(crate) fn count_expired(&self) {
         bump(&self.expired);
     }
+
+    /// Counters for a worker of a pool that records timings (`timed`) or
+    /// not.
+    pub(crate) fn new(timed: bool) -> WorkerCounters {
+        WorkerCounters {
+            timings: timed.then(|| {
+                Box::new(WorkerTimings {
+                    queue_wait: Recorder::new(),
+                    run_time: Recorder::new(),
+                })
+            }),
+            ..WorkerCounters::default()
+        }
+    }
+
+    /// A timed job started: records how long it waited.
+    pub(crate) fn record_wait(&self, started: Started) {
+        if let Some(timings) = &self.timings {
+            timings
+                .queue_wait
+                .record(started.at.nanos_since(started.submitted));
+        }
+    }
+
+    /// A timed job ended now: reads the clock and records how long it ran.
+    pub(crate) fn record_run(&self, started: Started) {
+        if let Some(timings) = &self.timings {
+            timings
+                .run_time
+                .record(Stamp::now().nanos_since(started.at));
+        }
+    }
 }
 
 /// Adds one to a counter only its worker writes: a plain load and store.
@@ -42,19 +87,23 @@ fn bump(counter: &AtomicU64) {
 }
 
 /// A worker's counts, summed over workers.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Totals {
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     pub(crate) expired: u64,
+    pub(crate) queue_wait: Timings,
+    pub(crate) run_time: Timings,
 }
 
 impl Totals {
-    fn add(self, counters: &WorkerCounters) -> Totals {
-        Totals {
-            completed: self.completed + counters.completed.load(Relaxed),
-            panicked: self.panicked + counters.panicked.load(Relaxed),
-            expired: self.expired + counters.expired.load(Relaxed),
+    fn add(&mut self, counters: &WorkerCounters) {
+        self.completed += counters.completed.load(Relaxed);
+        self.panicked += counters.panicked.load(Relaxed);
+        self.expired += counters.expired.load(Relaxed);
+        if let Some(timings) = &counters.timings {
+            self.queue_wait.add(&timings.queue_wait);
+            self.run_time.add(&timings.run_time);
         }
     }
 }
@@ -79,11 +128,12 @@ struct Entry {
 }
 
 impl Registry {
-    /// The id and the counters of the next worker.
-    pub(crate) fn next_worker(&mut self) -> (usize, Arc<WorkerCounters>) {
+    /// The id and the counters of the next worker (with histograms if
+    /// `timed`).
+    pub(crate) fn next_worker(&mut self, timed: bool) -> (usize, Arc<WorkerCounters>) {
         let id = self.next_id;
         self.next_id += 1;
-        (id, Arc::new(WorkerCounters::default()))
+        (id, Arc::new(WorkerCounters::new(timed)))
     }
 
     /// Records a started worker. Called under the same lock as
@@ -106,7 +156,7 @@ impl Registry {
     pub(crate) fn deregister(&mut self, id: usize) {
         if let Some(index) = self.workers.iter().position(|entry| entry.id == id) {
             let entry = self.workers.swap_remove(index);
-            self.retired = self.retired.add(&entry.counters);
+            self.retired.add(&entry.counters);
             self.exited.push(entry.handle);
         }
     }
@@ -135,10 +185,14 @@ impl Registry {
         std::mem::take(&mut self.exited)
     }
 
-    /// The workers' counts over the pool's whole life.
+    /// The workers' counts over the pool's whole life. Allocates the
+    /// histograms' snapshot if the pool records timings (no user code runs
+    /// under the registry's lock, and the job path never takes it).
     pub(crate) fn totals(&self) -> Totals {
-        self.workers
-            .iter()
-            .fold(self.retired, |totals, entry| totals.add(&entry.counters))
+        let mut totals = self.retired.clone();
+        for entry in &self.workers {
+            totals.add(&entry.counters);
+        }
+        totals
     }
 }

@@ -139,7 +139,7 @@ fn spawn_worker(
     if !finished.is_empty() {
         scaling.events.push(Deferred::Join(finished));
     }
-    let (id, counters) = registry.next_worker();
+    let (id, counters) = registry.next_worker(shared.config.record_timings);
     let mut builder = thread::Builder::new().name(format!("{}-{id}", shared.config.name));
     if let Some(size) = shared.config.stack_size {
         builder = builder.stack_size(size);

@@ -4,9 +4,9 @@
 //! [`JobHandle`](crate::JobHandle)).
 //!
 //! This is the crate's only `unsafe` code. It exists for the per-job cost:
-//! a job with its handle and its queue entry in one allocation of seven
-//! words for a one-word job (the closure, its queue deadline and its
-//! submitter's span share a union with the result), with no lock taken on
+//! a job with its handle and its queue entry in one allocation of eight
+//! words for a one-word job (the closure, its queue deadline, its
+//! submission time and its submitter's span share a union with the result), with no lock taken on
 //! the job's path. Safe Rust needs two fat `Arc<dyn _>` pointers, `Arc`'s
 //! two counts, a mutex word and an enum tag on top; this module uses the
 //! layout `async-task` (under `blocking`) uses.
@@ -19,7 +19,7 @@
 //!  │   ├─ Header ─┬─ state: AtomicUsize   stage | LOCKED | reference count
 //!  │   │          └─ vtable: &'static VTable   the F/C-typed operations
 //!  │   └─ waiter: Waiter<T>   awaiting task's waker, or on_complete callbacks
-//!  └─ stage: union { queued: (F, C, span), done: Result<T, JobError> }
+//!  └─ stage: union { queued: (F, C, times, span), done: Result<T, JobError> }
 //! ```
 //!
 //! A [`TaskRef`] points at the `Header` and knows nothing else: it runs,
@@ -111,7 +111,7 @@ use std::task::{Context, Poll, Waker};
 use tracing::Span;
 
 use crate::error::{panic_text, JobError};
-use crate::job::{Callback, Deadline};
+use crate::job::{Callback, Stamp, Times};
 use crate::panic::{drop_caught, run_callback, run_caught};
 use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
 
@@ -133,14 +133,23 @@ const REF_MASK: usize = !(REF_ONE - 1);
 
 /// What a worker's attempt to claim a queued entry found.
 pub(crate) enum Claim {
-    /// The job is the claimant's to run.
-    Run(Claimed),
+    /// The job is the claimant's to run; with when it was submitted and
+    /// reached if it was submitted to a pool that records timings.
+    Run(Claimed, Option<Started>),
     /// Its deadline had passed: it settled as expired, unrun.
     Expired,
     /// It had settled already (cancelled by its handle, or handed back);
     /// `account` is `true` if the claimant must count it out of the pool
     /// (see [`TaskRef::take_accounting`]).
     Settled { account: bool },
+}
+
+/// When a timed job was submitted and when its claimant reached it (the
+/// same clock read as its deadline check).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Started {
+    pub(crate) submitted: Stamp,
+    pub(crate) at: Stamp,
 }
 
 /// How a claimed job's run ended.
@@ -166,8 +175,9 @@ struct VTable {
     abandon: unsafe fn(NonNull<Header>),
     /// Settles a job the caller claimed as expired, without running it.
     expire: unsafe fn(NonNull<Header>),
-    /// The deadline of a job the caller claimed and has not run.
-    deadline: unsafe fn(NonNull<Header>) -> Deadline,
+    /// The deadline and submission time of a job the caller claimed and
+    /// has not run.
+    times: unsafe fn(NonNull<Header>) -> Times,
     /// Settles the job as cancelled if it is still queued.
     cancel: unsafe fn(NonNull<Header>) -> bool,
     /// Where `done` lies; only meaningful in `DONE`.
@@ -199,8 +209,9 @@ union Stage<F, C, T> {
 struct Queued<F, C> {
     f: F,
     callback: C,
-    /// When the job must have started by, or `Deadline::NONE`.
-    deadline: Deadline,
+    /// When the job must have started by (or `Deadline::NONE`), and when
+    /// it was submitted if the pool records timings (or `Stamp::NONE`).
+    times: Times,
     /// The span current at submission, boxed so that jobs submitted outside
     /// any span (the common case without a subscriber) pay one null word.
     span: Option<Box<Span>>,
@@ -236,7 +247,7 @@ impl<T> Waiter<T> {
 }
 
 /// Creates the slot of an accepted job: its queue entry and its handle.
-pub(crate) fn queued<F, C, T>(f: F, callback: C, deadline: Deadline) -> (TaskRef, RawHandle<T>)
+pub(crate) fn queued<F, C, T>(f: F, callback: C, times: Times) -> (TaskRef, RawHandle<T>)
 where
     F: FnOnce() -> T + Send + 'static,
     C: Callback<T>,
@@ -247,7 +258,7 @@ where
     let queued = Queued {
         f,
         callback,
-        deadline,
+        times,
         span,
     };
     let header = allocate::<F, C, T>(QUEUED | (2 * REF_ONE), |stage| {
@@ -309,7 +320,7 @@ where
                 run: Slot::<F, C, T>::run_raw,
                 abandon: Slot::<F, C, T>::abandon_raw,
                 expire: Slot::<F, C, T>::expire_raw,
-                deadline: Slot::<F, C, T>::deadline_raw,
+                times: Slot::<F, C, T>::times_raw,
                 cancel: Slot::<F, C, T>::cancel_raw,
                 result: result::<F, C, T>,
                 dealloc: dealloc::<F, C, T>,
@@ -522,15 +533,15 @@ where
         slot.settle_unrun(slot.take_claimed(), JobError::expired());
     }
 
-    /// The vtable's `deadline`. Safety: as for [`run_raw`](Self::run_raw).
-    unsafe fn deadline_raw(header: NonNull<Header>) -> Deadline {
+    /// The vtable's `times`. Safety: as for [`run_raw`](Self::run_raw).
+    unsafe fn times_raw(header: NonNull<Header>) -> Times {
         // SAFETY: this function's contract.
         let slot = unsafe { slot::<F, C, T>(header) };
         slot.stage.with(|stage| {
             // SAFETY: the caller claimed the job and has not taken `queued`
             // out: it is live, and the caller's alone (invariant 1).
             let queued: &Queued<F, C> = unsafe { &(*stage).queued };
-            queued.deadline
+            queued.times
         })
     }
 
@@ -754,18 +765,25 @@ impl TaskRef {
         let claimed = Claimed {
             header: self.into_header(),
         };
-        if claimed.deadline().has_passed() {
+        let times = claimed.times();
+        // One clock read, only for a deadline or a timed job.
+        let now = times.reached();
+        if times.deadline.has_passed_at(now) {
             claimed.expire();
             return Claim::Expired;
         }
-        Claim::Run(claimed)
+        let started = times.submitted.is_set().then_some(Started {
+            submitted: times.submitted,
+            at: now,
+        });
+        Claim::Run(claimed, started)
     }
 
     /// Claims and runs the job on the calling thread, if it is still queued
     /// and its deadline has not passed.
     pub(crate) fn run(self) -> Option<Outcome> {
         match self.claim() {
-            Claim::Run(job) => Some(job.run()),
+            Claim::Run(job, _) => Some(job.run()),
             Claim::Expired | Claim::Settled { .. } => None,
         }
     }
@@ -818,9 +836,9 @@ impl Claimed {
         unsafe { (this.0.as_ref().vtable.run)(this.0) }
     }
 
-    fn deadline(&self) -> Deadline {
+    fn times(&self) -> Times {
         // SAFETY: as in `run`; `queued` is still in the slot.
-        unsafe { (self.header.as_ref().vtable.deadline)(self.header) }
+        unsafe { (self.header.as_ref().vtable.times)(self.header) }
     }
 
     /// Settles the job as expired, without running it.
@@ -1019,16 +1037,16 @@ mod tests {
 
     /// The slot's layout is the per-job memory budget: guard it. A job
     /// capturing one word and returning one word: state and vtable, the
-    /// waiter's two words, and the union of (closure, deadline, span) and
-    /// the result.
+    /// waiter's two words, and the union of (closure, deadline, submission
+    /// time, span) and the result.
     #[test]
-    fn a_one_word_job_slot_takes_seven_words() {
+    fn a_one_word_job_slot_takes_eight_words() {
         let word = mem::size_of::<usize>();
         assert_eq!(mem::size_of::<Waiter<usize>>(), 2 * word);
         assert_eq!(mem::size_of::<TaskRef>(), word);
         assert_eq!(mem::size_of::<RawHandle<usize>>(), word);
         let captured = 5_usize;
-        assert_eq!(slot_size(&move || captured), 7 * word);
+        assert_eq!(slot_size(&move || captured), 8 * word);
     }
 
     #[test]
@@ -1046,14 +1064,14 @@ mod tests {
 
         // Queued, both pointers dropped: the closure is cancelled and freed.
         let tally = Tally(Arc::clone(&drops));
-        let (task, handle) = queued(move || tally, NoCallback, Deadline::NONE);
+        let (task, handle) = queued(move || tally, NoCallback, Times::NONE);
         drop(handle);
         drop(task);
         assert_eq!(count(), 1);
 
         // Run, handle dropped after: the output is freed with the slot.
         let tally = Tally(Arc::clone(&drops));
-        let (task, handle) = queued(move || tally, NoCallback, Deadline::NONE);
+        let (task, handle) = queued(move || tally, NoCallback, Times::NONE);
         assert_eq!(task.run(), Some(Outcome::Completed));
         assert_eq!(count(), 1);
         drop(handle);
@@ -1061,7 +1079,7 @@ mod tests {
 
         // Taken by the handle: freed by whoever holds it, not twice.
         let tally = Tally(Arc::clone(&drops));
-        let (task, mut handle) = queued(move || tally, NoCallback, Deadline::NONE);
+        let (task, mut handle) = queued(move || tally, NoCallback, Times::NONE);
         assert_eq!(task.run(), Some(Outcome::Completed));
         let waker = futures::task::noop_waker();
         let Poll::Ready(Ok(output)) = handle.poll(&mut Context::from_waker(&waker)) else {
@@ -1093,7 +1111,7 @@ mod tests {
 
     #[test]
     fn completion_wakes_the_latest_waker_once_and_only_it() {
-        let (task, mut handle) = queued(|| 7, NoCallback, Deadline::NONE);
+        let (task, mut handle) = queued(|| 7, NoCallback, Times::NONE);
         let (first, first_waker) = counting_waker();
         let (second, second_waker) = counting_waker();
         let pending = handle.poll(&mut Context::from_waker(&first_waker));
@@ -1120,7 +1138,7 @@ mod tests {
     #[test]
     fn callbacks_added_before_completion_run_in_order_before_the_wake_up() {
         use std::sync::{Arc, Mutex};
-        let (task, mut handle) = queued(|| 3, NoCallback, Deadline::NONE);
+        let (task, mut handle) = queued(|| 3, NoCallback, Times::NONE);
         let (woken, waker) = counting_waker();
         assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -1151,9 +1169,43 @@ mod tests {
         ));
     }
 
+    /// A timed job's submission stamp reaches its claimant with the clock
+    /// read of the claim; an untimed one reads no clock and reports none;
+    /// an expired one never reports a start.
+    #[test]
+    fn the_submission_time_reaches_the_claimant() {
+        use crate::job::Deadline;
+        let submitted = Stamp::now();
+        let times = Times {
+            deadline: Deadline::NONE,
+            submitted,
+        };
+        let (task, handle) = queued(|| 1, NoCallback, times);
+        let Claim::Run(job, Some(started)) = task.claim() else {
+            panic!("a timed job reports when it started");
+        };
+        assert_eq!(started.submitted, submitted);
+        assert!(started.at.is_set() && started.at.nanos_since(submitted) < 60_000_000_000);
+        assert_eq!(job.run(), Outcome::Completed);
+        drop(handle);
+
+        let (task, handle) = queued(|| 1, NoCallback, Times::NONE);
+        assert!(matches!(task.claim(), Claim::Run(_, None)));
+        drop(handle);
+
+        let past = std::time::Instant::now() - std::time::Duration::from_millis(1);
+        let times = Times {
+            deadline: Deadline::at(past),
+            submitted,
+        };
+        let (task, handle) = queued(|| 1, NoCallback, times);
+        assert!(matches!(task.claim(), Claim::Expired));
+        drop(handle);
+    }
+
     #[test]
     fn a_cancelled_slot_settles_once_and_skips_the_worker() {
-        let (task, mut handle) = queued(|| 1, NoCallback, Deadline::NONE);
+        let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE);
         assert!(handle.cancel());
         assert!(!handle.cancel());
         assert!(handle.is_finished());
@@ -1171,7 +1223,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "polled after it returned its result")]
     fn polling_a_taken_result_panics() {
-        let (task, mut handle) = queued(|| 1, NoCallback, Deadline::NONE);
+        let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE);
         task.run();
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
@@ -1186,7 +1238,7 @@ mod tests {
     #[test]
     fn release_races_the_handle_taking_and_dropping() {
         for _ in 0..20 {
-            let (task, mut handle) = queued(|| 7_usize, NoCallback, Deadline::NONE);
+            let (task, mut handle) = queued(|| 7_usize, NoCallback, Times::NONE);
             let worker = std::thread::spawn(move || task.run());
             let waker = futures::task::noop_waker();
             let result = loop {
@@ -1215,7 +1267,7 @@ mod tests {
                 move |_: &Result<String, JobError>| {
                     seen.fetch_add(1, SeqCst);
                 },
-                Deadline::NONE,
+                Times::NONE,
             );
             let worker = std::thread::spawn(move || task.run());
             let added = Arc::new(Count::new(0));
@@ -1266,7 +1318,7 @@ mod tests {
                 before
             },
             NoCallback,
-            Deadline::NONE,
+            Times::NONE,
         );
         let worker = std::thread::spawn(move || {
             let outcome = task.run();

@@ -148,6 +148,12 @@ pub(crate) struct Config {
     /// Built with `min < max`: grows on demand, shrinks after `keep_alive`.
     /// A fixed pool keeps `min == max` through every scale operation.
     pub(crate) dynamic: bool,
+    /// Jobs carry their submission time, and workers keep histograms of
+    /// queue waits and run times (see [`crate::timings`]).
+    pub(crate) record_timings: bool,
+    /// The `pool` label of the published metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_label: String,
 }
 
 /// Why an acceptance attempt failed.
@@ -251,6 +257,12 @@ pub(crate) struct Shared {
     /// Notified when `alive` falls, and when a closed pool drains
     /// (`shutdown` waits for both).
     threads: Event,
+    /// The histograms as last published to the `metrics` facade, so that
+    /// each publication records only what came since (see
+    /// [`crate::metrics`]). Held while a publisher takes its snapshot,
+    /// never while the recorder runs.
+    #[cfg(feature = "metrics")]
+    pub(crate) published: Mutex<crate::timings::Published>,
 }
 
 impl Shared {
@@ -275,6 +287,8 @@ impl Shared {
             finished: Event::new(),
             capacity: Event::new(),
             threads: Event::new(),
+            #[cfg(feature = "metrics")]
+            published: Mutex::new(crate::timings::Published::default()),
         }
     }
 

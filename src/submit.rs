@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::error::{JobError, SpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
-use crate::job::{Callback, Deadline, Job, NoCallback};
+use crate::job::{Callback, Deadline, Job, NoCallback, Stamp, Times};
 use crate::state::{Owed, Refused, Shared};
 use crate::sync::{deadline_after, spin_briefly, Arc};
 
@@ -78,11 +78,23 @@ where
     // subscriber asked for the current span, say), count it out again, or
     // `wait` and `shutdown` would wait for it forever.
     let unqueued = Unqueued(shared);
+    // A pool that records timings reads the clock once here, for the
+    // submission time and the pool's queue timeout both.
+    let submitted = if shared.config.record_timings {
+        Stamp::now()
+    } else {
+        Stamp::NONE
+    };
     let deadline = match (job.deadline.is_set(), shared.config.queue_timeout) {
+        (false, Some(timeout)) if submitted.is_set() => Deadline::after_stamp(submitted, timeout),
         (false, Some(timeout)) => Deadline::after(timeout),
         _ => job.deadline,
     };
-    let (task, handle) = crate::slot::queued(job.f, job.callback, deadline);
+    let times = Times {
+        deadline,
+        submitted,
+    };
+    let (task, handle) = crate::slot::queued(job.f, job.callback, times);
     // A bounded pool's handle can give the job's place in the queue back
     // the moment it cancels the job; that needs the pool. Only its own
     // thread touches the reference count (a clone here, a drop with the
@@ -112,7 +124,11 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    JobHandle::new(crate::slot::refused(job.f, job.callback, error), None, false)
+    JobHandle::new(
+        crate::slot::refused(job.f, job.callback, error),
+        None,
+        false,
+    )
 }
 
 /// The future of [`Executor::send_async`](crate::Executor::send_async): resolves to the job's handle once

@@ -295,10 +295,20 @@ fn handle(
 /// accounting.
 fn run_job(shared: &Shared, counters: &WorkerCounters, owed: &mut Owed, task: TaskRef) {
     match task.claim() {
-        Claim::Run(job) => {
+        Claim::Run(job, started) => {
             // Starting the job pays the previous one's count too.
             shared.start_job(owed);
-            counters.count(job.run());
+            // A timed job (the pool records timings): the claim's clock
+            // read is its start; one more read at its end. Untimed jobs
+            // read no clock here.
+            if let Some(started) = started {
+                counters.record_wait(started);
+            }
+            let outcome = job.run();
+            if let Some(started) = started {
+                counters.record_run(started);
+            }
+            counters.count(outcome);
             owed.finished_one();
         }
         Claim::Expired => {

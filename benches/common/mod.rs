@@ -240,6 +240,123 @@ impl Sys for TeDynamic {
     }
 }
 
+/// `record_timings(true)`: every job timed into the workers' histograms
+/// (three clock reads and a few plain stores per job).
+pub struct TeTimings(Executor);
+
+impl Sys for TeTimings {
+    type Handle<T: Send + 'static> = JobHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        TeTimings(
+            Executor::builder()
+                .threads(threads)
+                .record_timings(true)
+                .build()
+                .expect("timed pool"),
+        )
+    }
+
+    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.spawn(f)
+    }
+
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+        Te::wait(handle)
+    }
+
+    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
+        Te::join(handle)
+    }
+
+    fn shutdown(self) {
+        self.0.shutdown();
+    }
+}
+
+/// How often the `te-metrics` variant publishes.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(thread_exec_bench::PUBLISH_EVERY_MS);
+
+/// The `metrics` feature as designed: `record_timings(true)`,
+/// `metrics-exporter-prometheus`'s recorder installed (once per process:
+/// each system runs in a process of its own), and a thread that calls
+/// `publish_metrics` (and the exporter's upkeep) every [`PUBLISH_EVERY`]
+/// while the pool runs. The job path is `te-timings`'; the difference is
+/// the publisher's and the recorder's work.
+pub struct TeMetrics {
+    pool: Executor,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    publisher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sys for TeMetrics {
+    type Handle<T: Send + 'static> = JobHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+            std::sync::OnceLock::new();
+        let handle = HANDLE
+            .get_or_init(|| {
+                metrics_exporter_prometheus::PrometheusBuilder::new()
+                    .install_recorder()
+                    .expect("install the Prometheus recorder")
+            })
+            .clone();
+        let pool = Executor::builder()
+            .threads(threads)
+            .record_timings(true)
+            .metrics_label("bench")
+            .build()
+            .expect("published pool");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let publisher = {
+            let (pool, stop) = (pool.downgrade(), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(pool) = pool.upgrade() {
+                        pool.publish_metrics();
+                    }
+                    handle.run_upkeep();
+                    std::thread::sleep(PUBLISH_EVERY);
+                }
+            })
+        };
+        TeMetrics {
+            pool,
+            stop,
+            publisher: Some(publisher),
+        }
+    }
+
+    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.pool.spawn(f)
+    }
+
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+        Te::wait(handle)
+    }
+
+    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
+        Te::join(handle)
+    }
+
+    fn shutdown(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(publisher) = self.publisher.take() {
+            publisher.join().expect("the publisher panicked");
+        }
+        self.pool.shutdown();
+    }
+}
+
 /// tokio's `spawn_blocking` on a runtime whose `max_blocking_threads` is the
 /// thread count. In the async scenarios it is the runtime that drives the
 /// awaiting task; from a plain thread it is a runtime of its own, not driven
@@ -453,6 +570,14 @@ macro_rules! with_system {
             }
             "te-dynamic" => {
                 type $S = $crate::common::TeDynamic;
+                $body
+            }
+            "te-timings" => {
+                type $S = $crate::common::TeTimings;
+                $body
+            }
+            "te-metrics" => {
+                type $S = $crate::common::TeMetrics;
                 $body
             }
             "tokio" => {

@@ -23,11 +23,21 @@ pub const TE: &str = "thread-exec";
 /// baseline of every ratio).
 pub const PEERS: [&str; 5] = ["tokio", "blocking", "threadpool", "rayon", "rusty_pool"];
 /// thread-exec's other submission paths, compared with its plain one.
-pub const VARIANTS: [&str; 3] = ["te-bounded", "te-callback", "te-dynamic"];
+pub const VARIANTS: [&str; 5] = [
+    "te-bounded",
+    "te-callback",
+    "te-dynamic",
+    "te-timings",
+    "te-metrics",
+];
 /// thread-exec's plain path built from another commit: the comparison binary
 /// that `BENCH_BASELINE` names, run in the same rounds, for before/after
 /// ratios of a change measured in one run.
 pub const BASE: &str = "te-base";
+
+/// How often, in ms, the `te-metrics` variant publishes the pool's metrics:
+/// far more often than any scrape interval, so its cost is an upper bound.
+pub const PUBLISH_EVERY_MS: u64 = 50;
 
 /// The version of the results file's shape: 2 added the paced scenarios'
 /// sizes to [`Sizes`] (a file of schema 1 lacks them and is not read).

@@ -197,8 +197,9 @@ impl<'a> Report<'a> {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), and a dynamic pool (`min_threads(1).max_threads(n)`).\n",
-            config.bound
+            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), a dynamic pool (`min_threads(1).max_threads(n)`), a pool with `record_timings(true)` (`te-timings`), and the same with the `metrics` feature as designed (`te-metrics`: `metrics-exporter-prometheus`'s recorder installed, and a thread calling `publish_metrics` and the exporter's upkeep every {} ms, far more often than a scrape, so an upper bound).\n",
+            config.bound,
+            thread_exec_bench::PUBLISH_EVERY_MS
         );
         let _ = writeln!(
             md,

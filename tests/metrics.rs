@@ -1,0 +1,278 @@
+//! Feature `metrics`: `Executor::publish_metrics` publishes every documented
+//! name, with the pool's label and the values of `stats()`, to the recorder
+//! in effect (here `metrics-util`'s debugging recorder, local to each test).
+#![cfg(feature = "metrics")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{eventually, occupy, quiet_worker_panics, release, within, LIMIT};
+use metrics::{Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::MetricKind;
+use thread_exec::{Executor, Job, Stats};
+
+const GAUGES: [&str; 4] = [
+    "thread_exec_threads",
+    "thread_exec_idle_threads",
+    "thread_exec_queued_jobs",
+    "thread_exec_running_jobs",
+];
+const COUNTERS: [&str; 5] = [
+    "thread_exec_jobs_completed_total",
+    "thread_exec_jobs_panicked_total",
+    "thread_exec_jobs_cancelled_total",
+    "thread_exec_jobs_expired_total",
+    "thread_exec_jobs_rejected_total",
+];
+const HISTOGRAMS: [&str; 2] = [
+    "thread_exec_queue_wait_seconds",
+    "thread_exec_run_time_seconds",
+];
+
+/// One published metric as the debugging recorder saw it.
+struct Seen {
+    kind: MetricKind,
+    unit: Option<Unit>,
+    described: bool,
+    value: DebugValue,
+}
+
+/// Publishes `pool`'s metrics to a fresh local recorder (or `recorder`'s,
+/// drained by the snapshot) and returns them by name, checking that each
+/// carries exactly the label `pool = label`.
+fn publish(
+    pool: &Executor,
+    recorder: &DebuggingRecorder,
+    snapshotter: &Snapshotter,
+    label: &str,
+) -> HashMap<String, Seen> {
+    metrics::with_local_recorder(recorder, || pool.publish_metrics());
+    let mut seen = HashMap::new();
+    for (key, unit, description, value) in snapshotter.snapshot().into_vec() {
+        let labels: Vec<(String, String)> = key
+            .key()
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        let name = key.key().name().to_owned();
+        assert_eq!(
+            labels,
+            [("pool".to_owned(), label.to_owned())],
+            "{name}'s labels"
+        );
+        let entry = Seen {
+            kind: key.kind(),
+            unit,
+            described: description.is_some(),
+            value,
+        };
+        assert!(seen.insert(name.clone(), entry).is_none(), "{name} twice");
+    }
+    seen
+}
+
+fn counter(seen: &HashMap<String, Seen>, name: &str) -> u64 {
+    match &seen[name].value {
+        DebugValue::Counter(value) => *value,
+        other => panic!("{name} is not a counter: {other:?}"),
+    }
+}
+
+fn gauge(seen: &HashMap<String, Seen>, name: &str) -> f64 {
+    match &seen[name].value {
+        DebugValue::Gauge(value) => value.into_inner(),
+        other => panic!("{name} is not a gauge: {other:?}"),
+    }
+}
+
+fn samples(seen: &HashMap<String, Seen>, name: &str) -> Vec<f64> {
+    match &seen[name].value {
+        DebugValue::Histogram(values) => values.iter().map(|v| v.into_inner()).collect(),
+        other => panic!("{name} is not a histogram: {other:?}"),
+    }
+}
+
+/// A pool that saw each outcome a known number of times, quiet.
+fn pool_with_history(label: &str) -> Executor {
+    quiet_worker_panics();
+    let pool = Executor::builder()
+        .threads(2)
+        .max_queue_size(6)
+        .record_timings(true)
+        .metrics_label(label)
+        .build()
+        .unwrap();
+    let (gate, blockers) = occupy(&pool, 2);
+    pool.spawn(|| ());
+    pool.spawn(|| ());
+    pool.spawn(|| panic!("counted"));
+    let cancelled = pool.spawn(|| ());
+    pool.send(Job::new(|| ()).deadline(Instant::now()));
+    pool.spawn(|| std::thread::sleep(Duration::from_millis(2)));
+    for _ in 0..3 {
+        assert!(pool.try_spawn(|| ()).is_err());
+    }
+    assert!(cancelled.cancel());
+    release(&gate, blockers);
+    pool.wait();
+    eventually(LIMIT, "both workers idle", || {
+        pool.stats().idle_threads == 2
+    });
+    pool
+}
+
+#[test]
+fn every_documented_name_is_published_with_the_stats_values() {
+    within(LIMIT, "publish", || {
+        let pool = pool_with_history("checked");
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let stats: Stats = pool.stats();
+        let seen = publish(&pool, &recorder, &snapshotter, "checked");
+
+        let mut names: Vec<&str> = seen.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut documented: Vec<&str> = GAUGES
+            .iter()
+            .chain(&COUNTERS)
+            .chain(&HISTOGRAMS)
+            .copied()
+            .collect();
+        documented.sort_unstable();
+        assert_eq!(names, documented, "exactly the documented names");
+        for name in GAUGES {
+            assert_eq!(seen[name].kind, MetricKind::Gauge, "{name}");
+        }
+        for name in COUNTERS {
+            assert_eq!(seen[name].kind, MetricKind::Counter, "{name}");
+        }
+        for name in HISTOGRAMS {
+            assert_eq!(seen[name].kind, MetricKind::Histogram, "{name}");
+            assert_eq!(seen[name].unit, Some(Unit::Seconds), "{name}");
+        }
+        assert!(
+            seen.values().all(|metric| metric.described),
+            "every name is described"
+        );
+
+        assert_eq!(gauge(&seen, "thread_exec_threads"), 2.0);
+        assert_eq!(gauge(&seen, "thread_exec_idle_threads"), 2.0);
+        assert_eq!(gauge(&seen, "thread_exec_queued_jobs"), 0.0);
+        assert_eq!(gauge(&seen, "thread_exec_running_jobs"), 0.0);
+        // Two blockers, two plain jobs and the sleeper completed.
+        assert_eq!(stats.completed, 5);
+        assert_eq!(counter(&seen, "thread_exec_jobs_completed_total"), 5);
+        assert_eq!(counter(&seen, "thread_exec_jobs_panicked_total"), 1);
+        assert_eq!(counter(&seen, "thread_exec_jobs_cancelled_total"), 1);
+        assert_eq!(counter(&seen, "thread_exec_jobs_expired_total"), 1);
+        assert_eq!(counter(&seen, "thread_exec_jobs_rejected_total"), 3);
+
+        // One sample per job that started, each a bucket's midpoint: the
+        // largest within 1/32 of the exact maximum.
+        let waits = samples(&seen, "thread_exec_queue_wait_seconds");
+        let runs = samples(&seen, "thread_exec_run_time_seconds");
+        assert_eq!(waits.len() as u64, stats.queue_wait.count());
+        assert_eq!(runs.len() as u64, 6);
+        let longest = runs.iter().copied().fold(0.0, f64::max);
+        let max = stats.run_time.max().as_secs_f64();
+        assert!(
+            (longest - max).abs() <= max / 32.0,
+            "longest {longest} s, max {max} s"
+        );
+        assert!(longest >= 0.002 * (1.0 - 1.0 / 32.0));
+        // The samples are the pool's histogram: every quantile of theirs is
+        // the pool's estimate of that quantile.
+        for (values, timings) in [(waits, &stats.queue_wait), (runs, &stats.run_time)] {
+            let mut values = values;
+            values.sort_by(f64::total_cmp);
+            for q in [0.0, 0.5, 0.9] {
+                let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+                let published = values[rank - 1];
+                let estimate = timings.quantile(q).as_secs_f64();
+                assert!(
+                    (published - estimate).abs() <= 1e-9 + estimate / 32.0,
+                    "quantile {q}: published {published} s, stats {estimate} s"
+                );
+            }
+        }
+        pool.shutdown();
+    });
+}
+
+/// A second publication sets the counters to the new totals and feeds the
+/// histograms only the jobs timed since the first.
+#[test]
+fn histograms_get_only_what_came_since_the_last_publication() {
+    within(LIMIT, "publish twice", || {
+        let pool = pool_with_history("twice");
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let first = publish(&pool, &recorder, &snapshotter, "twice");
+        assert_eq!(samples(&first, "thread_exec_run_time_seconds").len(), 6);
+        for _ in 0..4 {
+            pool.spawn(|| ());
+        }
+        pool.wait();
+        let second = publish(&pool, &recorder, &snapshotter, "twice");
+        assert_eq!(samples(&second, "thread_exec_run_time_seconds").len(), 4);
+        assert_eq!(samples(&second, "thread_exec_queue_wait_seconds").len(), 4);
+        assert_eq!(counter(&second, "thread_exec_jobs_completed_total"), 9);
+        pool.shutdown();
+    });
+}
+
+/// Without `record_timings` the histograms are registered and stay empty;
+/// the label defaults to the thread name.
+#[test]
+fn without_timings_the_histograms_stay_empty() {
+    let pool = Executor::builder()
+        .threads(1)
+        .thread_name("plain")
+        .build()
+        .unwrap();
+    pool.spawn(|| ()).join().unwrap();
+    pool.wait();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let seen = publish(&pool, &recorder, &snapshotter, "plain");
+    assert_eq!(counter(&seen, "thread_exec_jobs_completed_total"), 1);
+    for name in HISTOGRAMS {
+        assert!(samples(&seen, name).is_empty(), "{name}");
+    }
+    pool.shutdown();
+}
+
+/// A recorder is user code: one that panics is caught, and the pool (and
+/// the caller) go on.
+#[test]
+fn a_panicking_recorder_is_caught() {
+    struct Panicking;
+    impl Recorder for Panicking {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {
+            panic!("recorder failure");
+        }
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> metrics::Counter {
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+    let pool = Executor::builder().threads(1).build().unwrap();
+    metrics::with_local_recorder(&Panicking, || pool.publish_metrics());
+    assert_eq!(pool.spawn(|| 7).join().unwrap(), 7);
+    // And a publication after it still works.
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let seen = publish(&pool, &recorder, &snapshotter, "thread-exec");
+    assert_eq!(counter(&seen, "thread_exec_jobs_completed_total"), 1);
+    pool.shutdown();
+}
