@@ -37,7 +37,9 @@
 //!   or waits until it leaves `RUNNING`, then drops any result no handle
 //!   took; it repeats until the list stays empty (a running job may spawn
 //!   more), and nothing in it can unwind (the closure's panic is caught, the
-//!   locks ignore poisoning, a result's destructor is caught);
+//!   locks ignore poisoning, a result's destructor is caught, and so is a
+//!   tracing subscriber that panics on the pool's report of it; anything
+//!   else aborts the process);
 //! - so when it returns every record is `TAKEN`, holding no closure and no
 //!   result: a runner that reaches its record later (a worker, or a
 //!   [`PendingJob`](crate::PendingJob) run after `shutdown_now`) finds
@@ -293,14 +295,14 @@ impl<'scope> Scope<'scope, '_> {
             // what runs elsewhere overlaps with what runs here.
             for task in &tasks {
                 if task.run_if_queued() {
-                    task.withdraw_runner();
+                    without_unwinding(|| task.withdraw_runner());
                 }
             }
             for task in &tasks {
                 task.wait_finished();
             }
             for task in tasks {
-                if let Some(payload) = task.take_unjoined() {
+                if let Some(Some(payload)) = without_unwinding(|| task.take_unjoined()) {
                     match first_panic {
                         None => first_panic = Some(payload),
                         Some(_) => drop_payload(payload),
@@ -308,6 +310,41 @@ impl<'scope> Scope<'scope, '_> {
                 }
             }
         }
+    }
+}
+
+/// Runs a step of the scope's end that reaches user code beyond the ones it
+/// catches itself: the pool's reports of caught panics call the tracing
+/// subscriber, which may panic too. The end must not unwind (invariant 5):
+/// such a panic is swallowed, and its payload leaked (dropping it is user
+/// code as well). Every step leaves its record in a stage the end can go
+/// on from (`withdraw_runner` takes the runner out before cancelling it,
+/// `take_unjoined` marks the record `TAKEN` before dropping the result).
+fn without_unwinding<R>(step: impl FnOnce() -> R) -> Option<R> {
+    catch_unwind(AssertUnwindSafe(step))
+        .map_err(std::mem::forget)
+        .ok()
+}
+
+/// Aborts the process if dropped: held across the scope's end, which must
+/// not unwind (invariant 5). Unreachable unless a step not wrapped in
+/// [`without_unwinding`] panics; a `'scope` borrow reached after the scope
+/// returned would be worse than the abort, as in `std::thread::scope`.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        std::process::abort();
+    }
+}
+
+impl Scope<'_, '_> {
+    /// The scope's end, guarded: see [`Scope::finish`].
+    fn finish_or_abort(&self) -> Option<Box<dyn Any + Send>> {
+        let guard = AbortOnUnwind;
+        let first_panic = self.finish();
+        std::mem::forget(guard);
+        first_panic
     }
 }
 
@@ -333,7 +370,7 @@ where
         env: PhantomData,
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    let job_panic = scope.finish();
+    let job_panic = scope.finish_or_abort();
     match (outcome, job_panic) {
         (Err(payload), job_panic) => {
             if let Some(job_panic) = job_panic {
