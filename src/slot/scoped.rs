@@ -35,7 +35,8 @@
 //! - the scope's end, which runs whether the scope's closure returned or
 //!   panicked, takes each listed record out of `QUEUED` (running its closure)
 //!   or waits until it leaves `RUNNING`, then drops any result no handle
-//!   took; it repeats until the list stays empty (a running job may spawn
+//!   took (those whose handle is gone first, since a result may hold a
+//!   live handle and join it when dropped); it repeats until the list stays empty (a running job may spawn
 //!   more), and nothing in it can unwind (the closure's panic is caught, the
 //!   locks ignore poisoning, a result's destructor is caught, and so is a
 //!   tracing subscriber that panics on the pool's report of it; anything
@@ -69,7 +70,7 @@ use crate::executor::Executor;
 use crate::handle::JobHandle;
 use crate::job::Job;
 use crate::panic::{drop_caught, drop_payload};
-use crate::sync::{lock, Arc, Condvar, Mutex};
+use crate::sync::{lock, Arc, AtomicBool, Condvar, Mutex, Ordering};
 
 /// The stage of a scoped job (see "The record").
 enum Stage<F, T> {
@@ -87,6 +88,10 @@ struct Record<F, T> {
     /// another thread runs the job first, so that it frees its place in a
     /// bounded queue at once.
     runner: Mutex<Option<JobHandle<()>>>,
+    /// Whether the job's [`ScopedJoinHandle`] still exists: the scope's end
+    /// drops the result of a job whose handle is alive (inside another
+    /// result, which may join it when dropped) only after the others.
+    handle_alive: AtomicBool,
 }
 
 /// What the scope's end and a runner do with a record of any type.
@@ -102,6 +107,8 @@ trait Task: Send + Sync {
     /// The job ran on another thread first: withdraws its runner from the
     /// pool, which frees its place in a bounded queue at once.
     fn withdraw_runner(&self);
+    /// Whether the job's handle still exists (it may still be joined).
+    fn handle_alive(&self) -> bool;
 }
 
 impl<F, T> Record<F, T>
@@ -114,6 +121,7 @@ where
             stage: Mutex::new(Stage::Queued(f)),
             finished: Condvar::new(),
             runner: Mutex::new(None),
+            handle_alive: AtomicBool::new(true),
         }
     }
 
@@ -188,6 +196,10 @@ where
         if let Some(runner) = runner {
             runner.cancel();
         }
+    }
+
+    fn handle_alive(&self) -> bool {
+        self.handle_alive.load(Ordering::SeqCst)
     }
 }
 
@@ -301,11 +313,27 @@ impl<'scope> Scope<'scope, '_> {
             for task in &tasks {
                 task.wait_finished();
             }
-            for task in tasks {
-                if let Some(Some(payload)) = without_unwinding(|| task.take_unjoined()) {
-                    match first_panic {
-                        None => first_panic = Some(payload),
-                        Some(_) => drop_payload(payload),
+            // Results whose handle is gone first: dropping one may join (or
+            // drop) a handle held inside it, whose result is then taken or
+            // free to go in the next pass. What is left once a pass drops
+            // nothing has a handle that nothing will drop here (leaked, or in
+            // a cycle of results): dropped anyway, the handle cannot be
+            // joined after the scope.
+            let mut left = tasks;
+            while !left.is_empty() {
+                let (mut unjoined, alive): (Vec<_>, Vec<_>) =
+                    left.into_iter().partition(|task| !task.handle_alive());
+                left = alive;
+                if unjoined.is_empty() {
+                    // No progress: drop the rest in spawn order.
+                    unjoined = std::mem::take(&mut left);
+                }
+                for task in unjoined {
+                    if let Some(Some(payload)) = without_unwinding(|| task.take_unjoined()) {
+                        match first_panic {
+                            None => first_panic = Some(payload),
+                            Some(_) => drop_payload(payload),
+                        }
                     }
                 }
             }
@@ -405,6 +433,8 @@ pub struct ScopedJoinHandle<'scope, T> {
 trait ResultOf<T>: Task {
     fn result(&self) -> Result<T, Box<dyn Any + Send>>;
     fn finished(&self) -> bool;
+    /// The handle is gone: the scope's end may drop the result.
+    fn release_handle(&self);
 }
 
 impl<F, T> ResultOf<T> for Record<F, T>
@@ -418,6 +448,10 @@ where
 
     fn finished(&self) -> bool {
         self.is_finished()
+    }
+
+    fn release_handle(&self) {
+        self.handle_alive.store(false, Ordering::SeqCst);
     }
 }
 
@@ -465,6 +499,12 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.record.finished()
+    }
+}
+
+impl<T> Drop for ScopedJoinHandle<'_, T> {
+    fn drop(&mut self) {
+        self.record.release_handle();
     }
 }
 
