@@ -344,13 +344,13 @@ impl<'scope> Scope<'scope, '_> {
 /// Runs a step of the scope's end that reaches user code beyond the ones it
 /// catches itself: the pool's reports of caught panics call the tracing
 /// subscriber, which may panic too. The end must not unwind (invariant 5):
-/// such a panic is swallowed, and its payload leaked (dropping it is user
-/// code as well). Every step leaves its record in a stage the end can go
+/// such a panic is swallowed (its payload dropped under a catch of its own,
+/// see `drop_payload`). Every step leaves its record in a stage the end can go
 /// on from (`withdraw_runner` takes the runner out before cancelling it,
 /// `take_unjoined` marks the record `TAKEN` before dropping the result).
 fn without_unwinding<R>(step: impl FnOnce() -> R) -> Option<R> {
     catch_unwind(AssertUnwindSafe(step))
-        .map_err(std::mem::forget)
+        .map_err(drop_payload)
         .ok()
 }
 
