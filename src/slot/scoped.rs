@@ -559,6 +559,70 @@ mod tests {
         assert_eq!((stats.completed, stats.cancelled), (1, 3));
     }
 
+    /// Panics once, at its first ERROR event (a report of a caught panic).
+    struct Saboteur(std::sync::atomic::AtomicBool);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Saboteur {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if *event.metadata().level() == tracing::Level::ERROR
+                && self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                panic!("the subscriber fails on an error report");
+            }
+        }
+    }
+
+    /// Spawns a job borrowing `target` into the scope when dropped, then
+    /// panics.
+    struct SpawnsThenPanics<'scope, 'env> {
+        scope: &'scope crate::Scope<'scope, 'env>,
+        target: &'env Vec<u8>,
+    }
+
+    impl Drop for SpawnsThenPanics<'_, '_> {
+        fn drop(&mut self) {
+            let target = self.target;
+            let _ = self.scope.spawn(move || target.iter().map(|&b| usize::from(b)).sum::<usize>());
+            panic!("a result's destructor panics");
+        }
+    }
+
+    /// A scope over a local of its own frame whose end meets a panicking
+    /// subscriber: the job spawned by the end must run before the frame is
+    /// gone (before the fix, the end unwound and a worker ran it later).
+    fn scope_with_a_late_job(pool: &Executor) {
+        let local = vec![1_u8, 2, 3];
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                let target = &local;
+                let _ = s.spawn(move || SpawnsThenPanics { scope: s, target });
+            });
+        }));
+    }
+
+    #[test]
+    fn a_panicking_subscriber_does_not_end_the_scope_early() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let pool = Executor::new(1);
+        let (release, held) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel();
+        let blocker = pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            held.recv().ok()
+        });
+        started.recv().unwrap();
+        let subscriber = tracing_subscriber::registry()
+            .with(Saboteur(std::sync::atomic::AtomicBool::new(true)));
+        tracing::subscriber::with_default(subscriber, || scope_with_a_late_job(&pool));
+        release.send(()).unwrap();
+        blocker.join().unwrap();
+        pool.shutdown(); // a runner still queued would run the late job here
+    }
+
     #[test]
     fn workers_and_the_caller_share_the_jobs() {
         let pool = Executor::new(2);
