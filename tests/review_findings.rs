@@ -128,3 +128,39 @@ fn the_scope_end_does_not_unwind_through_a_panicking_subscriber() {
         );
     });
 }
+
+/// Risk (design): `Scope::spawn` from the scope's own thread blocks while a
+/// bounded queue is full, without running the scope's own queued jobs,
+/// although it is "the caller" that runs jobs nobody started. With one
+/// worker busy in a job that waits for a queued sibling, the next spawn
+/// waits for room that only that sibling's start would make: a deadlock
+/// (bounded here by the waiting job's own 2 s limit). `std::thread::scope`
+/// and rayon's scope (whose spawn never blocks) both run this.
+#[test]
+fn a_scope_spawning_into_a_full_pool_runs_its_own_queued_jobs() {
+    within(LIMIT, "scope spawn on a full bounded pool", || {
+        let pool = thread_exec::Builder::new()
+            .threads(1)
+            .max_queue_size(1)
+            .build()
+            .unwrap();
+        let flag = AtomicBool::new(false);
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let saw_flag = pool.scope(|s| {
+            let flag = &flag;
+            let waiter = s.spawn(move || {
+                started_tx.send(()).unwrap();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+                while !flag.load(SeqCst) && std::time::Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                flag.load(SeqCst)
+            });
+            started.recv().unwrap(); // the only worker runs `waiter`
+            let _setter = s.spawn(move || flag.store(true, SeqCst)); // queued: full
+            let _third = s.spawn(|| ()); // waits for room
+            waiter.join().unwrap()
+        });
+        assert!(saw_flag, "the queued sibling ran only after the waiting job gave up");
+    });
+}
