@@ -13,7 +13,8 @@
 //!
 //! Whoever moves the stage out of `QUEUED` runs the closure: a pool worker
 //! (through the job the scope queued for it, its *runner*), a thread that
-//! joins the job's handle, or the scope's own thread at its end. So a job
+//! joins the job's handle, a thread whose spawn into the scope finds a
+//! bounded queue full, or the scope's own thread at its end. So a job
 //! nobody has started yet never makes its joiner wait: the joiner runs it.
 //! The scope's end runs every job no worker has started and waits only for
 //! the ones running on other threads, which is why a scope inside a job of
@@ -245,8 +246,9 @@ impl<'scope> Scope<'scope, '_> {
     /// scope. `f` may borrow anything that outlives the scope, and may
     /// spawn more jobs in it.
     ///
-    /// Queued like [`Executor::spawn`]: in the `Normal` lane, blocking while
-    /// a bounded queue is full. A job the pool has not started when it is
+    /// Queued like [`Executor::spawn`], in the `Normal` lane; while a
+    /// bounded queue is full, the calling thread first runs the scope's own
+    /// jobs that nobody has started (each frees a place), then blocks. A job the pool has not started when it is
     /// joined, or when the scope ends, runs on the thread that joins it or
     /// ends the scope; so does every job of a pool that is shut down (it
     /// still runs: a scoped job is never cancelled, and the pool's queue
@@ -271,15 +273,59 @@ impl<'scope> Scope<'scope, '_> {
     {
         let record = Arc::new(Record::new(f));
         let runner = erase(record.clone());
+        let this = Arc::as_ptr(&runner).cast::<()>();
         lock(&self.tasks).push(Arc::clone(&runner));
-        let handle = self.executor.send(Job::new(move || {
-            runner.run_if_queued();
-        }));
+        let handle = self.send_runner(
+            Job::new(move || {
+                runner.run_if_queued();
+            }),
+            this,
+        );
         *lock(&record.runner) = Some(handle);
         ScopedJoinHandle {
             record,
             _scope: PhantomData,
         }
+    }
+
+    /// Queues a runner; while a bounded queue is full, runs this scope's
+    /// own jobs that nobody has started (each one run frees its runner's
+    /// place), other than the one being spawned (`this`), and only then
+    /// blocks as [`Executor::send`] does. Without this the scope's own
+    /// thread would wait for room that only a queued job of its scope makes,
+    /// while the workers may be waiting for that very job.
+    fn send_runner<G>(&self, job: Job<G>, this: *const ()) -> JobHandle<()>
+    where
+        G: FnOnce() + Send + 'static,
+    {
+        let shared = &self.executor.shared;
+        loop {
+            match shared.accept() {
+                Ok(queued) => return crate::submit::enqueue(shared, job, queued),
+                Err(crate::state::Refused::Closed) => {
+                    return crate::submit::refused(job, JobError::closed())
+                }
+                Err(crate::state::Refused::Full) => {
+                    if !self.run_one_queued(this) {
+                        return self.executor.send(job);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the oldest job of this scope that nobody has started, other
+    /// than `this`; `false` if there is none.
+    fn run_one_queued(&self, this: *const ()) -> bool {
+        // Cloned out of the lock: running a job is user code.
+        let tasks: Vec<Erased> = lock(&self.tasks).clone();
+        for task in tasks {
+            if Arc::as_ptr(&task).cast::<()>() != this && task.run_if_queued() {
+                task.withdraw_runner();
+                return true;
+            }
+        }
+        false
     }
 
     /// The executor the scope's jobs run on.
