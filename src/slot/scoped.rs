@@ -13,7 +13,8 @@
 //!
 //! Whoever moves the stage out of `QUEUED` runs the closure: a pool worker
 //! (through the job the scope queued for it, its *runner*), a thread that
-//! joins the job's handle, or the scope's own thread at its end. So a job
+//! joins the job's handle, a thread whose spawn into the scope finds a
+//! bounded queue full, or the scope's own thread at its end. So a job
 //! nobody has started yet never makes its joiner wait: the joiner runs it.
 //! The scope's end runs every job no worker has started and waits only for
 //! the ones running on other threads, which is why a scope inside a job of
@@ -35,9 +36,12 @@
 //! - the scope's end, which runs whether the scope's closure returned or
 //!   panicked, takes each listed record out of `QUEUED` (running its closure)
 //!   or waits until it leaves `RUNNING`, then drops any result no handle
-//!   took; it repeats until the list stays empty (a running job may spawn
+//!   took (those whose handle is gone first, since a result may hold a
+//!   live handle and join it when dropped); it repeats until the list stays empty (a running job may spawn
 //!   more), and nothing in it can unwind (the closure's panic is caught, the
-//!   locks ignore poisoning, a result's destructor is caught);
+//!   locks ignore poisoning, a result's destructor is caught, and so is a
+//!   tracing subscriber that panics on the pool's report of it; anything
+//!   else aborts the process);
 //! - so when it returns every record is `TAKEN`, holding no closure and no
 //!   result: a runner that reaches its record later (a worker, or a
 //!   [`PendingJob`](crate::PendingJob) run after `shutdown_now`) finds
@@ -67,7 +71,7 @@ use crate::executor::Executor;
 use crate::handle::JobHandle;
 use crate::job::Job;
 use crate::panic::{drop_caught, drop_payload};
-use crate::sync::{lock, Arc, Condvar, Mutex};
+use crate::sync::{lock, Arc, AtomicBool, Condvar, Mutex, Ordering};
 
 /// The stage of a scoped job (see "The record").
 enum Stage<F, T> {
@@ -85,6 +89,10 @@ struct Record<F, T> {
     /// another thread runs the job first, so that it frees its place in a
     /// bounded queue at once.
     runner: Mutex<Option<JobHandle<()>>>,
+    /// Whether the job's [`ScopedJoinHandle`] still exists: the scope's end
+    /// drops the result of a job whose handle is alive (inside another
+    /// result, which may join it when dropped) only after the others.
+    handle_alive: AtomicBool,
 }
 
 /// What the scope's end and a runner do with a record of any type.
@@ -100,6 +108,8 @@ trait Task: Send + Sync {
     /// The job ran on another thread first: withdraws its runner from the
     /// pool, which frees its place in a bounded queue at once.
     fn withdraw_runner(&self);
+    /// Whether the job's handle still exists (it may still be joined).
+    fn handle_alive(&self) -> bool;
 }
 
 impl<F, T> Record<F, T>
@@ -112,6 +122,7 @@ where
             stage: Mutex::new(Stage::Queued(f)),
             finished: Condvar::new(),
             runner: Mutex::new(None),
+            handle_alive: AtomicBool::new(true),
         }
     }
 
@@ -187,6 +198,10 @@ where
             runner.cancel();
         }
     }
+
+    fn handle_alive(&self) -> bool {
+        self.handle_alive.load(Ordering::SeqCst)
+    }
 }
 
 /// A record as the runner holds it: with its lifetime bound erased.
@@ -231,8 +246,9 @@ impl<'scope> Scope<'scope, '_> {
     /// scope. `f` may borrow anything that outlives the scope, and may
     /// spawn more jobs in it.
     ///
-    /// Queued like [`Executor::spawn`]: in the `Normal` lane, blocking while
-    /// a bounded queue is full. A job the pool has not started when it is
+    /// Queued like [`Executor::spawn`], in the `Normal` lane; while a
+    /// bounded queue is full, the calling thread first runs the scope's own
+    /// jobs that nobody has started (each frees a place), then blocks. A job the pool has not started when it is
     /// joined, or when the scope ends, runs on the thread that joins it or
     /// ends the scope; so does every job of a pool that is shut down (it
     /// still runs: a scoped job is never cancelled, and the pool's queue
@@ -257,15 +273,59 @@ impl<'scope> Scope<'scope, '_> {
     {
         let record = Arc::new(Record::new(f));
         let runner = erase(record.clone());
+        let this = Arc::as_ptr(&runner).cast::<()>();
         lock(&self.tasks).push(Arc::clone(&runner));
-        let handle = self.executor.send(Job::new(move || {
-            runner.run_if_queued();
-        }));
+        let handle = self.send_runner(
+            Job::new(move || {
+                runner.run_if_queued();
+            }),
+            this,
+        );
         *lock(&record.runner) = Some(handle);
         ScopedJoinHandle {
             record,
             _scope: PhantomData,
         }
+    }
+
+    /// Queues a runner; while a bounded queue is full, runs this scope's
+    /// own jobs that nobody has started (each one run frees its runner's
+    /// place), other than the one being spawned (`this`), and only then
+    /// blocks as [`Executor::send`] does. Without this the scope's own
+    /// thread would wait for room that only a queued job of its scope makes,
+    /// while the workers may be waiting for that very job.
+    fn send_runner<G>(&self, job: Job<G>, this: *const ()) -> JobHandle<()>
+    where
+        G: FnOnce() + Send + 'static,
+    {
+        let shared = &self.executor.shared;
+        loop {
+            match shared.accept() {
+                Ok(queued) => return crate::submit::enqueue(shared, job, queued),
+                Err(crate::state::Refused::Closed) => {
+                    return crate::submit::refused(job, JobError::closed())
+                }
+                Err(crate::state::Refused::Full) => {
+                    if !self.run_one_queued(this) {
+                        return self.executor.send(job);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the oldest job of this scope that nobody has started, other
+    /// than `this`; `false` if there is none.
+    fn run_one_queued(&self, this: *const ()) -> bool {
+        // Cloned out of the lock: running a job is user code.
+        let tasks: Vec<Erased> = lock(&self.tasks).clone();
+        for task in tasks {
+            if Arc::as_ptr(&task).cast::<()>() != this && task.run_if_queued() {
+                task.withdraw_runner();
+                return true;
+            }
+        }
+        false
     }
 
     /// The executor the scope's jobs run on.
@@ -293,21 +353,72 @@ impl<'scope> Scope<'scope, '_> {
             // what runs elsewhere overlaps with what runs here.
             for task in &tasks {
                 if task.run_if_queued() {
-                    task.withdraw_runner();
+                    without_unwinding(|| task.withdraw_runner());
                 }
             }
             for task in &tasks {
                 task.wait_finished();
             }
-            for task in tasks {
-                if let Some(payload) = task.take_unjoined() {
-                    match first_panic {
-                        None => first_panic = Some(payload),
-                        Some(_) => drop_payload(payload),
+            // Results whose handle is gone first: dropping one may join (or
+            // drop) a handle held inside it, whose result is then taken or
+            // free to go in the next pass. What is left once a pass drops
+            // nothing has a handle that nothing will drop here (leaked, or in
+            // a cycle of results): dropped anyway, the handle cannot be
+            // joined after the scope.
+            let mut left = tasks;
+            while !left.is_empty() {
+                let (mut unjoined, alive): (Vec<_>, Vec<_>) =
+                    left.into_iter().partition(|task| !task.handle_alive());
+                left = alive;
+                if unjoined.is_empty() {
+                    // No progress: drop the rest in spawn order.
+                    unjoined = std::mem::take(&mut left);
+                }
+                for task in unjoined {
+                    if let Some(Some(payload)) = without_unwinding(|| task.take_unjoined()) {
+                        match first_panic {
+                            None => first_panic = Some(payload),
+                            Some(_) => drop_payload(payload),
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// Runs a step of the scope's end that reaches user code beyond the ones it
+/// catches itself: the pool's reports of caught panics call the tracing
+/// subscriber, which may panic too. The end must not unwind (invariant 5):
+/// such a panic is swallowed (its payload dropped under a catch of its own,
+/// see `drop_payload`). Every step leaves its record in a stage the end can go
+/// on from (`withdraw_runner` takes the runner out before cancelling it,
+/// `take_unjoined` marks the record `TAKEN` before dropping the result).
+fn without_unwinding<R>(step: impl FnOnce() -> R) -> Option<R> {
+    catch_unwind(AssertUnwindSafe(step))
+        .map_err(drop_payload)
+        .ok()
+}
+
+/// Aborts the process if dropped: held across the scope's end, which must
+/// not unwind (invariant 5). Unreachable unless a step not wrapped in
+/// [`without_unwinding`] panics; a `'scope` borrow reached after the scope
+/// returned would be worse than the abort, as in `std::thread::scope`.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        std::process::abort();
+    }
+}
+
+impl Scope<'_, '_> {
+    /// The scope's end, guarded: see [`Scope::finish`].
+    fn finish_or_abort(&self) -> Option<Box<dyn Any + Send>> {
+        let guard = AbortOnUnwind;
+        let first_panic = self.finish();
+        std::mem::forget(guard);
+        first_panic
     }
 }
 
@@ -333,7 +444,7 @@ where
         env: PhantomData,
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    let job_panic = scope.finish();
+    let job_panic = scope.finish_or_abort();
     match (outcome, job_panic) {
         (Err(payload), job_panic) => {
             if let Some(job_panic) = job_panic {
@@ -368,6 +479,8 @@ pub struct ScopedJoinHandle<'scope, T> {
 trait ResultOf<T>: Task {
     fn result(&self) -> Result<T, Box<dyn Any + Send>>;
     fn finished(&self) -> bool;
+    /// The handle is gone: the scope's end may drop the result.
+    fn release_handle(&self);
 }
 
 impl<F, T> ResultOf<T> for Record<F, T>
@@ -381,6 +494,10 @@ where
 
     fn finished(&self) -> bool {
         self.is_finished()
+    }
+
+    fn release_handle(&self) {
+        self.handle_alive.store(false, Ordering::SeqCst);
     }
 }
 
@@ -428,6 +545,12 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.record.finished()
+    }
+}
+
+impl<T> Drop for ScopedJoinHandle<'_, T> {
+    fn drop(&mut self) {
+        self.record.release_handle();
     }
 }
 
@@ -480,6 +603,70 @@ mod tests {
         pool.shutdown();
         let stats = pool.stats();
         assert_eq!((stats.completed, stats.cancelled), (1, 3));
+    }
+
+    /// Panics once, at its first ERROR event (a report of a caught panic).
+    struct Saboteur(std::sync::atomic::AtomicBool);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Saboteur {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if *event.metadata().level() == tracing::Level::ERROR
+                && self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                panic!("the subscriber fails on an error report");
+            }
+        }
+    }
+
+    /// Spawns a job borrowing `target` into the scope when dropped, then
+    /// panics.
+    struct SpawnsThenPanics<'scope, 'env> {
+        scope: &'scope crate::Scope<'scope, 'env>,
+        target: &'env Vec<u8>,
+    }
+
+    impl Drop for SpawnsThenPanics<'_, '_> {
+        fn drop(&mut self) {
+            let target = self.target;
+            let _ = self.scope.spawn(move || target.iter().map(|&b| usize::from(b)).sum::<usize>());
+            panic!("a result's destructor panics");
+        }
+    }
+
+    /// A scope over a local of its own frame whose end meets a panicking
+    /// subscriber: the job spawned by the end must run before the frame is
+    /// gone (before the fix, the end unwound and a worker ran it later).
+    fn scope_with_a_late_job(pool: &Executor) {
+        let local = vec![1_u8, 2, 3];
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                let target = &local;
+                let _ = s.spawn(move || SpawnsThenPanics { scope: s, target });
+            });
+        }));
+    }
+
+    #[test]
+    fn a_panicking_subscriber_does_not_end_the_scope_early() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let pool = Executor::new(1);
+        let (release, held) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel();
+        let blocker = pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            held.recv().ok()
+        });
+        started.recv().unwrap();
+        let subscriber = tracing_subscriber::registry()
+            .with(Saboteur(std::sync::atomic::AtomicBool::new(true)));
+        tracing::subscriber::with_default(subscriber, || scope_with_a_late_job(&pool));
+        release.send(()).unwrap();
+        blocker.join().unwrap();
+        pool.shutdown(); // a runner still queued would run the late job here
     }
 
     #[test]
