@@ -37,8 +37,8 @@
 //!   panicked, takes each listed record out of `QUEUED` (running its closure)
 //!   or waits until it leaves `RUNNING`, then drops any result no handle
 //!   took (those whose handle is gone first, since a result may hold a
-//!   live handle and join it when dropped); it repeats until the list stays empty (a running job may spawn
-//!   more), and nothing in it can unwind (the closure's panic is caught, the
+//!   live handle and join it when dropped); it repeats until the list stays
+//!   empty (a running job may spawn more), and nothing in it can unwind (the closure's panic is caught, the
 //!   locks ignore poisoning, a result's destructor is caught, and so is a
 //!   tracing subscriber that panics on the pool's report of it; anything
 //!   else aborts the process);
@@ -248,8 +248,9 @@ impl<'scope> Scope<'scope, '_> {
     ///
     /// Queued like [`Executor::spawn`], in the `Normal` lane; while a
     /// bounded queue is full, the calling thread first runs the scope's own
-    /// jobs that nobody has started (each frees a place), then blocks. A job the pool has not started when it is
-    /// joined, or when the scope ends, runs on the thread that joins it or
+    /// jobs that nobody has started (each frees a place), then blocks. A
+    /// job the pool has not started when it is joined, or when the scope
+    /// ends, runs on the thread that joins it or
     /// ends the scope; so does every job of a pool that is shut down (it
     /// still runs: a scoped job is never cancelled, and the pool's queue
     /// deadline does not apply to it).
@@ -632,7 +633,9 @@ mod tests {
     impl Drop for SpawnsThenPanics<'_, '_> {
         fn drop(&mut self) {
             let target = self.target;
-            let _ = self.scope.spawn(move || target.iter().map(|&b| usize::from(b)).sum::<usize>());
+            let _ = self
+                .scope
+                .spawn(move || target.iter().map(|&b| usize::from(b)).sum::<usize>());
             panic!("a result's destructor panics");
         }
     }
@@ -661,8 +664,8 @@ mod tests {
             held.recv().ok()
         });
         started.recv().unwrap();
-        let subscriber = tracing_subscriber::registry()
-            .with(Saboteur(std::sync::atomic::AtomicBool::new(true)));
+        let subscriber =
+            tracing_subscriber::registry().with(Saboteur(std::sync::atomic::AtomicBool::new(true)));
         tracing::subscriber::with_default(subscriber, || scope_with_a_late_job(&pool));
         release.send(()).unwrap();
         blocker.join().unwrap();
