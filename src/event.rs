@@ -49,13 +49,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::panic::run_caught;
-use crate::sync::{lock, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
+use crate::sync::{lock, AtomicUsize, CachePadded, Condvar, Mutex, Ordering::SeqCst};
 
 pub(crate) struct Event {
     /// Threads blocked in [`Event::wait_until`] plus tasks registered through
     /// a [`Listener`]. Only changed with `inner` locked; read without it by
-    /// notifiers to skip the lock when nobody waits.
-    waiters: AtomicUsize,
+    /// notifiers to skip the lock when nobody waits. On a line of its own:
+    /// a bounded pool's workers read it at every job start.
+    waiters: CachePadded<AtomicUsize>,
     /// The registered tasks' wakers. A slot is `None` once its listener is
     /// gone; `free` lists those slots for reuse.
     inner: Mutex<Wakers>,
@@ -85,7 +86,7 @@ pub(crate) struct Listener {
 impl Event {
     pub(crate) fn new() -> Self {
         Event {
-            waiters: AtomicUsize::new(0),
+            waiters: CachePadded(AtomicUsize::new(0)),
             inner: Mutex::new(Wakers::default()),
             condvar: Condvar::new(),
         }

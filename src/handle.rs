@@ -69,16 +69,19 @@ impl<T> JobHandle<T> {
         JobHandle { raw, pool, spin }
     }
 
-    /// The first wait for a job that a spinning worker took (it starts
-    /// within a fraction of a microsecond): looks for the result for up to
-    /// [`BRIEF_SPIN`](crate::sync::BRIEF_SPIN) before it registers a waker
-    /// or parks, once per handle: a tiny job is done by then, and its
-    /// waiter skips a park and a wake-up. Only after a push that found a
-    /// worker spinning, so a pool that parks (a light load, or
-    /// `max_spin(0)`) never spins here either.
+    /// The first wait for a job that a spinning worker took: looks for the
+    /// result for up to [`BRIEF_SPIN`](crate::sync::BRIEF_SPIN) before it
+    /// registers a waker or parks, once per handle. A tiny job is done
+    /// within that time, and its waiter skips a park and a wake-up. Only
+    /// after a push that found a worker spinning, so a pool that parks (a
+    /// light load, or `max_spin(0)`) never spins here either; and it gives
+    /// up after [`PICK_UP`](crate::sync::PICK_UP) if the job has not even
+    /// started, so the other jobs of a burst pushed while one worker spun,
+    /// still queued behind it, do not make their waiters spin in turn.
     fn spin_first(&mut self) {
         if std::mem::take(&mut self.spin) {
-            crate::sync::spin_briefly(|| self.raw.is_finished());
+            let raw = &self.raw;
+            crate::sync::spin_briefly_unless(|| raw.is_finished(), || !raw.is_started());
         }
     }
 

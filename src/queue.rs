@@ -78,7 +78,9 @@ impl Lane {
 struct CountedLane {
     lane: Lane,
     /// Messages sent and not yet received; never below the channel's length.
-    pending: std::sync::atomic::AtomicUsize,
+    /// On a line of its own: every pop reads it, and nothing writes it while
+    /// the lane is unused.
+    pending: crate::sync::CachePadded<std::sync::atomic::AtomicUsize>,
 }
 
 #[cfg(not(thread_exec_loom))]
@@ -86,7 +88,7 @@ impl CountedLane {
     fn new() -> Self {
         CountedLane {
             lane: Lane::new(),
-            pending: std::sync::atomic::AtomicUsize::new(0),
+            pending: crate::sync::CachePadded(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 

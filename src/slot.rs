@@ -975,6 +975,11 @@ impl<T> RawHandle<T> {
         self.header().stage() >= DONE
     }
 
+    /// Whether the job has left the queue: it runs, or has settled.
+    pub(crate) fn is_started(&self) -> bool {
+        self.header().stage() != QUEUED
+    }
+
     /// Settles the job as cancelled if it is still queued.
     pub(crate) fn cancel(&self) -> bool {
         // SAFETY: the vtable was built for this slot; we hold a reference.

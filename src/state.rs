@@ -84,7 +84,7 @@ use crate::job::Priority;
 use crate::queue::{Msg, Queue};
 use crate::registry::{Registry, WorkerCounters};
 use crate::slot::TaskRef;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering::SeqCst};
 
 const CLOSED: u64 = 1 << 63;
 const ONE_QUEUED: u64 = 1 << 32;
@@ -178,19 +178,6 @@ impl Counts {
             queued: (word & QUEUED_MASK) >> 32,
             unfinished: word & UNFINISHED_MASK,
         }
-    }
-}
-
-/// Pads a value to its own cache line so that the state word, which every
-/// submit and every job start and finish touches, does not share a line with
-/// the fields that only workers or scaling read.
-#[repr(align(128))]
-struct CachePadded<T>(T);
-
-impl<T> std::ops::Deref for CachePadded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
     }
 }
 

@@ -83,6 +83,20 @@ pub(crate) fn spin(step: &mut u32) {
     }
 }
 
+/// Pads a value to its own cache line (128 bytes: two 64-byte lines, as
+/// adjacent-line prefetchers pair them), so that an atomic written on the
+/// job path does not share a line with fields other threads read or write:
+/// the pool's state word, the event's waiter count, the queue's lane counts.
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// How long a thread about to wait for a condition that a worker is about to
 /// make true (a job a spinning worker took finishing, a place in a full
 /// queue of tiny jobs freeing) looks for it first: less than the park and
@@ -91,23 +105,44 @@ pub(crate) const BRIEF_SPIN: std::time::Duration = std::time::Duration::from_mic
 
 /// Looks for `condition` for up to [`BRIEF_SPIN`]; whether it held. Loom
 /// models do not spin on real time: there it only looks once.
-pub(crate) fn spin_briefly(mut condition: impl FnMut() -> bool) -> bool {
+pub(crate) fn spin_briefly(condition: impl FnMut() -> bool) -> bool {
+    spin_briefly_unless(condition, || false)
+}
+
+/// How long a spinning worker may take to pick up a job: it looks at the
+/// queue every ~0.2 µs.
+pub(crate) const PICK_UP: std::time::Duration = std::time::Duration::from_nanos(500);
+
+/// As [`spin_briefly`], but gives up once [`PICK_UP`] has passed and
+/// `hopeless` holds (the job it waits for has not even started).
+pub(crate) fn spin_briefly_unless(
+    mut condition: impl FnMut() -> bool,
+    mut hopeless: impl FnMut() -> bool,
+) -> bool {
     if condition() {
         return true;
     }
     #[cfg(not(thread_exec_loom))]
     {
         let start = std::time::Instant::now();
-        while start.elapsed() < BRIEF_SPIN {
+        loop {
             for _ in 0..8 {
                 std::hint::spin_loop();
             }
             if condition() {
                 return true;
             }
+            let spun = start.elapsed();
+            if spun >= BRIEF_SPIN || (spun >= PICK_UP && hopeless()) {
+                return false;
+            }
         }
     }
-    false
+    #[cfg(thread_exec_loom)]
+    {
+        let _ = &mut hopeless;
+        false
+    }
 }
 
 /// The instant `timeout` from now, or `None` if that is past what
