@@ -202,81 +202,64 @@ impl Sys for TeCallback {
     }
 }
 
-/// A dynamic pool, `min_threads(1).max_threads(threads)`: grows on demand
-/// (the warm-up grows it to `threads`), so `spawn` also runs the growth check.
-pub struct TeDynamic(Executor);
+/// A thread-exec variant that differs from [`Te`] only in how its pool is
+/// built: `spawn`, awaited or joined, as the plain path.
+macro_rules! built_variant {
+    ($(#[$doc:meta])* $name:ident, |$threads:ident| $build:expr) => {
+        $(#[$doc])*
+        pub struct $name(Executor);
 
-impl Sys for TeDynamic {
-    type Handle<T: Send + 'static> = JobHandle<T>;
+        impl Sys for $name {
+            type Handle<T: Send + 'static> = JobHandle<T>;
 
-    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
-        TeDynamic(
-            Executor::builder()
-                .min_threads(1)
-                .max_threads(threads)
-                .build()
-                .expect("dynamic pool"),
-        )
-    }
+            fn build($threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+                $name($build)
+            }
 
-    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.0.spawn(f)
-    }
+            fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+            where
+                F: FnOnce() -> T + Send + 'static,
+                T: Send + 'static,
+            {
+                self.0.spawn(f)
+            }
 
-    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
-        Te::wait(handle)
-    }
+            fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+                Te::wait(handle)
+            }
 
-    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
-        Te::join(handle)
-    }
+            fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
+                Te::join(handle)
+            }
 
-    fn shutdown(self) {
-        self.0.shutdown();
-    }
+            fn shutdown(self) {
+                self.0.shutdown();
+            }
+        }
+    };
 }
 
-/// `record_timings(true)`: every job timed into the workers' histograms
-/// (three clock reads and a few plain stores per job).
-pub struct TeTimings(Executor);
+built_variant!(
+    /// A dynamic pool, `min_threads(1).max_threads(threads)`: grows on demand
+    /// (the warm-up grows it to `threads`), so `spawn` also runs the growth check.
+    TeDynamic,
+    |threads| Executor::builder()
+        .min_threads(1)
+        .max_threads(threads)
+        .build()
+        .expect("dynamic pool")
+);
 
-impl Sys for TeTimings {
-    type Handle<T: Send + 'static> = JobHandle<T>;
-
-    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
-        TeTimings(
-            Executor::builder()
-                .threads(threads)
-                .record_timings(true)
-                .build()
-                .expect("timed pool"),
-        )
-    }
-
-    fn spawn<F, T>(&self, f: F) -> JobHandle<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.0.spawn(f)
-    }
-
-    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
-        Te::wait(handle)
-    }
-
-    fn join<T: Send + 'static>(handle: JobHandle<T>) -> T {
-        Te::join(handle)
-    }
-
-    fn shutdown(self) {
-        self.0.shutdown();
-    }
-}
+built_variant!(
+    /// `record_timings(true)`: every job timed into the workers' histograms
+    /// (three clock reads and a few plain stores per job).
+    TeTimings,
+    |threads| Executor::builder()
+        .threads(threads)
+        .record_timings(true)
+        .build()
+        .expect("timed pool")
+);
 
 /// How often the `te-metrics` variant publishes.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(thread_exec_bench::PUBLISH_EVERY_MS);

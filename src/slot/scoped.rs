@@ -572,6 +572,20 @@ mod tests {
 
     use crate::{Builder, Executor};
 
+    /// Occupies a one-thread pool's worker until the returned sender sends,
+    /// so that the scope's caller runs every job and the runners stay
+    /// queued until after the scope's frame is gone.
+    fn hold_the_only_worker(pool: &Executor) -> (mpsc::Sender<()>, crate::JobHandle<Option<()>>) {
+        let (release, held) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel();
+        let blocker = pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            held.recv().ok()
+        });
+        started.recv().unwrap();
+        (release, blocker)
+    }
+
     /// A scope over a local of its own frame, which is dead once this
     /// returns.
     fn sum_in_scope(pool: &Executor) -> usize {
@@ -589,15 +603,7 @@ mod tests {
     #[test]
     fn runners_reaching_their_records_after_the_scope_find_nothing() {
         let pool = Executor::new(1);
-        // Hold the only worker, so the scope's caller runs every job and the
-        // runners stay queued until after the scope's frame is gone.
-        let (release, held) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel();
-        let blocker = pool.spawn(move || {
-            started_tx.send(()).unwrap();
-            held.recv().ok()
-        });
-        started.recv().unwrap();
+        let (release, blocker) = hold_the_only_worker(&pool);
         assert_eq!(sum_in_scope(&pool), 10);
         release.send(()).unwrap();
         blocker.join().unwrap();
@@ -657,13 +663,7 @@ mod tests {
     fn a_panicking_subscriber_does_not_end_the_scope_early() {
         use tracing_subscriber::layer::SubscriberExt;
         let pool = Executor::new(1);
-        let (release, held) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel();
-        let blocker = pool.spawn(move || {
-            started_tx.send(()).unwrap();
-            held.recv().ok()
-        });
-        started.recv().unwrap();
+        let (release, blocker) = hold_the_only_worker(&pool);
         let subscriber =
             tracing_subscriber::registry().with(Saboteur(std::sync::atomic::AtomicBool::new(true)));
         tracing::subscriber::with_default(subscriber, || scope_with_a_late_job(&pool));
@@ -684,13 +684,7 @@ mod tests {
     #[test]
     fn pending_runners_outlive_the_scope_after_shutdown_now() {
         let pool = Builder::new().threads(1).max_queue_size(4).build().unwrap();
-        let (release, held) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel();
-        let blocker = pool.spawn(move || {
-            started_tx.send(()).unwrap();
-            held.recv().ok()
-        });
-        started.recv().unwrap();
+        let (release, blocker) = hold_the_only_worker(&pool);
         let (pending_tx, pending_rx) = mpsc::channel();
         let local = vec![1_u8, 2, 3];
         pool.scope(|s| {
