@@ -276,3 +276,28 @@ fn a_panicking_recorder_is_caught() {
     assert_eq!(counter(&seen, "thread_exec_jobs_completed_total"), 1);
     pool.shutdown();
 }
+
+/// "With no recorder installed it does nothing": a publication that no
+/// recorder hears must not use up the histograms' growth, or the recorder
+/// installed later counts every job in its counters and misses them in its
+/// histograms. (Review: the baseline of `published` advances anyway.)
+#[test]
+fn a_publication_with_no_recorder_uses_up_no_samples() {
+    within(LIMIT, "publish unheard, then heard", || {
+        let pool = pool_with_history("unheard");
+        // No local recorder, and this binary installs no global one.
+        pool.publish_metrics();
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let seen = publish(&pool, &recorder, &snapshotter, "unheard");
+        let ran = counter(&seen, "thread_exec_jobs_completed_total")
+            + counter(&seen, "thread_exec_jobs_panicked_total");
+        assert_eq!(ran, 6);
+        assert_eq!(
+            samples(&seen, "thread_exec_run_time_seconds").len() as u64,
+            ran,
+            "the first recorder to hear the pool gets every timed job"
+        );
+        pool.shutdown();
+    });
+}
