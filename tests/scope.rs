@@ -475,3 +475,64 @@ fn a_scope_spawning_into_a_full_pool_runs_its_own_queued_jobs() {
         );
     });
 }
+
+/// Review: a scoped job runs on the pool through an ordinary job (its
+/// runner), and `stats()` counts the runner, not the job. A scoped job that
+/// panics on a worker is a job that "ran and panicked, on the pool's
+/// threads" (`Stats::panicked`), yet the runner caught nothing and counts
+/// as completed.
+#[test]
+fn a_scoped_job_that_panics_on_a_worker_counts_as_panicked() {
+    quiet_worker_panics();
+    within(LIMIT, "scoped panic counted", || {
+        let pool = Executor::new(1);
+        let (started_tx, started) = mpsc::channel();
+        pool.scope(|s| {
+            let boom = s.spawn(move || {
+                started_tx.send(()).unwrap();
+                panic!("a scoped job fails on the worker");
+            });
+            // Started by the worker, not by this join.
+            started.recv_timeout(LIMIT).unwrap();
+            assert!(boom.join().unwrap_err().is_panic());
+        });
+        pool.wait();
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.completed, stats.panicked),
+            (0, 1),
+            "the worker ran one scoped job, which panicked"
+        );
+        pool.shutdown();
+    });
+}
+
+/// Review: "the pool's queue deadline does not apply to" a scoped job
+/// (`Scope::spawn`), and indeed the job still runs; but its runner expires
+/// on the worker and `stats().expired` counts a job that ran.
+#[test]
+fn a_scoped_job_past_the_queue_timeout_is_not_counted_as_expired() {
+    within(LIMIT, "scoped job past the queue timeout", || {
+        let pool = Builder::new()
+            .threads(1)
+            .queue_timeout(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let (gate, blockers) = occupy(&pool, 1);
+        pool.scope(|s| {
+            let job = s.spawn(|| 7);
+            std::thread::sleep(Duration::from_millis(20)); // past the deadline
+            release(&gate, blockers);
+            // The worker reaches the runner (and expires it).
+            common::eventually(LIMIT, "runner reached", || pool.stats().queued == 0);
+            assert_eq!(job.join().unwrap(), 7, "the scoped job still runs");
+        });
+        pool.wait();
+        assert_eq!(
+            pool.stats().expired,
+            0,
+            "no job expired: the one queued past its deadline ran"
+        );
+        pool.shutdown();
+    });
+}
