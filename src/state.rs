@@ -31,21 +31,14 @@
 //!  close             CLOSED
 //! ```
 //!
-//! A job is *accepted* by the read-modify-write in [`Shared::accept`] that
-//! adds one to both counts while `CLOSED` is clear: a compare-and-swap in a
-//! bounded pool (it must not pass the bound), a `fetch_add` in an unbounded
-//! one, which finds out afterwards whether `CLOSED` was set and if so counts
-//! the job out again at once (`release`, as for a job settled unrun).
-//! Nothing is accepted after `CLOSED` is set, so once it is, `unfinished`
-//! only falls but for those brief refusals, and each time it reaches zero
-//! whoever makes the word exactly `CLOSED` (the closer if nothing was
-//! pending, else the thread that settled the last job or undid the last
-//! refusal) sends every live worker a nudge, and each worker that then finds
-//! the word `CLOSED` exits. A worker that found a refusal's count instead
-//! does not exit but waits again, and the refusal's undoing nudges every
-//! live worker once more. That is the whole graceful-shutdown protocol; no
-//! accepted job can be stranded, because workers only exit once every
-//! accepted job settled.
+//! A job is *accepted* by the compare-and-swap in [`Shared::accept`] that
+//! adds one to both counts while `CLOSED` is clear. Nothing is accepted after
+//! `CLOSED` is set, so once it is, `unfinished` only falls, and the moment it
+//! reaches zero is unique: whoever makes the word exactly `CLOSED` (the closer
+//! if nothing was pending, else the thread that settled the last job) sends
+//! every worker a nudge, and each worker that then finds the word `CLOSED`
+//! exits. That is the whole graceful-shutdown protocol; no accepted job can
+//! be stranded, because workers only exit once every accepted job settled.
 //!
 //! Every access of the word and of the thread counts is SeqCst. The [`Event`]
 //! protocol that lets threads and tasks wait on the word needs less (the
@@ -368,19 +361,6 @@ impl Shared {
     /// Returns the number of queued jobs including this one.
     pub(crate) fn accept(&self) -> Result<u64, Refused> {
         let max = self.config.max_queue_size as u64;
-        if max == 0 {
-            // Unbounded: one read-modify-write, not a load and a
-            // compare-and-swap, on the word every job start contends for.
-            // Accepted if `CLOSED` was clear; else counted out again.
-            let previous = self.state.fetch_add(ONE_QUEUED + ONE_UNFINISHED, SeqCst);
-            if previous & CLOSED != 0 {
-                self.release(ONE_QUEUED + ONE_UNFINISHED);
-                return Err(Refused::Closed);
-            }
-            // `queued` (31 bits) cannot fill: 2^31 queued jobs would take
-            // over 100 GiB of slots.
-            return Ok(Counts::decode(previous).queued + 1);
-        }
         let mut word = self.state.load(SeqCst);
         loop {
             let counts = Counts::decode(word);
