@@ -400,9 +400,11 @@ impl Executor {
     /// on other threads. So a scope opened inside one of the pool's own jobs
     /// finishes even on a one-thread pool (its caller runs its jobs itself),
     /// and a scope of a pool that is shut down runs its jobs on the caller.
-    /// A scoped job is an ordinary job of the pool meanwhile, counted in
-    /// [`Stats`]; one its caller ran first is withdrawn from the pool and
-    /// counted as cancelled there. A scoped job's panic belongs to its
+    /// A scoped job reaches the pool through an ordinary job of its own (its
+    /// runner), which is what [`Stats`] counts and times: a runner that ran
+    /// its scoped job counts as completed, one whose job the caller ran
+    /// first is withdrawn from the pool and counts as cancelled, and the
+    /// pool's [`queue_timeout`](Builder::queue_timeout) never expires one. A scoped job's panic belongs to its
     /// joiner or its scope (below): it is not counted in
     /// [`Stats::panicked`] nor passed to [`Builder::on_panic`]. `scope`
     /// blocks: call it from a blocking context (a plain thread, or a job of
@@ -784,8 +786,7 @@ impl Executor {
     /// Publishes the pool's figures through the [`metrics`] facade to the
     /// recorder in effect on the calling thread (the global one, or one
     /// set with `metrics::with_local_recorder`), each with the label
-    /// `pool` = [`Builder::metrics_label`]. With no recorder installed it
-    /// does nothing. Feature `metrics`.
+    /// `pool` = [`Builder::metrics_label`]. Feature `metrics`.
     ///
     /// | name | kind | value |
     /// | --- | --- | --- |
@@ -806,8 +807,13 @@ impl Executor {
     /// histogram buckets that gained values since the previous call, its
     /// midpoint in seconds (within 3.2 % of each value) that many times;
     /// they stay empty unless the pool
-    /// [records timings](Builder::record_timings). Every name is
-    /// registered, with a description and a unit, on every call.
+    /// [records timings](Builder::record_timings). That growth is handed to
+    /// whichever recorder is in effect at the call, once: a call with no
+    /// recorder installed, or whose recorder panics, uses it up, and a
+    /// recorder installed later hears only the growth after its first call
+    /// (the gauges and counters are absolute, so it hears those whole).
+    /// Every name is registered, with a description and a unit, on every
+    /// call.
     ///
     /// Publication is on read, by design: the job path only writes each
     /// worker's own counters and histograms (no lock, no allocation, no

@@ -239,6 +239,11 @@ fn epoch() -> Instant {
 impl Deadline {
     pub(crate) const NONE: Deadline = Deadline(0);
 
+    /// A deadline that never passes and, being set, keeps the pool's
+    /// `queue_timeout` off the job: for jobs that must not expire (a scoped
+    /// job's runner).
+    pub(crate) const NEVER: Deadline = Deadline(u64::MAX);
+
     /// `instant` as a deadline: one before the epoch has passed already, one
     /// too far to count in nanoseconds (about 584 years) never passes.
     pub(crate) fn at(instant: Instant) -> Deadline {

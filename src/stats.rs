@@ -13,7 +13,7 @@ use crate::timings::Timings;
 /// registry lock (which only scaling touches), with the histograms of a pool
 /// that [records timings](crate::Builder::record_timings): there a snapshot
 /// reads each worker's 1,952 buckets and allocates the two merged
-/// histograms (7.8 KiB each), a cost for the reader, never for the jobs.
+/// histograms (7.6 KiB each), a cost for the reader, never for the jobs.
 /// While jobs run, the fields are
 /// each current but not one atomic picture; once the pool is quiet (after
 /// [`Executor::wait`](crate::Executor::wait)) the job counts are exact. `idle_threads` settles a

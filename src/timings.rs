@@ -81,7 +81,7 @@ pub(crate) fn saturating_nanos(duration: Duration) -> u64 {
 /// An empty `Timings` (timings not recorded, or no job yet) has a count of
 /// zero and answers `Duration::ZERO` to every question. It holds no buckets,
 /// so it costs no allocation; one with values holds its 976 buckets on the
-/// heap (7.8 KiB), which is why [`Stats`](crate::Stats) is `Clone` but not
+/// heap (7.6 KiB), which is why [`Stats`](crate::Stats) is `Clone` but not
 /// `Copy`.
 ///
 /// # Examples

@@ -69,7 +69,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use crate::error::JobError;
 use crate::executor::Executor;
 use crate::handle::JobHandle;
-use crate::job::Job;
+use crate::job::{Deadline, Job};
 use crate::panic::{drop_caught, drop_payload};
 use crate::sync::{lock, Arc, AtomicBool, Condvar, Mutex, Ordering};
 
@@ -277,9 +277,12 @@ impl<'scope> Scope<'scope, '_> {
         let this = Arc::as_ptr(&runner).cast::<()>();
         lock(&self.tasks).push(Arc::clone(&runner));
         let handle = self.send_runner(
-            Job::new(move || {
-                runner.run_if_queued();
-            }),
+            Job {
+                deadline: Deadline::NEVER,
+                ..Job::new(move || {
+                    runner.run_if_queued();
+                })
+            },
             this,
         );
         *lock(&record.runner) = Some(handle);
