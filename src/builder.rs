@@ -431,10 +431,11 @@ impl Builder {
     /// the deadline).
     ///
     /// Off by default although the cost did not show in throughput: on a
-    /// 2-vCPU Xeon, tiny jobs ran 17.7 % (from async code) and 8.6 % (from a
-    /// plain thread) *faster* with timings than without, in the same run
-    /// (the benchmarks' `te-timings` rows), because a slower submitter
-    /// contends less for the queue's lock. What the clock reads cost is CPU
+    /// 2-vCPU Xeon, tiny jobs took 6.1 % less time with timings than without
+    /// from async code and 2.8 % more from a plain thread, in the same run
+    /// (the benchmarks' `te-timings` rows; 17.7 % and 8.6 % less in an
+    /// earlier run), because a slower submitter contends less for the
+    /// queue's lock. What the clock reads cost is CPU
     /// time, about 20-25 ns each on Linux, which a throughput figure hides:
     /// a pool that does not look at its timings should not pay for them.
     ///

@@ -835,8 +835,9 @@ impl Executor {
     /// microseconds a second; in the benchmarks, a thread publishing every
     /// 50 ms to that exporter's default recorder while two workers ran
     /// about two million tiny jobs a second took that CPU from the workers
-    /// on a 2-vCPU machine: tiny jobs took 45 % (async) and 76 % (plain
-    /// thread) longer than in a pool that only records timings. At such
+    /// on a 2-vCPU machine: tiny jobs took 42-45 % (async) and 56-76 %
+    /// (plain thread) longer than in a pool with timings alone, over two
+    /// runs. At such
     /// rates publish less often, or read [`Stats::queue_wait`] directly.
     ///
     /// # Examples
