@@ -304,3 +304,93 @@ fn a_publication_with_no_recorder_uses_up_the_growth_but_not_the_counts() {
         pool.shutdown();
     });
 }
+
+/// `publish_metrics` from the places user code runs: a job, its callback,
+/// an `on_complete` callback, the pool's thread-start hook, and a recorder
+/// that publishes again from inside its own call (a recorder is user
+/// code). Each returns, the pool stays whole, and the counts stay exact.
+#[test]
+fn publishing_from_every_place_user_code_runs_neither_hangs_nor_miscounts() {
+    use std::sync::{Arc, OnceLock};
+    use thread_exec::WeakExecutor;
+
+    /// A recorder that publishes its pool again from inside a counter's
+    /// registration (once, to keep the recursion finite).
+    struct Reentrant {
+        pool: Arc<OnceLock<WeakExecutor>>,
+        inner: DebuggingRecorder,
+        nested: std::sync::atomic::AtomicBool,
+    }
+    impl Recorder for Reentrant {
+        fn describe_counter(&self, k: KeyName, u: Option<Unit>, d: SharedString) {
+            self.inner.describe_counter(k, u, d)
+        }
+        fn describe_gauge(&self, k: KeyName, u: Option<Unit>, d: SharedString) {
+            self.inner.describe_gauge(k, u, d)
+        }
+        fn describe_histogram(&self, k: KeyName, u: Option<Unit>, d: SharedString) {
+            self.inner.describe_histogram(k, u, d)
+        }
+        fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Counter {
+            if !self.nested.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                if let Some(pool) = self.pool.get().and_then(WeakExecutor::upgrade) {
+                    pool.publish_metrics();
+                }
+            }
+            self.inner.register_counter(key, metadata)
+        }
+        fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Gauge {
+            self.inner.register_gauge(key, metadata)
+        }
+        fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Histogram {
+            self.inner.register_histogram(key, metadata)
+        }
+    }
+
+    within(LIMIT, "publish from every place", || {
+        let weak: Arc<OnceLock<WeakExecutor>> = Arc::default();
+        let in_hook = Arc::clone(&weak);
+        let pool = Executor::builder()
+            .threads(2)
+            .record_timings(true)
+            .metrics_label("everywhere")
+            .on_thread_start(move || {
+                if let Some(pool) = in_hook.get().and_then(WeakExecutor::upgrade) {
+                    pool.publish_metrics();
+                }
+            })
+            .build()
+            .unwrap();
+        weak.set(pool.downgrade()).unwrap();
+        // A thread started after `weak` is set runs the hook with the pool.
+        pool.scale_up(1).unwrap();
+        let (a, b, c) = (pool.clone(), pool.clone(), pool.clone());
+        let job =
+            pool.send(Job::new(move || a.publish_metrics()).callback(move |_| b.publish_metrics()));
+        let done = job.on_complete(move |_| c.publish_metrics());
+        done.join().unwrap();
+        let recorder = Reentrant {
+            pool: Arc::clone(&weak),
+            inner: DebuggingRecorder::new(),
+            nested: std::sync::atomic::AtomicBool::new(false),
+        };
+        let snapshotter = recorder.inner.snapshotter();
+        metrics::with_local_recorder(&recorder, || pool.publish_metrics());
+        pool.wait();
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.queued, stats.running), (1, 0, 0));
+        let names: Vec<String> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, ..)| key.key().name().to_owned())
+            .collect();
+        for name in COUNTERS.iter().chain(&GAUGES).chain(&HISTOGRAMS) {
+            assert!(names.iter().any(|n| n == name), "{name} published");
+        }
+        eventually(LIMIT, "the started thread counted", || {
+            pool.stats().threads == 3
+        });
+        pool.shutdown();
+    });
+}
