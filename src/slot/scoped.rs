@@ -106,8 +106,19 @@ trait Task: Send + Sync {
     /// handle took, for the scope to resume.
     fn take_unjoined(&self) -> Option<Box<dyn Any + Send>>;
     /// The job ran on another thread first: withdraws its runner from the
-    /// pool, which frees its place in a bounded queue at once.
+    /// pool, which frees its place in a bounded queue at once. Never unwinds
+    /// (the scope's end calls it): a panic of what the cancel reaches (a
+    /// tracing subscriber) is swallowed.
     fn withdraw_runner(&self);
+    /// Runs the job here if nobody has started it, then withdraws its
+    /// runner; `true` if it ran here.
+    fn run_here(&self) -> bool {
+        let ran = self.run_if_queued();
+        if ran {
+            self.withdraw_runner();
+        }
+        ran
+    }
     /// Whether the job's handle still exists (it may still be joined).
     fn handle_alive(&self) -> bool;
 }
@@ -195,7 +206,7 @@ where
         // Out of the lock before the cancel, which drops the runner's closure.
         let runner = lock(&self.runner).take();
         if let Some(runner) = runner {
-            runner.cancel();
+            without_unwinding(|| runner.cancel());
         }
     }
 
@@ -324,8 +335,7 @@ impl<'scope> Scope<'scope, '_> {
         // Cloned out of the lock: running a job is user code.
         let tasks: Vec<Erased> = lock(&self.tasks).clone();
         for task in tasks {
-            if Arc::as_ptr(&task).cast::<()>() != this && task.run_if_queued() {
-                task.withdraw_runner();
+            if Arc::as_ptr(&task).cast::<()>() != this && task.run_here() {
                 return true;
             }
         }
@@ -356,9 +366,7 @@ impl<'scope> Scope<'scope, '_> {
             // Start everything nobody has started, then wait for the rest:
             // what runs elsewhere overlaps with what runs here.
             for task in &tasks {
-                if task.run_if_queued() {
-                    without_unwinding(|| task.withdraw_runner());
-                }
+                task.run_here();
             }
             for task in &tasks {
                 task.wait_finished();
@@ -525,9 +533,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// }); // handled: the scope returns normally
     /// ```
     pub fn join(self) -> Result<T, JobError> {
-        if self.record.run_if_queued() {
-            self.record.withdraw_runner();
-        } else {
+        if !self.record.run_here() {
             self.record.wait_finished();
         }
         self.record.result().map_err(JobError::panic)
