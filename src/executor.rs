@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::builder::Builder;
+use crate::drain::{DrainAsync, DrainReport};
 use crate::error::{JobError, ScaleError, TrySpawnError};
 use crate::handle::JobHandle;
 use crate::job::{Callback, Job};
@@ -754,6 +755,155 @@ impl Executor {
     /// ```
     pub fn shutdown_now(&self) -> Vec<PendingJob> {
         crate::shutdown::shutdown_now(&self.shared)
+    }
+
+    /// Stops admitting jobs; the jobs already accepted, queued or running,
+    /// go on, and the threads exit once the queue is empty. Returns at once.
+    /// Any clone may call it; it applies to the pool, and is idempotent.
+    ///
+    /// The first step of a service's stop: every later submission is
+    /// refused as after [`shutdown`](Executor::shutdown) (a
+    /// [`JobError::is_closed`] error, or the job handed back by
+    /// [`try_spawn`](Executor::try_spawn) and
+    /// [`spawn_async`](Executor::spawn_async)), which with the `axum`
+    /// feature answers 503 with `Retry-After`, so a load balancer sends the
+    /// client elsewhere. Follow it with [`drain_async`](Executor::drain_async)
+    /// to wait, within a deadline, for what was accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(1);
+    /// let accepted = pool.spawn(|| "runs");
+    /// pool.close();
+    /// assert!(pool.spawn(|| "refused").join().unwrap_err().is_closed());
+    /// assert_eq!(accepted.join().unwrap(), "runs");
+    /// ```
+    pub fn close(&self) {
+        crate::shutdown::close_and_settle_starts(&self.shared);
+    }
+
+    /// Stops admitting jobs and waits for the pool to finish the jobs it
+    /// accepted, but only until `timeout` has passed: the blocking twin of
+    /// [`drain_async`](Executor::drain_async), which says what happens at
+    /// the deadline. Returns once every thread has exited (and been joined),
+    /// or at the deadline with the unstarted jobs handed back.
+    ///
+    /// `Duration::ZERO` hands back every queued job at once (as
+    /// [`shutdown_now`](Executor::shutdown_now)); a timeout too long for
+    /// `Instant` waits without a bound (as [`shutdown`](Executor::shutdown)).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks for at most `timeout`; from async code use
+    /// [`drain_async`](Executor::drain_async).
+    ///
+    /// # Panics
+    ///
+    /// As [`shutdown`](Executor::shutdown), on one of the pool's threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = thread_exec::Executor::new(2);
+    /// let handles: Vec<_> = (0..4).map(|i| pool.spawn(move || i)).collect();
+    /// let report = pool.drain(Duration::from_secs(10));
+    /// assert!(report.is_complete(), "{report}");
+    /// assert_eq!(report.completed(), 4);
+    /// # drop(handles);
+    /// ```
+    pub fn drain(&self, timeout: Duration) -> DrainReport {
+        self.shared.refuse_own_worker("drain");
+        crate::drain::drain(&self.shared, timeout)
+    }
+
+    /// Stops admitting jobs at the call (as [`close`](Executor::close)) and
+    /// resolves, without blocking the runtime, once the pool has finished
+    /// every job it accepted or `timeout` has passed, to a [`DrainReport`]:
+    ///
+    /// - jobs that ran meanwhile ([`completed`](DrainReport::completed));
+    /// - at the deadline, the jobs that had not started, taken out of the
+    ///   queue and handed back ([`into_pending`](DrainReport::into_pending)):
+    ///   run them, store them, or drop the report to cancel them, so the
+    ///   handlers awaiting them answer at once;
+    /// - the jobs still running then ([`still_running`](DrainReport::still_running)).
+    ///   A running job is never interrupted (threads cannot be killed
+    ///   safely); it finishes on its thread, or ends with the process: a
+    ///   Rust process exits when `main` returns, whatever other threads
+    ///   still run, so return from `main` after the drain and the exit is
+    ///   bounded by the deadline, not by the longest job. A job that checks
+    ///   [`is_cancelled`](crate::is_cancelled) can stop early when the
+    ///   handle or future that waited for it is dropped.
+    ///
+    /// The deadline needs a clock, and the crate needs no runtime: the
+    /// first time the future waits with a deadline ahead, it starts a timer
+    /// thread that ends with the drain. If the operating system refuses that
+    /// thread, the drain gives up at once.
+    ///
+    /// # In a service
+    ///
+    /// The order of tokio's graceful-shutdown guide (a signal, then a
+    /// `CancellationToken`, then waiting for the tasks to finish): on the
+    /// signal, stop accepting connections (axum's
+    /// `serve(..).with_graceful_shutdown(token.cancelled_owned())`) and
+    /// [`close`](Executor::close) the pool, so handlers that reach it late
+    /// answer 503 with `Retry-After`; let the in-flight handlers finish,
+    /// within the deadline (those waiting for their jobs get them); then
+    /// drain the pool with what is left of the deadline, for the jobs no
+    /// handler waits for; then return from `main`.
+    /// `examples/graceful_shutdown.rs` is that service, driven by SIGTERM
+    /// or ctrl-c.
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, Instant};
+    /// use thread_exec::Executor;
+    ///
+    /// async fn stop(pool: Executor, server: impl std::future::Future<Output = ()>) {
+    ///     let deadline = Instant::now() + Duration::from_secs(10);
+    ///     pool.close(); // late handlers answer 503
+    ///     // In-flight handlers finish, within the deadline.
+    ///     let _ = tokio::time::timeout_at(deadline.into(), server).await;
+    ///     let report = pool.drain_async(deadline.saturating_duration_since(Instant::now())).await;
+    ///     eprintln!("drained: {report}"); // then return from main
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Polling it on one of this pool's threads (in a job) while it would
+    /// wait panics, as [`shutdown_async`](Executor::shutdown_async) does.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops waiting (and its timer thread); the pool
+    /// stays closed, and its threads finish the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = thread_exec::Executor::new(1);
+    /// let (release, rx) = std::sync::mpsc::channel::<()>();
+    /// let (started_tx, started) = std::sync::mpsc::channel();
+    /// let stuck = pool.spawn(move || { started_tx.send(()).unwrap(); rx.recv().ok() });
+    /// started.recv().unwrap();
+    /// let queued = pool.spawn(|| "never started");
+    ///
+    /// let report = pool.drain_async(Duration::from_millis(20)).await;
+    /// assert_eq!((report.handed_back(), report.still_running()), (1, 1));
+    /// drop(report); // cancels the handed-back job
+    /// assert!(queued.await.unwrap_err().is_cancelled());
+    /// # drop(release);
+    /// # stuck.await.unwrap();
+    /// # }
+    /// ```
+    pub fn drain_async(&self, timeout: Duration) -> DrainAsync {
+        crate::drain::drain_async(&self.shared, timeout)
     }
 
     /// `true` once a shutdown call (on any clone) closed the pool. Dropping

@@ -85,7 +85,8 @@
 //! | error | status |
 //! | --- | --- |
 //! | queue full ([`JobError::is_full`]) | 503 with `Retry-After: 1` |
-//! | shut down, queue deadline passed, cancelled | 503 |
+//! | shut down or [closed](Executor::close) | 503 with `Retry-After: 1` |
+//! | queue deadline passed, cancelled | 503 |
 //! | the job panicked | 500, without the panic's message (it stays in `tracing` and [`Builder::on_panic`]) |
 //!
 //! `examples/web_bridge.rs` is a whole axum service built this way, and
@@ -168,9 +169,10 @@
 // The layers, bottom up; a module uses only those below it (and `executor`
 // and `builder` each other):
 //   sync, error, timings -> panic -> event, job -> slot -> queue, registry -> state
-//   -> worker -> scaling, shutdown, stats -> metrics -> handle -> submit
+//   -> worker -> scaling, shutdown, stats -> drain, metrics -> handle -> submit
 //   -> executor, builder
 mod builder;
+mod drain;
 mod error;
 mod event;
 mod executor;
@@ -194,6 +196,7 @@ mod timings;
 mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MAX_THREADS, MIN_STACK_SIZE};
+pub use drain::{DrainAsync, DrainReport};
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
 pub use executor::{Executor, WaitAsync, WeakExecutor};
 pub use handle::{is_cancelled, JobHandle};

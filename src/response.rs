@@ -6,7 +6,7 @@
 //! | error | status | why |
 //! | --- | --- | --- |
 //! | queue full ([`JobError::is_full`], [`TrySpawnError::is_full`]) | 503, `Retry-After: 1` | shed load; the client may retry soon |
-//! | shut down ([`JobError::is_closed`], [`SpawnError`]) | 503 | the service is stopping |
+//! | shut down or closed ([`JobError::is_closed`], [`SpawnError`]) | 503, `Retry-After: 1` | the service is stopping; the client may retry, elsewhere (a load balancer's next instance) |
 //! | queue deadline passed ([`JobError::is_expired`]) | 503 | the work was too late to start |
 //! | cancelled ([`JobError::is_cancelled`]) | 503 | the work was called off |
 //! | panic ([`JobError::is_panic`]) | 500 | a bug; the message is not sent to the client |
@@ -22,7 +22,8 @@ use http::{header, HeaderValue, StatusCode};
 use crate::error::{JobError, SpawnError, TrySpawnError};
 
 /// Seconds a client is told to wait before retrying a request that met a
-/// full queue: short, since a queue drains in milliseconds.
+/// full queue (short, since a queue drains in milliseconds) or a pool that
+/// stopped admitting (another instance can take it at once).
 const RETRY_AFTER_SECS: &str = "1";
 
 impl IntoResponse for JobError {
@@ -42,7 +43,7 @@ impl IntoResponse for JobError {
             (StatusCode::SERVICE_UNAVAILABLE, "cancelled")
         };
         let mut response = (status, reason).into_response();
-        if self.is_full() {
+        if self.is_full() || self.is_closed() {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),
@@ -53,15 +54,16 @@ impl IntoResponse for JobError {
 }
 
 impl<F> IntoResponse for TrySpawnError<F> {
-    /// As the [`JobError`] it converts into: 503 with `Retry-After` when the
-    /// queue is full, 503 when shut down. The job is dropped.
+    /// As the [`JobError`] it converts into: 503 with `Retry-After`, the
+    /// queue being full or the pool shut down. The job is dropped.
     fn into_response(self) -> Response {
         JobError::from(self).into_response()
     }
 }
 
 impl<F> IntoResponse for SpawnError<F> {
-    /// 503: the executor is shut down. The job is dropped.
+    /// 503 with `Retry-After`: the executor is shut down. The job is
+    /// dropped.
     fn into_response(self) -> Response {
         JobError::from(self).into_response()
     }

@@ -93,7 +93,7 @@ pub(crate) fn shutdown_now(shared: &Shared) -> Vec<PendingJob> {
 /// happen under `Shared::scaling`; see `scaling`'s module docs), so that
 /// `alive` counts every thread that will ever run. Brief: at most one
 /// scale operation's thread starts.
-fn close_and_settle_starts(shared: &Shared) {
+pub(crate) fn close_and_settle_starts(shared: &Shared) {
     shared.close();
     drop(lock(&shared.scaling));
 }
