@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 
 use crate::shutdown::PendingJob;
 use crate::state::{Condition, Shared, Until};
-use crate::sync::{lock, Arc};
+use crate::sync::Arc;
 
-/// What a drain did: the jobs that ran while it waited, the jobs it handed
-/// back at the deadline (not started), and the jobs still running when it
-/// gave up.
+/// What a drain did: the jobs that finished while it waited, the jobs it
+/// handed back at the deadline (not started), and the jobs still running
+/// when it gave up. The three add up to the jobs the pool had accepted and
+/// not finished when the drain closed it.
 ///
 /// The jobs handed back are [`PendingJob`]s: take them with
 /// [`into_pending`](DrainReport::into_pending) to run or store them, or
@@ -44,33 +45,42 @@ use crate::sync::{lock, Arc};
 /// use std::time::Duration;
 ///
 /// let pool = thread_exec::Executor::new(2);
-/// pool.spawn(|| 1 + 1);
+/// let handle = pool.spawn(|| 1 + 1);
 /// let report = pool.drain(Duration::from_secs(10));
 /// assert!(report.is_complete());
-/// assert_eq!((report.completed(), report.handed_back(), report.still_running()), (1, 0, 0));
+/// assert_eq!((report.handed_back(), report.still_running()), (0, 0));
+/// assert_eq!(handle.join().unwrap(), 2);
 /// ```
 #[must_use = "dropping a DrainReport cancels the jobs it handed back; check is_complete"]
 pub struct DrainReport {
-    completed: u64,
+    finished: u64,
     pending: Vec<PendingJob>,
     still_running: u64,
     complete: bool,
 }
 
 impl DrainReport {
-    /// Jobs that ran (returned or panicked) while the drain waited.
+    /// Jobs that were accepted and unfinished when the drain began, and
+    /// finished while it waited: they ran (returning or panicking), or
+    /// their queue deadline passed, or their handles cancelled them.
     ///
     /// # Examples
     ///
     /// ```
-    /// # let pool = thread_exec::Executor::new(1);
+    /// # futures::executor::block_on(async {
+    /// let pool = thread_exec::Executor::new(1);
+    /// let (release, rx) = std::sync::mpsc::channel::<()>();
+    /// pool.spawn(move || rx.recv().ok());
     /// for i in 0..3 {
     ///     pool.spawn(move || i);
     /// }
-    /// assert_eq!(pool.drain(std::time::Duration::MAX).completed(), 3);
+    /// let drain = pool.drain_async(std::time::Duration::MAX); // begins here
+    /// drop(release);
+    /// assert_eq!(drain.await.finished(), 4);
+    /// # });
     /// ```
-    pub fn completed(&self) -> u64 {
-        self.completed
+    pub fn finished(&self) -> u64 {
+        self.finished
     }
 
     /// Jobs that had not started at the deadline and were taken out of the
@@ -153,7 +163,7 @@ impl fmt::Debug for DrainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DrainReport")
             .field("complete", &self.complete)
-            .field("completed", &self.completed)
+            .field("finished", &self.finished)
             .field("handed_back", &self.pending.len())
             .field("still_running", &self.still_running)
             .finish()
@@ -164,35 +174,38 @@ impl fmt::Display for DrainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} jobs completed, {} handed back at the deadline, {} still running",
-            self.completed,
+            "{} jobs finished, {} handed back at the deadline, {} still running",
+            self.finished,
             self.pending.len(),
             self.still_running
         )
     }
 }
 
-/// Jobs that have run (returned or panicked) on the pool so far.
-fn ran(shared: &Shared) -> u64 {
-    let totals = lock(&shared.registry).totals();
-    totals.completed + totals.panicked
+/// The jobs accepted and not finished: at the drain's start, once the pool
+/// is closed (it accepts no more), this is what the drain is about.
+fn unfinished(shared: &Shared) -> u64 {
+    shared.counts().unfinished
 }
 
 /// Step 3: the deadline passed with jobs unfinished.
-fn give_up(shared: &Shared, ran_before: u64) -> DrainReport {
+fn give_up(shared: &Shared, unfinished_before: u64) -> DrainReport {
     let pending = crate::shutdown::shutdown_now(shared);
     let counts = shared.counts();
+    let still_running = counts.unfinished - counts.queued;
     DrainReport {
-        completed: ran(shared).saturating_sub(ran_before),
+        finished: unfinished_before
+            .saturating_sub(pending.len() as u64)
+            .saturating_sub(still_running),
         pending,
-        still_running: counts.unfinished - counts.queued,
+        still_running,
         complete: false,
     }
 }
 
-fn complete(shared: &Shared, ran_before: u64) -> DrainReport {
+fn complete(unfinished_before: u64) -> DrainReport {
     DrainReport {
-        completed: ran(shared).saturating_sub(ran_before),
+        finished: unfinished_before,
         pending: Vec::new(),
         still_running: 0,
         complete: true,
@@ -201,23 +214,23 @@ fn complete(shared: &Shared, ran_before: u64) -> DrainReport {
 
 /// `Executor::drain`: the blocking drain.
 pub(crate) fn drain(shared: &Shared, timeout: Duration) -> DrainReport {
-    let ran_before = ran(shared);
+    crate::shutdown::close_and_settle_starts(shared);
+    let unfinished_before = unfinished(shared);
     if crate::shutdown::shutdown_until(shared, crate::sync::deadline_after(timeout)) {
-        complete(shared, ran_before)
+        complete(unfinished_before)
     } else {
-        give_up(shared, ran_before)
+        give_up(shared, unfinished_before)
     }
 }
 
 /// `Executor::drain_async`: closes the pool at the call.
 pub(crate) fn drain_async(shared: &Arc<Shared>, timeout: Duration) -> DrainAsync {
-    let ran_before = ran(shared);
     crate::shutdown::close_and_settle_starts(shared);
     DrainAsync {
         exited: Until::new(shared, Condition::Exited),
         shared: Arc::clone(shared),
         deadline: crate::sync::deadline_after(timeout),
-        ran_before,
+        unfinished_before: unfinished(shared),
         alarm: None,
         done: false,
     }
@@ -245,7 +258,8 @@ pub struct DrainAsync {
     exited: Until,
     /// `None`: no deadline (a timeout too long for `Instant`).
     deadline: Option<Instant>,
-    ran_before: u64,
+    /// The jobs accepted and unfinished when the pool closed.
+    unfinished_before: u64,
     /// Started at the first wait with a deadline ahead.
     alarm: Option<Alarm>,
     done: bool,
@@ -300,9 +314,9 @@ impl DrainAsync {
         self.done = true;
         self.alarm = None;
         if exited {
-            complete(&self.shared, self.ran_before)
+            complete(self.unfinished_before)
         } else {
-            give_up(&self.shared, self.ran_before)
+            give_up(&self.shared, self.unfinished_before)
         }
     }
 }

@@ -811,8 +811,8 @@ impl Executor {
     /// let handles: Vec<_> = (0..4).map(|i| pool.spawn(move || i)).collect();
     /// let report = pool.drain(Duration::from_secs(10));
     /// assert!(report.is_complete(), "{report}");
-    /// assert_eq!(report.completed(), 4);
-    /// # drop(handles);
+    /// let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    /// assert_eq!(results, [0, 1, 2, 3]);
     /// ```
     pub fn drain(&self, timeout: Duration) -> DrainReport {
         self.shared.refuse_own_worker("drain");
@@ -823,7 +823,7 @@ impl Executor {
     /// resolves, without blocking the runtime, once the pool has finished
     /// every job it accepted or `timeout` has passed, to a [`DrainReport`]:
     ///
-    /// - jobs that ran meanwhile ([`completed`](DrainReport::completed));
+    /// - jobs that finished meanwhile ([`finished`](DrainReport::finished));
     /// - at the deadline, the jobs that had not started, taken out of the
     ///   queue and handed back ([`into_pending`](DrainReport::into_pending)):
     ///   run them, store them, or drop the report to cancel them, so the
@@ -1016,6 +1016,7 @@ impl Executor {
     /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish_metrics(&self) {
         crate::metrics::publish(&self.shared);
     }

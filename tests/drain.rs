@@ -47,7 +47,7 @@ fn drain_waits_for_the_accepted_jobs_and_reports_them() {
     let report = within(LIMIT, "drain", move || pool.drain(LIMIT));
     assert!(report.is_complete(), "{report}");
     assert_eq!(ran.load(SeqCst), 50);
-    assert!(report.completed() <= 50, "{report}");
+    assert!(report.finished() <= 50, "{report}");
     assert_eq!((report.handed_back(), report.still_running()), (0, 0));
 }
 
@@ -100,7 +100,7 @@ fn drain_async_returns_by_the_deadline_and_dropping_the_report_cancels() {
         assert!(ticks.load(SeqCst) >= 5, "the runtime was blocked");
         ticker.abort();
         assert_eq!((report.handed_back(), report.still_running()), (1, 1));
-        assert_eq!(report.completed(), 0);
+        assert_eq!(report.finished(), 0);
         assert!(report.to_string().contains("1 still running"), "{report}");
         drop(report);
         assert!(queued.await.unwrap_err().is_cancelled());
