@@ -473,6 +473,7 @@ impl Builder {
     /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics_label(mut self, label: impl Into<String>) -> Builder {
         self.metrics_label = Some(label.into());
         self

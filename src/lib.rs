@@ -158,6 +158,7 @@
 //! whose parent is the span current where it was submitted, so a request's
 //! span follows its blocking work onto the worker.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,

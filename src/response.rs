@@ -26,6 +26,7 @@ use crate::error::{JobError, SpawnError, TrySpawnError};
 /// stopped admitting (another instance can take it at once).
 const RETRY_AFTER_SECS: &str = "1";
 
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl IntoResponse for JobError {
     fn into_response(self) -> Response {
         let (status, reason) = if self.is_panic() {
@@ -53,6 +54,7 @@ impl IntoResponse for JobError {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<F> IntoResponse for TrySpawnError<F> {
     /// As the [`JobError`] it converts into: 503 with `Retry-After`, the
     /// queue being full or the pool shut down. The job is dropped.
@@ -61,6 +63,7 @@ impl<F> IntoResponse for TrySpawnError<F> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<F> IntoResponse for SpawnError<F> {
     /// 503 with `Retry-After`: the executor is shut down. The job is
     /// dropped.
