@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
-use thread_exec::{Executor, Job};
+use thread_exec::Executor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // What a service does once at start: install the recorder. A real one
@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let spin = if i % 100 == 0 { 2_000 } else { 20 };
             std::thread::sleep(Duration::from_micros(spin));
         };
-        match pool.try_send(Job::new(job)) {
+        match pool.try_spawn(job) {
             Ok(_) => accepted += 1,
             Err(_) => shed += 1,
         }

@@ -319,7 +319,8 @@ impl From<JobError> for std::io::Error {
 }
 
 /// The error of [`Executor::try_spawn`](crate::Executor::try_spawn) and
-/// [`Executor::try_send`](crate::Executor::try_send): the job could not be
+/// [`Executor::try_run`](crate::Executor::try_run) (and of the deprecated
+/// [`Executor::try_send`](crate::Executor::try_send)): the job could not be
 /// queued without blocking: [`is_full`](TrySpawnError::is_full) or
 /// [`is_closed`](TrySpawnError::is_closed). The job comes back untouched
 /// either way; take it with [`into_inner`](TrySpawnError::into_inner).
@@ -447,8 +448,9 @@ impl<F> From<TrySpawnError<F>> for JobError {
     }
 }
 
-/// The error of [`Executor::spawn_async`](crate::Executor::spawn_async) and
-/// [`Executor::send_async`](crate::Executor::send_async): the executor was
+/// The error of [`Executor::spawn_async`](crate::Executor::spawn_async) (and
+/// of the deprecated
+/// [`Executor::send_async`](crate::Executor::send_async)): the executor was
 /// shut down before the job could be queued (possibly while waiting for room
 /// in a full queue). The job comes back untouched through
 /// [`into_inner`](SpawnError::into_inner).

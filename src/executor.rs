@@ -10,16 +10,18 @@ use std::time::Duration;
 
 use crate::builder::Builder;
 use crate::drain::{DrainAsync, DrainReport};
-use crate::error::{JobError, ScaleError, TrySpawnError};
+#[cfg(doc)]
+use crate::error::JobError;
+use crate::error::{ScaleError, TrySpawnError};
 use crate::handle::JobHandle;
-use crate::job::{Callback, Job};
+use crate::job::{Callback, IntoJob, Job};
 use crate::shutdown::{PendingJob, ShutdownAsync};
 use crate::slot::scoped::Scope;
 #[cfg(doc)]
 use crate::slot::scoped::ScopedJoinHandle;
-use crate::state::{Condition, Refused, Shared, Until};
+use crate::state::{Condition, Shared, Until};
 use crate::stats::Stats;
-use crate::submit::{accept_blocking, enqueue, refused, Run, SendAsync, SpawnAsync, TryRun};
+use crate::submit::{submit_blocking, try_submit, Run, SendAsync, SpawnAsync, TryRun};
 use crate::sync::Arc;
 
 /// A pool of OS threads that runs blocking jobs, and the handle to it.
@@ -105,11 +107,26 @@ impl Executor {
         Builder::new()
     }
 
-    /// Queues `f` to run on a worker thread and returns its handle.
+    /// Queues a job to run on a worker thread and returns its handle:
+    /// `job` is a closure, or a whole [`Job`] (with a
+    /// [callback](Job::callback), a [priority](Job::priority), a
+    /// [queue deadline](Job::deadline)). Dropping the handle detaches the
+    /// job: it still runs.
     ///
-    /// If the executor is shut down, `f` is dropped and the handle yields an
+    /// The submitting methods, one per choice:
+    ///
+    /// | on a full bounded queue | dropping what it returns | method |
+    /// | --- | --- | --- |
+    /// | wait, blocking the thread | detaches | `spawn` (`send` is the same) |
+    /// | refuse, handing the job back | detaches | [`try_spawn`](Executor::try_spawn) |
+    /// | wait without blocking (async) | detaches | [`spawn_async`](Executor::spawn_async) |
+    /// | wait without blocking (async) | cancels | [`run`](Executor::run) |
+    /// | refuse, handing the job back | cancels, once awaited | [`try_run`](Executor::try_run) |
+    ///
+    /// If the executor is shut down, the job is dropped (a `Job`'s callback
+    /// runs at once on this thread with the error) and the handle yields an
     /// error with [`JobError::is_closed`]; use
-    /// [`try_spawn`](Executor::try_spawn) to get `f` back instead.
+    /// [`try_spawn`](Executor::try_spawn) to get the job back instead.
     ///
     /// # Blocking
     ///
@@ -123,25 +140,27 @@ impl Executor {
     /// # Examples
     ///
     /// ```
-    /// let pool = thread_exec::Executor::new(2);
+    /// use thread_exec::{Executor, Job, Priority};
+    ///
+    /// let pool = Executor::new(2);
     /// let handle = pool.spawn(|| std::fs::metadata(".").is_ok());
     /// assert!(handle.join().unwrap());
+    ///
+    /// let job = Job::new(|| [1, 2, 3]).priority(Priority::High).callback(|result| println!("{result:?}"));
+    /// assert_eq!(pool.spawn(job).join().unwrap(), [1, 2, 3]);
     /// ```
-    pub fn spawn<F, T>(&self, f: F) -> JobHandle<T>
+    pub fn spawn<J, T>(&self, job: J) -> JobHandle<T>
     where
-        F: FnOnce() -> T + Send + 'static,
+        J: IntoJob<T>,
         T: Send + 'static,
     {
-        self.send(Job::new(f))
+        submit_blocking(&self.shared, job.into_job())
     }
 
-    /// Queues a [`Job`] (a closure with an optional callback) and returns
-    /// its handle. To block until that job is done, `join` the handle:
-    /// `executor.send(job).join()`.
-    ///
-    /// If the executor is shut down, the job's closure is dropped, its
-    /// callback runs at once on this thread with an error for which
-    /// [`JobError::is_closed`] holds, and the handle yields that error.
+    /// The Python package's name for [`spawn`](Executor::spawn), which it
+    /// is: queues a [`Job`] (or a closure) and returns its handle. To block
+    /// until that job is done, `join` the handle: `executor.send(job).join()`
+    /// is Python's `block=True`.
     ///
     /// # Blocking
     ///
@@ -156,26 +175,24 @@ impl Executor {
     /// let job = Job::new(|| [1, 2, 3]).callback(|result| println!("{result:?}"));
     /// assert_eq!(pool.send(job).join().unwrap(), [1, 2, 3]);
     /// ```
-    pub fn send<F, C, T>(&self, job: Job<F, C>) -> JobHandle<T>
+    pub fn send<J, T>(&self, job: J) -> JobHandle<T>
     where
-        F: FnOnce() -> T + Send + 'static,
-        C: Callback<T>,
+        J: IntoJob<T>,
         T: Send + 'static,
     {
-        match accept_blocking(&self.shared) {
-            Ok(queued) => enqueue(&self.shared, job, queued),
-            Err(Refused::Closed | Refused::Full) => refused(job, JobError::closed()),
-        }
+        submit_blocking(&self.shared, job.into_job())
     }
 
-    /// Queues `f` if that needs no waiting; never blocks.
+    /// Queues a job (a closure or a [`Job`]) if that needs no waiting;
+    /// never blocks. Dropping the handle detaches the job.
     ///
     /// # Errors
     ///
     /// [`TrySpawnError`] if the bounded queue is full
-    /// ([`is_full`](TrySpawnError::is_full)) or the executor is shut down
-    /// ([`is_closed`](TrySpawnError::is_closed)); either hands `f`
-    /// back untouched.
+    /// ([`is_full`](TrySpawnError::is_full), counted in
+    /// [`Stats::rejected`]) or the executor is shut down
+    /// ([`is_closed`](TrySpawnError::is_closed)); either hands the job
+    /// back untouched, as it was passed (the closure, or the `Job`).
     ///
     /// # Examples
     ///
@@ -199,13 +216,12 @@ impl Executor {
     /// assert_eq!(queued.join().unwrap(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_spawn<F, T>(&self, f: F) -> Result<JobHandle<T>, TrySpawnError<F>>
+    pub fn try_spawn<J, T>(&self, job: J) -> Result<JobHandle<T>, TrySpawnError<J>>
     where
-        F: FnOnce() -> T + Send + 'static,
+        J: IntoJob<T>,
         T: Send + 'static,
     {
-        self.try_send(Job::new(f))
-            .map_err(|err| err.map(|job| job.f))
+        try_submit(&self.shared, job.into_job()).map_err(|err| err.map(J::from_job))
     }
 
     /// Queues a [`Job`] if that needs no waiting; never blocks.
@@ -217,12 +233,14 @@ impl Executor {
     /// # Examples
     ///
     /// ```
+    /// # #![allow(deprecated)]
     /// use thread_exec::{Executor, Job};
     ///
     /// let pool = Executor::new(1);
     /// let handle = pool.try_send(Job::new(|| 1).callback(|_| {})).unwrap();
     /// assert_eq!(handle.join().unwrap(), 1);
     /// ```
+    #[deprecated(since = "0.1.0", note = "use `try_spawn`, which takes a `Job` too")]
     pub fn try_send<F, C, T>(
         &self,
         job: Job<F, C>,
@@ -232,50 +250,48 @@ impl Executor {
         C: Callback<T>,
         T: Send + 'static,
     {
-        match self.shared.accept() {
-            Ok(queued) => Ok(enqueue(&self.shared, job, queued)),
-            Err(Refused::Full) => {
-                self.shared.count_rejected();
-                Err(TrySpawnError::full(job))
-            }
-            Err(Refused::Closed) => Err(TrySpawnError::closed(job)),
-        }
+        try_submit(&self.shared, job)
     }
 
-    /// Queues `f`, waiting for room in a full bounded queue without blocking
-    /// the runtime: the future resolves to the job's handle once queued.
+    /// Queues a job (a closure or a [`Job`]), waiting for room in a full
+    /// bounded queue without blocking the runtime: the future resolves to
+    /// the job's handle once queued. Dropping that handle detaches the job.
     ///
     /// # Errors
     ///
-    /// The future yields [`SpawnError`](crate::SpawnError) with `f` inside if the executor is
-    /// shut down (by any clone) before the job was queued. The future
-    /// borrows the executor, as flume's `send_async` borrows its sender:
-    /// cloning the pool's `Arc` for every submission cost more than the rest
-    /// of an uncontended submission. Clone the `Executor` into a task that
-    /// must own it.
+    /// The future yields [`SpawnError`](crate::SpawnError) with the job inside (as it was
+    /// passed) if the executor is shut down (by any clone) before the job
+    /// was queued. The future borrows the executor, as flume's `send_async`
+    /// borrows its sender: cloning the pool's `Arc` for every submission
+    /// cost more than the rest of an uncontended submission. Clone the
+    /// `Executor` into a task that must own it.
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future before it resolved drops `f` unqueued; nothing
-    /// runs.
+    /// Dropping the future before it resolved drops the job unqueued;
+    /// nothing runs.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use thread_exec::Job;
+    ///
     /// let pool = thread_exec::Executor::builder().threads(1).max_queue_size(8).build()?;
     /// let handle = pool.spawn_async(|| 40 + 2).await?;
     /// assert_eq!(handle.await?, 42);
+    /// let handle = pool.spawn_async(Job::new(|| "ok").callback(|_| {})).await?;
+    /// assert_eq!(handle.await?, "ok");
     /// # Ok(())
     /// # }
     /// ```
-    pub fn spawn_async<F, T>(&self, f: F) -> SpawnAsync<'_, F, T>
+    pub fn spawn_async<J, T>(&self, job: J) -> SpawnAsync<'_, J, T>
     where
-        F: FnOnce() -> T + Send + 'static,
+        J: IntoJob<T>,
         T: Send + 'static,
     {
-        SpawnAsync::new(self.send_async(Job::new(f)))
+        SpawnAsync::new(&self.shared, job)
     }
 
     /// Queues a [`Job`], waiting for room without blocking the runtime, as
@@ -293,6 +309,7 @@ impl Executor {
     /// # Examples
     ///
     /// ```
+    /// # #![allow(deprecated)]
     /// use thread_exec::{Executor, Job};
     /// # futures::executor::block_on(async {
     /// let pool = Executor::new(1);
@@ -300,6 +317,7 @@ impl Executor {
     /// assert_eq!(handle.await.unwrap(), "ok");
     /// # });
     /// ```
+    #[deprecated(since = "0.1.0", note = "use `spawn_async`, which takes a `Job` too")]
     pub fn send_async<F, C, T>(&self, job: Job<F, C>) -> SendAsync<'_, F, C, T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -309,18 +327,20 @@ impl Executor {
         SendAsync::new(&self.shared, job)
     }
 
-    /// Runs `f` on the pool and resolves to its result: waits for room in
-    /// the queue, then for the job, without blocking the runtime. The web
-    /// handler's blocking bridge.
+    /// Runs a job (a closure or a [`Job`]) on the pool and resolves to its
+    /// result: waits for room in the queue, then for the job, without
+    /// blocking the runtime. The web handler's blocking bridge when it
+    /// should wait for room rather than shed.
     ///
     /// If the executor is shut down the result is an error for which
     /// [`JobError::is_closed`] holds.
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future before the job started cancels it: it never runs,
-    /// so a handler whose client went away stops costing CPU. Once started,
-    /// the job is asked to stop ([`crate::is_cancelled`] turns `true` inside
+    /// Nothing is queued until the future is first polled. Dropping the
+    /// future before the job started cancels it: it never runs, so a
+    /// handler whose client went away stops costing CPU. Once started, the
+    /// job is asked to stop ([`crate::is_cancelled`] turns `true` inside
     /// it); a job that does not look runs to the end, and its result is
     /// dropped.
     ///
@@ -329,40 +349,57 @@ impl Executor {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), thread_exec::JobError> {
+    /// use std::time::Duration;
+    /// use thread_exec::Job;
+    ///
     /// let pool = thread_exec::Executor::new(2);
     /// let len = pool.run(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0)).await?;
     /// assert!(len > 0);
+    /// let fresh = pool.run(Job::new(|| "fresh").queue_timeout(Duration::from_secs(1))).await?;
+    /// assert_eq!(fresh, "fresh");
     /// # Ok(())
     /// # }
     /// ```
-    pub fn run<F, T>(&self, f: F) -> Run<'_, F, T>
+    pub fn run<J, T>(&self, job: J) -> Run<'_, J, T>
     where
-        F: FnOnce() -> T + Send + 'static,
+        J: IntoJob<T>,
         T: Send + 'static,
     {
-        Run::new(self.spawn_async(f))
+        crate::submit::run_job(&self.shared, job)
     }
 
-    /// Queues `f` if there is room now, and returns a future of its result
-    /// that cancels the job if dropped: the web handler's blocking bridge
-    /// that sheds load instead of waiting (`pool.try_run(f)?.await?`).
+    /// Queues a job (a closure or a [`Job`]) if there is room now, and
+    /// returns a future of its result that cancels the job if dropped: the
+    /// web handler's blocking bridge that sheds load instead of waiting
+    /// (`pool.try_run(f)?.await?`).
     ///
     /// # Errors
     ///
-    /// As [`try_spawn`](Executor::try_spawn): [`TrySpawnError`] with `f`
-    /// inside if the bounded queue is full (counted in
+    /// As [`try_spawn`](Executor::try_spawn): [`TrySpawnError`] with the
+    /// job inside if the bounded queue is full (counted in
     /// [`Stats::rejected`]) or the executor is shut down. It converts into
-    /// a [`JobError`] (without `f`), so a handler returning
+    /// a [`JobError`] (without the job), so a handler returning
     /// `Result<_, JobError>` can use `?` on both the submission and the
     /// result; with the `axum` feature both answer as HTTP responses.
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future before the job started cancels it: it never
-    /// runs, and in a bounded pool its place in the queue is free at once.
-    /// Dropped while the job runs, the job is asked to stop
-    /// ([`crate::is_cancelled`] turns `true` inside it); a job that does not
-    /// look runs to the end, and its result is dropped.
+    /// The job is queued when `try_run` returns. Once the future has been
+    /// polled (awaited), dropping it before the job started cancels the
+    /// job: it never runs, and in a bounded pool its place in the queue is
+    /// free at once. Dropped while the job runs, the job is asked to stop
+    /// ([`crate::is_cancelled`] turns `true` inside it); a job that does
+    /// not look runs to the end, and its result is dropped.
+    ///
+    /// A future dropped without ever being polled detaches the job
+    /// instead, as a dropped [`JobHandle`] does: `let _ = pool.try_run(f)`
+    /// (which the `must_use` lint suggests) runs `f`, rather than cancel it
+    /// with no sign. A handler that awaits the future at once, as
+    /// `pool.try_run(f)?.await` does, always polls it before it can be
+    /// dropped, so a client that goes away cancels its job. (A future that
+    /// waits unpolled in a `select!` whose other branch wins at once
+    /// detaches too; call [`JobHandle::cancel`] on a handle from
+    /// [`try_spawn`](Executor::try_spawn) for explicit control.)
     ///
     /// # Examples
     ///
@@ -382,12 +419,12 @@ impl Executor {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn try_run<F, T>(&self, f: F) -> Result<TryRun<T>, TrySpawnError<F>>
+    pub fn try_run<J, T>(&self, job: J) -> Result<TryRun<T>, TrySpawnError<J>>
     where
-        F: FnOnce() -> T + Send + 'static,
+        J: IntoJob<T>,
         T: Send + 'static,
     {
-        self.try_spawn(f).map(TryRun::new)
+        crate::submit::try_run_job(&self.shared, job)
     }
 
     /// Runs `f` with a [`Scope`] whose jobs may borrow from the caller: they

@@ -17,9 +17,10 @@ use crate::sync::Arc;
 /// [`join`](JobHandle::join) for plain threads, and the place to
 /// [`cancel`](JobHandle::cancel) it or attach a callback.
 ///
-/// Returned by [`Executor::spawn`](crate::Executor::spawn),
-/// [`Executor::send`](crate::Executor::send) and their `try_`/`_async`
-/// siblings. It resolves to `Ok(value)`, or to a [`JobError`] if the job
+/// Returned by [`Executor::spawn`](crate::Executor::spawn) (and
+/// [`send`](crate::Executor::send), the same call),
+/// [`try_spawn`](crate::Executor::try_spawn) and
+/// [`spawn_async`](crate::Executor::spawn_async). It resolves to `Ok(value)`, or to a [`JobError`] if the job
 /// panicked, was cancelled, or was refused by a shut-down executor.
 ///
 /// Dropping a `JobHandle` detaches the job: it still runs, and its result is

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::JobError;
 
-/// A unit of work for [`Executor::send`](crate::Executor::send): a closure
-/// to run on a worker thread and, optionally, a callback that receives its
-/// outcome on that worker right after it ran.
+/// A unit of work for [`Executor::spawn`](crate::Executor::spawn) and every
+/// other submitting call: a closure to run on a worker thread and,
+/// optionally, a callback that receives its outcome on that worker right
+/// after it ran, a [priority](Job::priority) and a
+/// [queue deadline](Job::deadline).
 ///
 /// `Job::new(f)` is what [`Executor::spawn`](crate::Executor::spawn) sends
 /// for you; build a `Job` yourself to attach a
@@ -367,10 +369,92 @@ where
     }
 }
 
+/// What the submitting methods of [`Executor`](crate::Executor) take: a
+/// closure `FnOnce() -> T + Send + 'static`, or a whole [`Job`] (a closure
+/// with a [callback](Job::callback), a [priority](Job::priority) or a
+/// [queue deadline](Job::deadline)).
+///
+/// So one method serves both: `pool.spawn(|| 1)` and
+/// `pool.spawn(Job::new(|| 1).priority(Priority::High))`. An error that
+/// hands the job back ([`TrySpawnError`](crate::TrySpawnError),
+/// [`SpawnError`](crate::SpawnError)) hands back what was passed: the
+/// closure, or the `Job`.
+///
+/// Sealed: its methods are the crate's own.
+///
+/// # Examples
+///
+/// ```
+/// use thread_exec::{Executor, Job, Priority};
+///
+/// let pool = Executor::new(1);
+/// let plain = pool.spawn(|| 1);
+/// let urgent = pool.spawn(Job::new(|| 2).priority(Priority::High));
+/// assert_eq!(plain.join().unwrap() + urgent.join().unwrap(), 3);
+/// ```
+pub trait IntoJob<T>: sealed::SealedJob<T> + Sized {
+    /// The closure inside.
+    #[doc(hidden)]
+    type F: FnOnce() -> T + Send + 'static;
+    /// The callback inside.
+    #[doc(hidden)]
+    type C: Callback<T>;
+
+    #[doc(hidden)]
+    fn into_job(self) -> Job<Self::F, Self::C>;
+
+    /// What was passed, back from the job made of it (an error hands it back).
+    #[doc(hidden)]
+    fn from_job(job: Job<Self::F, Self::C>) -> Self;
+}
+
+impl<F, T> IntoJob<T> for F
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type F = F;
+    type C = NoCallback;
+
+    #[inline]
+    fn into_job(self) -> Job<F, NoCallback> {
+        Job::new(self)
+    }
+
+    #[inline]
+    fn from_job(job: Job<F, NoCallback>) -> F {
+        job.f
+    }
+}
+
+impl<F, C, T> IntoJob<T> for Job<F, C>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    type F = F;
+    type C = C;
+
+    #[inline]
+    fn into_job(self) -> Job<F, C> {
+        self
+    }
+
+    #[inline]
+    fn from_job(job: Job<F, C>) -> Job<F, C> {
+        job
+    }
+}
+
 mod sealed {
     use crate::error::JobError;
 
     pub trait Sealed<T> {}
     impl<T> Sealed<T> for super::NoCallback {}
     impl<T, G: FnOnce(&Result<T, JobError>)> Sealed<T> for G {}
+
+    pub trait SealedJob<T> {}
+    impl<T, F: FnOnce() -> T> SealedJob<T> for F {}
+    impl<T, F, C> SealedJob<T> for super::Job<F, C> {}
 }

@@ -36,7 +36,7 @@
 //! assert_eq!(checksum, 499_500);
 //!
 //! // A Job with a callback, then wait for everything.
-//! pool.send(Job::new(|| vec![1, 2, 3]).callback(|result| println!("{result:?}")));
+//! pool.spawn(Job::new(|| vec![1, 2, 3]).callback(|result| println!("{result:?}")));
 //! pool.wait();
 //!
 //! // Grow and shrink at run time.
@@ -46,6 +46,18 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Which call
+//!
+//! Every submitting call takes a closure or a whole [`Job`] ([`IntoJob`]);
+//! the call says what happens when a bounded queue is full and when what
+//! it returns is dropped (see [`Executor::spawn`] for the table):
+//! [`spawn`](Executor::spawn) waits, [`try_spawn`](Executor::try_spawn)
+//! refuses, [`spawn_async`](Executor::spawn_async) awaits room, and their
+//! handles detach when dropped; [`run`](Executor::run) (awaits room) and
+//! [`try_run`](Executor::try_run) (refuses) return futures that cancel the
+//! job when dropped after being polled. [`send`](Executor::send) is
+//! `spawn` under the Python package's name.
 //!
 //! # In a web handler
 //!
@@ -106,7 +118,7 @@
 //! use thread_exec::{Executor, Job, Priority};
 //!
 //! let pool = Executor::new(2);
-//! let rebuild = pool.send(Job::new(|| "index rebuilt").priority(Priority::Low));
+//! let rebuild = pool.spawn(Job::new(|| "index rebuilt").priority(Priority::Low));
 //! let lines = ["a b", "c d e"];
 //! let words: usize = pool.scope(|s| {
 //!     let counts: Vec<_> = lines
@@ -201,7 +213,7 @@ pub use drain::{DrainAsync, DrainReport};
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
 pub use executor::{Executor, WaitAsync, WeakExecutor};
 pub use handle::{is_cancelled, JobHandle};
-pub use job::{Callback, Job, NoCallback, Priority};
+pub use job::{Callback, IntoJob, Job, NoCallback, Priority};
 pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
 pub use slot::scoped::{Scope, ScopedJoinHandle};

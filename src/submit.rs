@@ -8,10 +8,10 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use crate::error::{JobError, SpawnError};
+use crate::error::{JobError, SpawnError, TrySpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
-use crate::job::{Callback, Deadline, Job, NoCallback, Stamp, Times};
+use crate::job::{Callback, Deadline, IntoJob, Job, Stamp, Times};
 use crate::state::{Owed, Refused, Shared};
 use crate::sync::{deadline_after, spin_briefly, Arc};
 
@@ -65,6 +65,64 @@ pub(crate) fn accept_blocking(shared: &Shared) -> Result<u64, Refused> {
             other => return other,
         }
     }
+}
+
+/// `Executor::spawn` and `send`: queues `job`, blocking while a bounded
+/// queue is full; a closed pool settles its handle as closed.
+pub(crate) fn submit_blocking<F, C, T>(shared: &Arc<Shared>, job: Job<F, C>) -> JobHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    match accept_blocking(shared) {
+        Ok(queued) => enqueue(shared, job, queued),
+        Err(Refused::Closed | Refused::Full) => refused(job, JobError::closed()),
+    }
+}
+
+/// `Executor::try_spawn`: queues `job` if that needs no waiting; a full
+/// queue's refusal counts in `Stats::rejected`.
+pub(crate) fn try_submit<F, C, T>(
+    shared: &Arc<Shared>,
+    job: Job<F, C>,
+) -> Result<JobHandle<T>, TrySpawnError<Job<F, C>>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
+    T: Send + 'static,
+{
+    match shared.accept() {
+        Ok(queued) => Ok(enqueue(shared, job, queued)),
+        Err(Refused::Full) => {
+            shared.count_rejected();
+            Err(TrySpawnError::full(job))
+        }
+        Err(Refused::Closed) => Err(TrySpawnError::closed(job)),
+    }
+}
+
+/// `Executor::try_run`, for a closure or a whole `Job` alike: the one path
+/// of a job whose submitter sheds load rather than wait and whose future
+/// cancels it when dropped after being polled.
+pub(crate) fn try_run_job<J, T>(shared: &Arc<Shared>, job: J) -> Result<TryRun<T>, TrySpawnError<J>>
+where
+    J: IntoJob<T>,
+    T: Send + 'static,
+{
+    try_submit(shared, job.into_job())
+        .map(TryRun::new)
+        .map_err(|err| err.map(J::from_job))
+}
+
+/// `Executor::run`, for a closure or a whole `Job` alike: waits for room,
+/// then for the result.
+pub(crate) fn run_job<J, T>(shared: &Arc<Shared>, job: J) -> Run<'_, J, T>
+where
+    J: IntoJob<T>,
+    T: Send + 'static,
+{
+    Run::new(SpawnAsync::new(shared, job))
 }
 
 /// Puts an accepted job into the queue.
@@ -131,22 +189,26 @@ where
     )
 }
 
-/// The future of [`Executor::send_async`](crate::Executor::send_async): resolves to the job's handle once
-/// the job is queued.
+/// The future of [`Executor::spawn_async`](crate::Executor::spawn_async):
+/// resolves to the job's handle once the job is queued. `J` is what was
+/// passed: a closure or a [`Job`].
 #[must_use = "futures do nothing unless polled"]
-pub struct SendAsync<'a, F, C, T> {
+pub struct SpawnAsync<'a, J, T> {
     // Borrowed, not a clone of the `Executor` or of its `Arc`: a clone's two
     // reference-count updates cost more than the rest of an uncontended
     // submission.
     shared: &'a Arc<Shared>,
-    job: Option<Job<F, C>>,
+    /// What was passed, made a `Job` only once accepted (no projection of
+    /// `IntoJob` in a field: an async block holding this stays `Send`
+    /// without a higher-ranked bound).
+    job: Option<J>,
     listener: Listener,
     _output: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<'a, F, C, T> SendAsync<'a, F, C, T> {
-    pub(crate) fn new(shared: &'a Arc<Shared>, job: Job<F, C>) -> Self {
-        SendAsync {
+impl<'a, J, T> SpawnAsync<'a, J, T> {
+    pub(crate) fn new(shared: &'a Arc<Shared>, job: J) -> Self {
+        SpawnAsync {
             shared,
             job: Some(job),
             listener: Listener::default(),
@@ -156,15 +218,14 @@ impl<'a, F, C, T> SendAsync<'a, F, C, T> {
 }
 
 // The job is moved out by value, never pinned in place.
-impl<F, C, T> Unpin for SendAsync<'_, F, C, T> {}
+impl<J, T> Unpin for SpawnAsync<'_, J, T> {}
 
-impl<F, C, T> Future for SendAsync<'_, F, C, T>
+impl<J, T> Future for SpawnAsync<'_, J, T>
 where
-    F: FnOnce() -> T + Send + 'static,
-    C: Callback<T>,
+    J: IntoJob<T>,
     T: Send + 'static,
 {
-    type Output = Result<JobHandle<T>, SpawnError<Job<F, C>>>;
+    type Output = Result<JobHandle<T>, SpawnError<J>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -177,15 +238,15 @@ where
                     let job = this
                         .job
                         .take()
-                        .expect("`SendAsync` polled after completion");
-                    return Poll::Ready(Ok(enqueue(shared, job, queued)));
+                        .expect("`SpawnAsync` polled after completion");
+                    return Poll::Ready(Ok(enqueue(shared, job.into_job(), queued)));
                 }
                 Err(Refused::Closed) => {
                     shared.capacity.unlisten(&mut this.listener);
                     let job = this
                         .job
                         .take()
-                        .expect("`SendAsync` polled after completion");
+                        .expect("`SpawnAsync` polled after completion");
                     return Poll::Ready(Err(SpawnError::new(job)));
                 }
                 Err(Refused::Full) => {
@@ -207,50 +268,52 @@ where
     }
 }
 
-impl<F, C, T> Drop for SendAsync<'_, F, C, T> {
+impl<J, T> Drop for SpawnAsync<'_, J, T> {
     fn drop(&mut self) {
         self.shared.capacity.unlisten(&mut self.listener);
     }
 }
 
-impl<F, C, T> fmt::Debug for SendAsync<'_, F, C, T> {
+impl<J, T> fmt::Debug for SpawnAsync<'_, J, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendAsync")
+        f.debug_struct("SpawnAsync")
             .field("queued", &self.job.is_none())
             .finish_non_exhaustive()
     }
 }
 
-/// The future of [`Executor::spawn_async`](crate::Executor::spawn_async): resolves to the job's handle once
-/// the job is queued.
+/// The future of the deprecated
+/// [`Executor::send_async`](crate::Executor::send_async): resolves to the
+/// job's handle once the job is queued. [`SpawnAsync`] of a [`Job`].
 #[must_use = "futures do nothing unless polled"]
-pub struct SpawnAsync<'a, F, T> {
-    inner: SendAsync<'a, F, NoCallback, T>,
+pub struct SendAsync<'a, F, C, T> {
+    inner: SpawnAsync<'a, Job<F, C>, T>,
 }
 
-impl<'a, F, T> SpawnAsync<'a, F, T> {
-    pub(crate) fn new(inner: SendAsync<'a, F, NoCallback, T>) -> Self {
-        SpawnAsync { inner }
+impl<'a, F, C, T> SendAsync<'a, F, C, T> {
+    pub(crate) fn new(shared: &'a Arc<Shared>, job: Job<F, C>) -> Self {
+        SendAsync {
+            inner: SpawnAsync::new(shared, job),
+        }
     }
 }
 
-impl<F, T> Future for SpawnAsync<'_, F, T>
+impl<F, C, T> Future for SendAsync<'_, F, C, T>
 where
     F: FnOnce() -> T + Send + 'static,
+    C: Callback<T>,
     T: Send + 'static,
 {
-    type Output = Result<JobHandle<T>, SpawnError<F>>;
+    type Output = Result<JobHandle<T>, SpawnError<Job<F, C>>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.inner)
-            .poll(cx)
-            .map_err(|err| SpawnError::new(err.into_inner().f))
+        Pin::new(&mut self.inner).poll(cx)
     }
 }
 
-impl<F, T> fmt::Debug for SpawnAsync<'_, F, T> {
+impl<F, C, T> fmt::Debug for SendAsync<'_, F, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SpawnAsync").field(&self.inner).finish()
+        f.debug_tuple("SendAsync").field(&self.inner).finish()
     }
 }
 
@@ -258,27 +321,27 @@ impl<F, T> fmt::Debug for SpawnAsync<'_, F, T> {
 /// job started cancels the job; dropping it while the job runs asks the job
 /// to stop (see [`crate::is_cancelled`]).
 #[must_use = "futures do nothing unless polled; dropping `Run` cancels the job"]
-pub struct Run<'a, F, T> {
-    stage: RunStage<'a, F, T>,
+pub struct Run<'a, J, T> {
+    stage: RunStage<'a, J, T>,
 }
 
-impl<'a, F, T> Run<'a, F, T> {
-    pub(crate) fn new(queuing: SpawnAsync<'a, F, T>) -> Self {
+impl<'a, J, T> Run<'a, J, T> {
+    pub(crate) fn new(queuing: SpawnAsync<'a, J, T>) -> Self {
         Run {
             stage: RunStage::Queuing(queuing),
         }
     }
 }
 
-enum RunStage<'a, F, T> {
-    Queuing(SpawnAsync<'a, F, T>),
+enum RunStage<'a, J, T> {
+    Queuing(SpawnAsync<'a, J, T>),
     Waiting(JobHandle<T>),
     Done,
 }
 
-impl<F, T> Future for Run<'_, F, T>
+impl<J, T> Future for Run<'_, J, T>
 where
-    F: FnOnce() -> T + Send + 'static,
+    J: IntoJob<T>,
     T: Send + 'static,
 {
     type Output = Result<T, JobError>;
@@ -304,7 +367,7 @@ where
     }
 }
 
-impl<F, T> Drop for Run<'_, F, T> {
+impl<J, T> Drop for Run<'_, J, T> {
     fn drop(&mut self) {
         if let RunStage::Waiting(handle) = &self.stage {
             handle.cancel();
@@ -312,7 +375,7 @@ impl<F, T> Drop for Run<'_, F, T> {
     }
 }
 
-impl<F, T> fmt::Debug for Run<'_, F, T> {
+impl<J, T> fmt::Debug for Run<'_, J, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match self.stage {
             RunStage::Queuing(_) => "queuing",
@@ -324,18 +387,25 @@ impl<F, T> fmt::Debug for Run<'_, F, T> {
 }
 
 /// The future of [`Executor::try_run`](crate::Executor::try_run): the job's
-/// result. Dropping it before the job started cancels the job; dropping it
-/// while the job runs asks the job to stop (see [`crate::is_cancelled`]).
-#[must_use = "futures do nothing unless polled; dropping `TryRun` cancels the job"]
+/// result. The job is queued already; once this future has been polled
+/// (awaited), dropping it before the job started cancels the job, and
+/// dropping it while the job runs asks the job to stop (see
+/// [`crate::is_cancelled`]). Dropped without ever being polled, as
+/// `let _ = pool.try_run(f)` does, it detaches the job, as dropping a
+/// [`JobHandle`] does: the job still runs, nothing is cancelled silently.
+#[must_use = "await it: its result is the job's; dropped unpolled, the job runs detached"]
 pub struct TryRun<T> {
     /// `None` once the result was returned.
     handle: Option<JobHandle<T>>,
+    /// Polled at least once: from then on, dropping cancels.
+    polled: bool,
 }
 
 impl<T> TryRun<T> {
     pub(crate) fn new(handle: JobHandle<T>) -> Self {
         TryRun {
             handle: Some(handle),
+            polled: false,
         }
     }
 }
@@ -344,6 +414,7 @@ impl<T> Future for TryRun<T> {
     type Output = Result<T, JobError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.polled = true;
         let handle = self
             .handle
             .as_mut()
@@ -357,7 +428,9 @@ impl<T> Future for TryRun<T> {
 impl<T> Drop for TryRun<T> {
     fn drop(&mut self) {
         if let Some(handle) = &self.handle {
-            handle.cancel();
+            if self.polled {
+                handle.cancel();
+            }
         }
     }
 }
@@ -365,6 +438,7 @@ impl<T> Drop for TryRun<T> {
 impl<T> fmt::Debug for TryRun<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryRun")
+            .field("polled", &self.polled)
             .field("done", &self.handle.is_none())
             .finish()
     }

@@ -3,6 +3,7 @@
 //! `try_send` hand the job back, `spawn_async` waits without blocking the
 //! runtime, `run` cancels on drop), and how blocked submitters wake when the
 //! pool closes.
+#![allow(deprecated)] // also covers the deprecated `try_send` and `send_async`, which keep working
 
 mod common;
 

@@ -46,17 +46,41 @@ async fn try_run_returns_the_result_and_sheds_when_full() {
     );
 }
 
+/// Polls `future` once, as the `.await` of a handler does before the
+/// handler can be dropped.
+fn poll_once<F: std::future::Future + Unpin>(future: &mut F) {
+    let _ = futures::executor::block_on(futures::future::poll_immediate(future));
+}
+
+#[test]
+fn a_try_run_future_dropped_unpolled_detaches_the_job() {
+    within(LIMIT, "let _ = try_run", || {
+        let (pool, gate, busy) = saturated_pool();
+        let ran = counter();
+        let seen = Arc::clone(&ran);
+        // What rustc's `must_use` lint suggests: it must not cancel silently.
+        let _ = pool.try_run(move || {
+            seen.fetch_add(1, SeqCst);
+        });
+        common::release(&gate, busy);
+        pool.wait();
+        assert_eq!(ran.load(SeqCst), 1, "the job ran, detached");
+        assert_eq!(pool.stats().cancelled, 0);
+    });
+}
+
 #[test]
 fn a_try_run_future_dropped_before_the_job_starts_cancels_it() {
     within(LIMIT, "dropped try_run", || {
         let (pool, gate, busy) = saturated_pool();
         let ran = counter();
         let seen = Arc::clone(&ran);
-        let future = pool
+        let mut future = pool
             .try_run(move || {
                 seen.fetch_add(1, SeqCst);
             })
             .unwrap();
+        poll_once(&mut future); // as a handler's `.await` does
         drop(future);
         common::release(&gate, busy);
         pool.wait();
@@ -71,7 +95,7 @@ fn a_try_run_future_dropped_while_the_job_runs_asks_it_to_stop() {
         let pool = Executor::new(1);
         let (started_tx, started) = mpsc::channel();
         let (saw_tx, saw) = mpsc::channel();
-        let future = pool
+        let mut future = pool
             .try_run(move || {
                 started_tx.send(()).unwrap();
                 let deadline = Instant::now() + LIMIT;
@@ -82,6 +106,7 @@ fn a_try_run_future_dropped_while_the_job_runs_asks_it_to_stop() {
             })
             .unwrap();
         started.recv_timeout(LIMIT).unwrap();
+        poll_once(&mut future);
         drop(future);
         assert!(
             saw.recv_timeout(LIMIT).unwrap(),

@@ -1,6 +1,7 @@
 //! Priority lanes: a worker takes the next job from the highest lane that
 //! has one, first in first out within a lane; the lanes share the bounded
 //! capacity; deadlines, cancellation and `shutdown_now` work in every lane.
+#![allow(deprecated)] // also covers the deprecated `try_send` and `send_async`, which keep working
 
 mod common;
 

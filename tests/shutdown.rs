@@ -4,6 +4,7 @@
 //! `wait`/`shutdown` called from a pool job; and the counting test: under
 //! concurrent submitters, a canceller and a `shutdown_now`, every accepted
 //! job is run, cancelled or handed back, exactly once.
+#![allow(deprecated)] // also covers the deprecated `try_send` and `send_async`, which keep working
 
 mod common;
 

@@ -25,6 +25,7 @@
 //! pools use `try_spawn` instead of a blocking `spawn` (the blocking one
 //! deadlocked before the fix that reentrancy.rs's
 //! `spawn_on_a_full_queue_from_a_job_while_other_threads_submit` guards).
+#![allow(deprecated)] // also covers the deprecated `try_send` and `send_async`, which keep working
 
 mod common;
 
