@@ -444,9 +444,15 @@ impl Executor {
     /// first is withdrawn from the pool and counts as cancelled, and the
     /// pool's [`queue_timeout`](Builder::queue_timeout) never expires one. A scoped job's panic belongs to its
     /// joiner or its scope (below): it is not counted in
-    /// [`Stats::panicked`] nor passed to [`Builder::on_panic`]. `scope`
-    /// blocks: call it from a blocking context (a plain thread, or a job of
-    /// a pool), not from async code.
+    /// [`Stats::panicked`] nor passed to [`Builder::on_panic`].
+    ///
+    /// # Blocking
+    ///
+    /// Blocks until every job of the scope has finished: call it from a
+    /// blocking context (a plain thread, a job of a pool, or
+    /// `tokio::task::spawn_blocking`), not from async code. There is no
+    /// async twin: a future cannot promise to be polled to its end, which a
+    /// scope's borrows need.
     ///
     /// # Panics
     ///

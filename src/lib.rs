@@ -59,6 +59,23 @@
 //! job when dropped after being polled. [`send`](Executor::send) is
 //! `spawn` under the Python package's name.
 //!
+//! # Blocking calls in async code
+//!
+//! The calls that wait on the calling thread have a `# Blocking` section
+//! saying when they block and which call to use from async code instead:
+//! [`JobHandle::join`] (`.await` the handle), [`Executor::wait`]
+//! ([`wait_async`](Executor::wait_async)), [`Executor::shutdown`]
+//! ([`shutdown_async`](Executor::shutdown_async)),
+//! [`Executor::drain`] ([`drain_async`](Executor::drain_async)),
+//! [`Executor::spawn`] on a full bounded queue
+//! ([`spawn_async`](Executor::spawn_async), [`try_spawn`](Executor::try_spawn)),
+//! and [`Executor::scope`] (a blocking context only). They do not check
+//! whether the calling thread drives an async runtime, as tokio's
+//! `block_on` does: tokio tells its runtime's own threads apart with state
+//! of its own, and what its public API offers (`Handle::try_current`) holds
+//! on `spawn_blocking`'s threads too, where blocking is right, so a check
+//! on it would refuse correct code.
+//!
 //! # In a web handler
 //!
 //! A handler that must call blocking code should shed load when the pool is

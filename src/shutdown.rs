@@ -143,6 +143,11 @@ impl PendingJob {
     /// panic, as a [`JobError`](crate::JobError)) to its handle. Callbacks
     /// run here too. Does nothing if the handle cancelled the job meanwhile.
     ///
+    /// # Blocking
+    ///
+    /// For as long as the job runs: from async code, run it on a blocking
+    /// thread (`tokio::task::spawn_blocking(move || job.run())`).
+    ///
     /// # Examples
     ///
     /// ```

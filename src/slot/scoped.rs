@@ -266,6 +266,11 @@ impl<'scope> Scope<'scope, '_> {
     /// still runs: a scoped job is never cancelled, and the pool's queue
     /// deadline does not apply to it).
     ///
+    /// # Blocking
+    ///
+    /// Only on a full bounded queue, as [`Executor::spawn`]; a scope is a
+    /// blocking context already (see [`Executor::scope`]).
+    ///
     /// # Examples
     ///
     /// ```
@@ -522,6 +527,10 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// # Errors
     ///
     /// Only a panic of the job: a scoped job is never cancelled nor expired.
+    ///
+    /// # Blocking
+    ///
+    /// Parks the thread until the job is done, or runs it here.
     ///
     /// # Examples
     ///
