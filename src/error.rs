@@ -537,10 +537,17 @@ pub struct BuildError {
 #[derive(Debug)]
 pub(crate) enum BuildErrorKind {
     ZeroThreads,
-    MinAboveMax { min: usize, max: usize },
-    TooManyThreads { requested: usize },
+    MinAboveMax {
+        min: usize,
+        max: usize,
+    },
+    TooManyThreads {
+        requested: usize,
+    },
     NulInName,
     Spawn(std::io::Error),
+    /// `build_global` after the global pool was built.
+    GlobalBuilt,
 }
 
 impl BuildError {
@@ -565,6 +572,9 @@ impl fmt::Display for BuildError {
                 f.write_str("thread_name contains a NUL byte, which a thread name cannot hold")
             }
             BuildErrorKind::Spawn(err) => write!(f, "could not start a worker thread: {err}"),
+            BuildErrorKind::GlobalBuilt => f.write_str(
+                "the global pool is already built (build_global must come before its first use)",
+            ),
         }
     }
 }

@@ -122,6 +122,24 @@
 //! measures it under overload against the same service on
 //! `tokio::task::spawn_blocking`.
 //!
+//! # The global pool
+//!
+//! For code that just needs blocking work off the runtime, as
+//! `tokio::task::spawn_blocking` gives it, the free functions
+//! [`spawn`], [`try_spawn`], [`spawn_async`], [`run`], [`try_run`],
+//! [`wait`] and [`wait_async`] use a pool built on first use
+//! ([`global`]): elastic and sized for blocking I/O as tokio's blocking
+//! pool is (no thread until needed, up to 512, 10 s keep-alive, unbounded
+//! queue). Configure it once, before its first use, with
+//! [`Builder::build_global`].
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let len = thread_exec::spawn(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len())).await;
+//! assert!(len.unwrap().unwrap() > 0);
+//! # });
+//! ```
+//!
 //! # Priorities and scoped jobs
 //!
 //! [`Job::priority`] puts a job in one of three lanes ([`Priority`]):
@@ -200,12 +218,13 @@
 // and `builder` each other):
 //   sync, error, timings -> panic -> event, job -> slot -> queue, registry -> state
 //   -> worker -> scaling, shutdown, stats -> drain, metrics -> handle -> submit
-//   -> executor, builder
+//   -> executor, builder -> global
 mod builder;
 mod drain;
 mod error;
 mod event;
 mod executor;
+mod global;
 mod handle;
 mod job;
 #[cfg(feature = "metrics")]
@@ -229,6 +248,9 @@ pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MAX_THREADS, MI
 pub use drain::{DrainAsync, DrainReport};
 pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
 pub use executor::{Executor, WaitAsync, WeakExecutor};
+pub use global::{
+    global, run, spawn, spawn_async, try_run, try_spawn, wait, wait_async, GLOBAL_MAX_THREADS,
+};
 pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, IntoJob, Job, NoCallback, Priority};
 pub use panic::JobPanic;
