@@ -19,6 +19,11 @@
 //! - stopping loses nothing: [`shutdown`](Executor::shutdown) runs every
 //!   accepted job, and [`shutdown_now`](Executor::shutdown_now) hands the
 //!   unstarted ones back as [`PendingJob`]s;
+//! - a service stops within a deadline: [`close`](Executor::close) refuses
+//!   new work while accepted jobs go on, and
+//!   [`drain_async`](Executor::drain_async) waits for them until the
+//!   deadline, then hands back what has not started and reports what still
+//!   runs ([`DrainReport`]);
 //! - the pool grows and shrinks at run time, and a scale-down takes effect
 //!   promptly instead of after the queue drains.
 //!
