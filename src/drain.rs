@@ -97,7 +97,8 @@ impl DrainReport {
     }
 
     /// Jobs still running when the drain gave up. They are not
-    /// interrupted: each finishes on its thread, which then exits. A
+    /// interrupted: each finishes on its thread, and the pool's threads
+    /// exit once the last has (idle ones stay parked until then). A
     /// process that returns from `main` meanwhile ends them with it (Rust
     /// does not wait for other threads at exit).
     ///
