@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::builder::Builder;
-use crate::error::{JobError, ScaleError, TrySpawnError};
+use crate::error::{JobError, ScaleError, ShedReason, TrySpawnError};
 use crate::handle::JobHandle;
 use crate::job::{Callback, Job};
 use crate::shutdown::{PendingJob, ShutdownAsync};
@@ -18,7 +18,9 @@ use crate::slot::scoped::Scope;
 use crate::slot::scoped::ScopedJoinHandle;
 use crate::state::{Condition, Refused, Shared, Until};
 use crate::stats::Stats;
-use crate::submit::{accept_blocking, enqueue, refused, Run, SendAsync, SpawnAsync, TryRun};
+use crate::submit::{
+    accept_blocking, enqueue, overloaded, refused, Run, SendAsync, SpawnAsync, TryRun,
+};
 use crate::sync::Arc;
 
 /// A pool of OS threads that runs blocking jobs, and the handle to it.
@@ -161,6 +163,9 @@ impl Executor {
         C: Callback<T>,
         T: Send + 'static,
     {
+        if overloaded(&self.shared, &job) {
+            return refused(job, JobError::shed(ShedReason::Submit));
+        }
         match accept_blocking(&self.shared) {
             Ok(queued) => enqueue(&self.shared, job, queued),
             Err(Refused::Closed | Refused::Full) => refused(job, JobError::closed()),
@@ -231,13 +236,20 @@ impl Executor {
         C: Callback<T>,
         T: Send + 'static,
     {
-        match self.shared.accept() {
-            Ok(queued) => Ok(enqueue(&self.shared, job, queued)),
-            Err(Refused::Full) => {
-                self.shared.count_rejected();
-                Err(TrySpawnError::full(job))
+        if overloaded(&self.shared, &job) {
+            return Err(TrySpawnError::overloaded(job));
+        }
+        loop {
+            match self.shared.accept() {
+                Ok(queued) => return Ok(enqueue(&self.shared, job, queued)),
+                // A lower lane's sheddable job gives up its place.
+                Err(Refused::Full) if self.shared.displace_below(job.priority) => {}
+                Err(Refused::Full) => {
+                    self.shared.count_rejected();
+                    return Err(TrySpawnError::full(job));
+                }
+                Err(Refused::Closed) => return Err(TrySpawnError::closed(job)),
             }
-            Err(Refused::Closed) => Err(TrySpawnError::closed(job)),
         }
     }
 
@@ -386,7 +398,14 @@ impl Executor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.try_spawn(f).map(TryRun::new)
+        // Its caller waits for the answer: the pool may shed it.
+        let job = Job {
+            sheddable: true,
+            ..Job::new(f)
+        };
+        self.try_send(job)
+            .map(TryRun::new)
+            .map_err(|err| err.map(|job| job.f))
     }
 
     /// Runs `f` with a [`Scope`] whose jobs may borrow from the caller: they

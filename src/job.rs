@@ -43,6 +43,10 @@ pub struct Job<F, C = NoCallback> {
     pub(crate) callback: C,
     pub(crate) deadline: Deadline,
     pub(crate) priority: Priority,
+    /// Its caller waits for the answer and would rather hear at once that
+    /// the pool cannot serve it in time (`try_run`): the pool may shed it
+    /// under overload even without a deadline (see `crate::overload`).
+    pub(crate) sheddable: bool,
 }
 
 /// The callback type of a [`Job`] that has none.
@@ -79,6 +83,7 @@ impl<F> Job<F, NoCallback> {
             callback: NoCallback,
             deadline: Deadline::NONE,
             priority: Priority::Normal,
+            sheddable: false,
         }
     }
 
@@ -122,6 +127,7 @@ impl<F> Job<F, NoCallback> {
             callback,
             deadline: self.deadline,
             priority: self.priority,
+            sheddable: self.sheddable,
         }
     }
 }
@@ -275,6 +281,18 @@ impl Deadline {
         self != Deadline::NONE
     }
 
+    /// Whether a job with this deadline may be shed under overload: it has
+    /// one that can pass (a job that must never expire must never be shed
+    /// either).
+    pub(crate) fn allows_shedding(self) -> bool {
+        self.is_set() && self != Deadline::NEVER
+    }
+
+    /// The deadline on the stamps' scale; 0 for none.
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
+    }
+
     /// Whether the deadline is set and had passed at `now` (a stamp read
     /// when the job was reached).
     pub(crate) fn has_passed_at(self, now: Stamp) -> bool {
@@ -298,6 +316,11 @@ impl Stamp {
 
     pub(crate) fn is_set(self) -> bool {
         self != Stamp::NONE
+    }
+
+    /// The stamp on the deadlines' scale; 0 for none.
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
     }
 
     /// Nanoseconds from `earlier` to `self`, 0 if `earlier` is later (the

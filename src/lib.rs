@@ -167,7 +167,8 @@
 
 // The layers, bottom up; a module uses only those below it (and `executor`
 // and `builder` each other):
-//   sync, error, timings -> panic -> event, job -> slot -> queue, registry -> state
+//   sync, error, timings -> panic -> event, job -> slot -> queue, registry,
+//   overload -> state
 //   -> worker -> scaling, shutdown, stats -> metrics -> handle -> submit
 //   -> executor, builder
 mod builder;
@@ -178,6 +179,7 @@ mod handle;
 mod job;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod overload;
 mod panic;
 mod queue;
 mod registry;
@@ -194,14 +196,15 @@ mod timings;
 mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MAX_THREADS, MIN_STACK_SIZE};
-pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
+pub use error::{BuildError, JobError, ScaleError, ShedReason, SpawnError, TrySpawnError};
 pub use executor::{Executor, WaitAsync, WeakExecutor};
 pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, Job, NoCallback, Priority};
+pub use overload::OverloadControl;
 pub use panic::JobPanic;
 pub use shutdown::{PendingJob, ShutdownAsync};
 pub use slot::scoped::{Scope, ScopedJoinHandle};
-pub use stats::Stats;
+pub use stats::{Shed, Stats};
 pub use submit::{Run, SendAsync, SpawnAsync, TryRun};
 pub use timings::Timings;
 

@@ -4,6 +4,7 @@
 //! Only scaling (starting a thread), a worker leaving, `stats()` and
 //! `shutdown` take the registry's lock; the job path never does.
 
+use crate::error::{JobError, ShedReason};
 use crate::job::Stamp;
 use crate::slot::{Outcome, Started};
 use crate::sync::thread::{self, JoinHandle};
@@ -19,6 +20,10 @@ pub(crate) struct WorkerCounters {
     completed: AtomicU64,
     panicked: AtomicU64,
     expired: AtomicU64,
+    /// Jobs this worker shed at dequeue: in a standing queue, and because
+    /// they would have missed their deadline.
+    shed_standing: AtomicU64,
+    shed_late: AtomicU64,
     /// The worker's histograms, if the pool records timings: allocated when
     /// the worker starts, beside the counters, and written the same way.
     timings: Option<Box<WorkerTimings>>,
@@ -41,9 +46,15 @@ impl WorkerCounters {
         bump(counter);
     }
 
-    /// A job whose deadline had passed when this worker reached it.
-    pub(crate) fn count_expired(&self) {
-        bump(&self.expired);
+    /// A job this worker reached and settled unrun with `error`: expired,
+    /// or shed.
+    pub(crate) fn count_unrun(&self, error: &JobError) {
+        let counter = match error.shed_reason() {
+            None => &self.expired,
+            Some(ShedReason::WouldMissDeadline) => &self.shed_late,
+            Some(_) => &self.shed_standing,
+        };
+        bump(counter);
     }
 
     /// Counters for a worker of a pool that records timings (`timed`) or
@@ -92,6 +103,8 @@ pub(crate) struct Totals {
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     pub(crate) expired: u64,
+    pub(crate) shed_standing: u64,
+    pub(crate) shed_late: u64,
     pub(crate) queue_wait: Timings,
     pub(crate) run_time: Timings,
 }
@@ -101,6 +114,8 @@ impl Totals {
         self.completed += counters.completed.load(Relaxed);
         self.panicked += counters.panicked.load(Relaxed);
         self.expired += counters.expired.load(Relaxed);
+        self.shed_standing += counters.shed_standing.load(Relaxed);
+        self.shed_late += counters.shed_late.load(Relaxed);
         if let Some(timings) = &counters.timings {
             self.queue_wait.add(&timings.queue_wait);
             self.run_time.add(&timings.run_time);

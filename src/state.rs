@@ -72,11 +72,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::error::{JobError, ShedReason};
 use crate::event::{Event, Listener};
-use crate::job::Priority;
+use crate::job::{Deadline, Priority};
+use crate::overload::{Overload, Verdict};
 use crate::queue::{Msg, Queue};
 use crate::registry::{Registry, WorkerCounters};
-use crate::slot::TaskRef;
+use crate::slot::{Claim, Reached, TaskRef};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering::SeqCst};
 
 const CLOSED: u64 = 1 << 63;
@@ -144,6 +146,8 @@ pub(crate) struct Config {
     /// Jobs carry their submission time, and workers keep histograms of
     /// queue waits and run times (see [`crate::timings`]).
     pub(crate) record_timings: bool,
+    /// How the pool sheds work under overload (see [`crate::overload`]).
+    pub(crate) overload: crate::overload::OverloadControl,
     /// The `pool` label of the published metrics.
     #[cfg(feature = "metrics")]
     pub(crate) metrics_label: String,
@@ -221,6 +225,13 @@ pub(crate) struct Shared {
     cancelled: AtomicU64,
     /// Submissions refused because the queue was full (`try_*`).
     rejected: AtomicU64,
+    /// Sheddable submissions refused because the pool was overloaded, and
+    /// queued jobs that gave their place to a higher lane's (counted by
+    /// the submitter; the workers count the jobs they shed).
+    shed_at_submit: AtomicU64,
+    shed_displaced: AtomicU64,
+    /// The overload detector (see [`crate::overload`]).
+    pub(crate) overload: Overload,
     pub(crate) config: Config,
     /// Worker threads: join handles and per-worker counters.
     pub(crate) registry: Mutex<Registry>,
@@ -260,6 +271,9 @@ impl Shared {
             executors: AtomicUsize::new(1),
             cancelled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            shed_at_submit: AtomicU64::new(0),
+            shed_displaced: AtomicU64::new(0),
+            overload: Overload::new(config.overload),
             config,
             registry: Mutex::new(Registry::default()),
             scaling: Mutex::new(()),
@@ -333,6 +347,96 @@ impl Shared {
 
     pub(crate) fn rejected(&self) -> u64 {
         self.rejected.load(SeqCst)
+    }
+
+    /// Sheddable submissions refused under overload, and queued jobs
+    /// displaced by a higher lane's.
+    pub(crate) fn shed_by_submitters(&self) -> (u64, u64) {
+        (
+            self.shed_at_submit.load(SeqCst),
+            self.shed_displaced.load(SeqCst),
+        )
+    }
+
+    // ---- Overload ----
+
+    /// Whether a job with `deadline` (its own, `Deadline::NONE` if it has
+    /// none) submitted as `sheddable` or not may be shed by this pool
+    /// (see [`crate::overload`]): a pool that sheds, and a job with a
+    /// deadline that can pass, the pool's queue timeout, or a caller that
+    /// asked for it.
+    pub(crate) fn may_shed(&self, deadline: Deadline, sheddable: bool) -> bool {
+        self.overload.is_enabled()
+            && (sheddable
+                || deadline.allows_shedding()
+                || (!deadline.is_set() && self.config.queue_timeout.is_some()))
+    }
+
+    /// Whether a sheddable submission to `lane` would only wait to be shed
+    /// (no clock read; a load of the state word and a lane count): then it
+    /// is refused, and counted.
+    pub(crate) fn refuses_overloaded(&self, lane: Priority) -> bool {
+        let ahead = self.queue.ahead(lane, self.counts().queued);
+        let refuses = self.overload.refuses(ahead, lane, self.threads());
+        if refuses {
+            self.shed_at_submit.fetch_add(1, SeqCst);
+        }
+        refuses
+    }
+
+    /// What to do with a sheddable job of `lane` a worker reached.
+    pub(crate) fn verdict(&self, reached: &Reached, lane: Priority) -> Verdict {
+        let (at, submitted) = (reached.at.nanos(), reached.times.submitted.nanos());
+        let deadline = reached.times.deadline.nanos();
+        self.overload.dequeued(
+            at.saturating_sub(submitted),
+            at,
+            lane,
+            deadline,
+            deadline.saturating_sub(submitted),
+            self.threads(),
+        )
+    }
+
+    /// A full bounded queue and a submission to `lane`: sheds one queued
+    /// job of a lower lane that every job of which may be shed, lowest lane
+    /// first, so that the submission takes its place. `true` if a place
+    /// may have been freed (try to accept again). Runs the shed job's
+    /// callbacks on the calling thread, holding no lock.
+    pub(crate) fn displace_below(&self, lane: Priority) -> bool {
+        let lower: &[Priority] = match lane {
+            Priority::Low => &[],
+            Priority::Normal => &[Priority::Low],
+            Priority::High => &[Priority::Low, Priority::Normal],
+        };
+        for &victim in lower {
+            let Some(msg) = self.queue.pop_displaceable(victim) else {
+                continue;
+            };
+            let task = match msg {
+                Msg::Job(task) if task.shed_lane().is_some() => task,
+                // A race let a job that may not be shed (or a nudge) to the
+                // front of the lane: it goes back (see the queue's
+                // "Sheddable jobs").
+                other => {
+                    self.queue.send(other, victim);
+                    let _ = self.queue.wake_one();
+                    return false;
+                }
+            };
+            match task.claim() {
+                Claim::Run(job, _) => {
+                    self.shed_displaced.fetch_add(1, SeqCst);
+                    // The place first, then the job's callbacks.
+                    self.settle_unrun(&mut Owed::default());
+                    job.settle(JobError::shed(ShedReason::Displaced));
+                }
+                Claim::Settled { account: true } => self.settle_cancelled(&mut Owed::default()),
+                Claim::Settled { account: false } => {}
+            }
+            return true;
+        }
+        false
     }
 
     /// Whether an acceptance attempt now could succeed (or fail for good).

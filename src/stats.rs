@@ -66,6 +66,20 @@ pub struct Stats {
     /// passed when a worker reached them, so they never ran, over the
     /// pool's life.
     pub expired: u64,
+    /// Jobs and submissions the pool shed under overload, by reason (see
+    /// [`Builder::overload_control`](crate::Builder::overload_control)).
+    /// Every accepted job ends exactly one way: `completed + panicked +
+    /// cancelled + expired + shed.accepted()` plus the jobs handed back by
+    /// `shutdown_now` is every job accepted, once the pool is quiet.
+    pub shed: Shed,
+    /// Whether the pool is overloaded now: the least queue wait of the last
+    /// interval was above the target, so its sheddable jobs are being shed.
+    /// An idle pool is not.
+    pub overloaded: bool,
+    /// How loaded the queue is, 0 to 100: the least queue wait of the
+    /// current interval as a share of twice the target (folly's load
+    /// figure); 100 means waits of twice the target or more.
+    pub load: u8,
     /// Submissions refused because the bounded queue was full
     /// ([`try_spawn`](crate::Executor::try_spawn),
     /// [`try_send`](crate::Executor::try_send),
@@ -85,10 +99,68 @@ pub struct Stats {
     pub run_time: Timings,
 }
 
+/// The jobs an executor shed under overload, by reason, over its life
+/// (see [`Stats::shed`]).
+///
+/// # Examples
+///
+/// ```
+/// let pool = thread_exec::Executor::new(1);
+/// pool.spawn(|| ());
+/// pool.wait();
+/// let shed = pool.stats().shed;
+/// assert_eq!((shed.accepted(), shed.total()), (0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Shed {
+    /// Sheddable submissions refused at once because the pool was
+    /// overloaded and they would have waited past their slough time
+    /// ([`ShedReason::Submit`](crate::ShedReason::Submit)). Never accepted,
+    /// so not in the accounting of accepted jobs (nor in
+    /// [`Stats::rejected`]).
+    pub at_submit: u64,
+    /// Queued jobs settled unrun because they had waited past their slough
+    /// time in a standing queue.
+    pub standing_queue: u64,
+    /// Queued jobs settled unrun because their deadline was nearer than the
+    /// run time the pool expected for them.
+    pub would_miss_deadline: u64,
+    /// Queued jobs that gave their place in a full bounded queue to a job
+    /// of a higher lane.
+    pub displaced: u64,
+}
+
+impl Shed {
+    /// Accepted jobs that were shed: all but [`at_submit`](Shed::at_submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(thread_exec::Executor::new(1).stats().shed.accepted(), 0);
+    /// ```
+    pub fn accepted(&self) -> u64 {
+        self.standing_queue + self.would_miss_deadline + self.displaced
+    }
+
+    /// Every shed job and submission.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(thread_exec::Executor::new(1).stats().shed.total(), 0);
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.at_submit + self.accepted()
+    }
+}
+
 /// Reads a [`Stats`] off the pool's state (`Executor::stats`).
 pub(crate) fn snapshot(shared: &Shared) -> Stats {
     let counts = shared.counts();
     let totals = lock(&shared.registry).totals();
+    let (at_submit, displaced) = shared.shed_by_submitters();
+    let now = crate::job::Stamp::now().nanos();
     Stats {
         threads: shared.threads(),
         idle_threads: shared.idle_threads(),
@@ -99,6 +171,14 @@ pub(crate) fn snapshot(shared: &Shared) -> Stats {
         cancelled: shared.cancelled(),
         expired: totals.expired,
         rejected: shared.rejected(),
+        shed: Shed {
+            at_submit,
+            standing_queue: totals.shed_standing,
+            would_miss_deadline: totals.shed_late,
+            displaced,
+        },
+        overloaded: shared.overload.is_overloaded(now),
+        load: shared.overload.load(now),
         queue_wait: totals.queue_wait,
         run_time: totals.run_time,
     }

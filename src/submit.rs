@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use crate::error::{JobError, SpawnError};
+use crate::error::{JobError, ShedReason, SpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
 use crate::job::{Callback, Deadline, Job, NoCallback, Stamp, Times};
@@ -78,9 +78,14 @@ where
     // subscriber asked for the current span, say), count it out again, or
     // `wait` and `shutdown` would wait for it forever.
     let unqueued = Unqueued(shared);
-    // A pool that records timings reads the clock once here, for the
-    // submission time and the pool's queue timeout both.
-    let submitted = if shared.config.record_timings {
+    // A job the pool may shed carries its lane, and its submission time
+    // for the overload detector (see `crate::overload`).
+    let shed = shared
+        .may_shed(job.deadline, job.sheddable)
+        .then_some(job.priority);
+    // A pool that records timings, or a job it may shed, reads the clock
+    // once here, for the submission time and the pool's queue timeout both.
+    let submitted = if shared.config.record_timings || shed.is_some() {
         Stamp::now()
     } else {
         Stamp::NONE
@@ -94,7 +99,7 @@ where
         deadline,
         submitted,
     };
-    let (task, handle) = crate::slot::queued(job.f, job.callback, times);
+    let (task, handle) = crate::slot::queued(job.f, job.callback, times, shed);
     // A bounded pool's handle can give the job's place in the queue back
     // the moment it cancels the job; that needs the pool. Only its own
     // thread touches the reference count (a clone here, a drop with the
@@ -115,6 +120,16 @@ impl Drop for Unqueued<'_> {
     fn drop(&mut self) {
         self.0.settle_unrun(&mut Owed::default());
     }
+}
+
+/// Whether the pool is overloaded and would only shed `job` after it
+/// waited: a sheddable job is then refused at submission, which costs far
+/// less than queuing it to shed it later (see `crate::overload`). Loads
+/// only, no clock read; a job that may not be shed costs one branch.
+pub(crate) fn overloaded<F, C>(shared: &Shared, job: &Job<F, C>) -> bool {
+    shared.overload.is_enabled()
+        && shared.may_shed(job.deadline, job.sheddable)
+        && shared.refuses_overloaded(job.priority)
 }
 
 /// A handle that is settled already: the executor refused the job.
@@ -169,6 +184,11 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let shared = &this.shared;
+        if this.job.as_ref().is_some_and(|job| overloaded(shared, job)) {
+            shared.capacity.unlisten(&mut this.listener);
+            let job = this.job.take().expect("checked above");
+            return Poll::Ready(Ok(refused(job, JobError::shed(ShedReason::Submit))));
+        }
         let mut spun = false;
         loop {
             match shared.accept() {
