@@ -644,3 +644,55 @@ mod tests {
         assert!(overload.expected_run() < 3 * MS);
     }
 }
+
+/// The detector's shared state under loom: dequeues on two workers race
+/// across an interval's end.
+#[cfg(all(test, thread_exec_loom))]
+mod loom_models {
+    use super::*;
+    use crate::sync::Arc;
+
+    const MS: u64 = 1_000_000;
+
+    /// Two dequeues past the end of the first interval: exactly one closes
+    /// it (and is not shed), the verdict is the standing queue both saw, the
+    /// next interval's end comes from the one that closed it, and the
+    /// other's wait is either in the closed interval or the new one, never
+    /// lost in between.
+    #[test]
+    fn one_dequeue_closes_an_interval_and_no_wait_is_lost() {
+        loom::model(|| {
+            let overload = Arc::new(Overload::new(
+                OverloadControl::adaptive()
+                    .target(Duration::from_millis(1))
+                    .interval(Duration::from_millis(10)),
+            ));
+            // Opens the first interval: it ends at 11 ms.
+            assert_eq!(
+                overload.dequeued(0, MS, Priority::Normal, 0, 0, 2),
+                Verdict::Run
+            );
+            let workers: Vec<_> = [12, 13]
+                .into_iter()
+                .map(|at| {
+                    let overload = Arc::clone(&overload);
+                    loom::thread::spawn(move || {
+                        overload.dequeued(20 * MS, at * MS, Priority::Normal, 0, 0, 2)
+                    })
+                })
+                .collect();
+            let verdicts: Vec<Verdict> = workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap())
+                .collect();
+            let detector = &overload.detector.0;
+            let end = detector.interval_end.load(Relaxed);
+            assert!(end == 22 * MS || end == 23 * MS, "closed once: {end}");
+            assert!(detector.overloaded.load(Relaxed));
+            // The closer ran; the other ran (it came first) or was shed.
+            assert!(verdicts.contains(&Verdict::Run));
+            let least = detector.min_wait.load(Relaxed);
+            assert!(least == u64::MAX || least == 20 * MS);
+        });
+    }
+}
