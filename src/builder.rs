@@ -488,6 +488,15 @@ impl Builder {
     /// bounded queue takes the place of a queued job of a lower lane if
     /// every job of that lane may be shed. [`Stats`](crate::Stats) counts
     /// each shed job by reason and shows whether the pool is overloaded.
+    /// The rule holds while a closed pool drains too: a job shed then ends
+    /// shed, not run.
+    ///
+    /// Cost: a sheddable job carries its submission time, so it reads the
+    /// clock once at submission (the read a pool's `queue_timeout` takes
+    /// anyway) and once when a worker reaches it (as any job with a
+    /// deadline does); the detector's state is read, and written about
+    /// once an interval. A job that may not be shed pays one load of the
+    /// verdict at submission and nothing at dequeue.
     ///
     /// # Examples
     ///

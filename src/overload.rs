@@ -328,12 +328,18 @@ impl Overload {
         Verdict::Run
     }
 
+    /// Whether the last interval's verdict was overload (no clock read:
+    /// the submit path's first, and usually only, question).
+    pub(crate) fn was_overloaded(&self) -> bool {
+        self.control.enabled && self.detector.0.overloaded.load(Relaxed)
+    }
+
     /// Whether a sheddable submission to `lane`, with `ahead` jobs queued
     /// in its lane and the lanes above, would only wait to be shed. Reads
     /// no clock: `overloaded` is the last interval's verdict.
     pub(crate) fn refuses(&self, ahead: u64, lane: Priority, threads: usize) -> bool {
         let detector = &self.detector.0;
-        if !self.control.enabled || !detector.overloaded.load(Relaxed) {
+        if !self.was_overloaded() {
             return false;
         }
         let run = self.run_nanos.load(Relaxed);

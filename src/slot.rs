@@ -1275,6 +1275,42 @@ mod tests {
         drop(handle);
     }
 
+    /// The lane of a sheddable job rides in the state word: it survives
+    /// every transition the word goes through (claim, lock, stop request,
+    /// accounting, settling, references given up), and a job that may not
+    /// be shed reads as such.
+    #[test]
+    fn the_shed_lane_survives_every_transition_of_the_state_word() {
+        use crate::job::Priority;
+        for lane in [
+            None,
+            Some(Priority::Low),
+            Some(Priority::Normal),
+            Some(Priority::High),
+        ] {
+            let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE, lane);
+            assert_eq!(task.shed_lane(), lane);
+            let waker = futures::task::noop_waker();
+            // Registers the waker: takes and releases `LOCKED`.
+            assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
+            assert_eq!(task.shed_lane(), lane);
+            let Claim::Run(job, _) = task.claim() else {
+                panic!("a queued job is claimed");
+            };
+            assert_eq!(job.shed_lane(), lane);
+            // Started: the cancel only sets `STOP`.
+            assert!(!handle.cancel());
+            assert!(handle.take_accounting());
+            assert_eq!(job.shed_lane(), lane);
+            job.settle(JobError::shed(crate::error::ShedReason::Displaced));
+            assert!(handle.is_finished());
+            let Poll::Ready(Err(err)) = handle.poll(&mut Context::from_waker(&waker)) else {
+                panic!("a settled job's handle is ready");
+            };
+            assert!(err.is_shed());
+        }
+    }
+
     #[test]
     fn a_cancelled_slot_settles_once_and_skips_the_worker() {
         let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE, None);

@@ -125,9 +125,10 @@ impl Drop for Unqueued<'_> {
 /// Whether the pool is overloaded and would only shed `job` after it
 /// waited: a sheddable job is then refused at submission, which costs far
 /// less than queuing it to shed it later (see `crate::overload`). Loads
-/// only, no clock read; a job that may not be shed costs one branch.
+/// only, no clock read: one load of the detector's verdict while the pool
+/// is not overloaded.
 pub(crate) fn overloaded<F, C>(shared: &Shared, job: &Job<F, C>) -> bool {
-    shared.overload.is_enabled()
+    shared.overload.was_overloaded()
         && shared.may_shed(job.deadline, job.sheddable)
         && shared.refuses_overloaded(job.priority)
 }
