@@ -477,7 +477,9 @@ impl Builder {
     /// longer than its lane's slough time (the target for
     /// [`Priority::Low`](crate::Priority::Low), twice it for `Normal`, four
     /// times for `High`), or if its deadline is nearer than the run time
-    /// the pool measured for recent jobs; and a sheddable submission that
+    /// the pool measured for recent jobs (unless its whole queue budget was
+    /// shorter than that run time: such a deadline only says when the job
+    /// must start); and a sheddable submission that
     /// would wait longer than its slough time is refused at once
     /// ([`TrySpawnError::is_overloaded`](crate::TrySpawnError::is_overloaded),
     /// or a handle already shed). A burst that drains within an interval is
