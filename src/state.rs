@@ -426,9 +426,13 @@ impl Shared {
             };
             match task.claim() {
                 Claim::Run(job, _) => {
+                    // The place first, then the job's user code (its
+                    // closure's destructor, its callbacks), then the job
+                    // leaves `unfinished`, even if that code unwinds: so
+                    // the code finds the place free and `wait` waits for it.
                     self.shed_displaced.fetch_add(1, SeqCst);
-                    // The place first, then the job's callbacks.
-                    self.settle_unrun(&mut Owed::default());
+                    self.release(ONE_QUEUED);
+                    let _finished = FinishedOnDrop(self);
                     job.settle(JobError::shed(ShedReason::Displaced));
                 }
                 Claim::Settled { account: true } => self.settle_cancelled(&mut Owed::default()),
@@ -749,6 +753,16 @@ impl Drop for Reservation<'_> {
             shared.live.fetch_sub(1, SeqCst);
             shared.alive.fetch_sub(1, SeqCst);
         }
+    }
+}
+
+/// The last step of a job settled unrun by a thread that is not a worker
+/// (a displaced job): it leaves `unfinished` on return or unwind.
+struct FinishedOnDrop<'a>(&'a Shared);
+
+impl Drop for FinishedOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.release(ONE_UNFINISHED);
     }
 }
 

@@ -300,9 +300,9 @@ fn handle(
 /// Claims and runs one job (or settles it if it was cancelled), with its
 /// accounting.
 ///
-/// A job that does not run (expired, shed) leaves the pool's counts before
-/// its callbacks run, so a callback that submits finds its place in a
-/// bounded queue free.
+/// A job that does not run (expired, shed) leaves `queued` before its
+/// callbacks run, so a callback that submits finds its place in a bounded
+/// queue free, and `unfinished` after them, so `wait` waits for them.
 fn run_job(
     shared: &Shared,
     counters: &WorkerCounters,
@@ -330,9 +330,14 @@ fn run_job(
                 Ok(())
             };
             if let Err(error) = verdict {
+                // Its place in the queue is given back first (a callback
+                // that submits to this full pool finds it), then its user
+                // code runs; it counts as unfinished until then, as a job
+                // that runs does, so `wait` waits for its callbacks.
                 counters.count_unrun(&error);
-                shared.settle_unrun(owed);
+                shared.start_job(owed);
                 job.settle(error);
+                owed.finished_one();
                 return;
             }
             if shed_lane.is_some() {

@@ -406,3 +406,48 @@ fn shedding_cancel_and_shutdown_now_race_and_every_job_ends_one_way() {
         );
     }
 }
+
+#[test]
+fn wait_waits_for_the_callbacks_of_shed_jobs() {
+    let pool = pool(1, 1, OverloadControl::adaptive());
+    let (gate, blockers) = occupy(&pool, 1);
+    let done = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started) = mpsc::channel();
+    let victim = pool.send(
+        Job::new(|| ())
+            .priority(Priority::Low)
+            .queue_timeout(Duration::from_secs(60))
+            .callback({
+                let done = Arc::clone(&done);
+                move |_| {
+                    started_tx.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(100));
+                    done.fetch_add(1, SeqCst);
+                }
+            }),
+    );
+    // The one place is taken: a High submission displaces the victim, and
+    // the victim's callback runs on the displacer's thread.
+    let displacer = std::thread::spawn({
+        let pool = pool.clone();
+        move || {
+            pool.try_send(Job::new(|| ()).priority(Priority::High))
+                .is_ok()
+        }
+    });
+    started
+        .recv_timeout(LIMIT)
+        .expect("the victim's callback runs");
+    release(&gate, blockers);
+    within(LIMIT, "wait", {
+        let pool = pool.clone();
+        move || pool.wait()
+    });
+    assert_eq!(
+        done.load(SeqCst),
+        1,
+        "wait returned before a shed job's callback"
+    );
+    assert!(displacer.join().unwrap());
+    assert!(victim.join().unwrap_err().is_shed());
+}
