@@ -136,8 +136,11 @@ pub(crate) enum Claim {
     /// The job is the claimant's to run; with when it was submitted and
     /// reached if it was submitted to a pool that records timings.
     Run(Claimed, Option<Started>),
-    /// Its deadline had passed: it settled as expired, unrun.
-    Expired,
+    /// Its deadline had passed. The claimant does its accounting (gives
+    /// the job's place in the queue back), then settles it with
+    /// [`Claimed::expire`], which runs user code (the closure's destructor,
+    /// the callbacks): "release the place, then run user code".
+    Expired(Claimed),
     /// It had settled already (cancelled by its handle, or handed back);
     /// `account` is `true` if the claimant must count it out of the pool
     /// (see [`TaskRef::take_accounting`]).
@@ -751,9 +754,9 @@ impl TaskRef {
 
     /// Claims the job for the calling thread, which must then run it (or,
     /// if the `Claimed` is dropped unrun, it settles as cancelled).
-    /// `Claim::Expired` if its deadline had passed (it settles unrun), and
-    /// `Claim::Settled` if it had left `QUEUED` already (cancelled, or
-    /// handed back): the reference is given up.
+    /// `Claim::Expired` if its deadline had passed (the claimant settles
+    /// it), and `Claim::Settled` if it had left `QUEUED` already (cancelled,
+    /// or handed back): the reference is given up.
     pub(crate) fn claim(self) -> Claim {
         if !self.header().start() {
             let account = self.header().take_accounting();
@@ -769,8 +772,7 @@ impl TaskRef {
         // One clock read, only for a deadline or a timed job.
         let now = times.reached();
         if times.deadline.has_passed_at(now) {
-            claimed.expire();
-            return Claim::Expired;
+            return Claim::Expired(claimed);
         }
         let started = times.submitted.is_set().then_some(Started {
             submitted: times.submitted,
@@ -779,13 +781,23 @@ impl TaskRef {
         Claim::Run(claimed, started)
     }
 
-    /// Claims and runs the job on the calling thread, if it is still queued
-    /// and its deadline has not passed.
-    pub(crate) fn run(self) -> Option<Outcome> {
-        match self.claim() {
-            Claim::Run(job, _) => Some(job.run()),
-            Claim::Expired | Claim::Settled { .. } => None,
+    /// Claims the job whatever its deadline, if it is still queued: for a
+    /// caller that settles it outside the pool's worker loop (runs a job
+    /// handed back by `shutdown_now`, or cancels one) after doing its own
+    /// accounting. `None` if it had left `QUEUED` already.
+    pub(crate) fn claim_unrun(self) -> Option<Claimed> {
+        if !self.header().start() {
+            return None; // `self` drops: already settled, nothing to cancel
         }
+        Some(Claimed {
+            header: self.into_header(),
+        })
+    }
+
+    /// Claims and runs the job on the calling thread whatever its deadline,
+    /// if it is still queued.
+    pub(crate) fn run(self) -> Option<Outcome> {
+        self.claim_unrun().map(Claimed::run)
     }
 
     /// [`Header::take_accounting`], for a job taken out of the queue that
@@ -841,11 +853,21 @@ impl Claimed {
         unsafe { (self.header.as_ref().vtable.times)(self.header) }
     }
 
-    /// Settles the job as expired, without running it.
-    fn expire(self) {
+    /// Settles the job as expired, without running it: drops its closure
+    /// and runs its callbacks (user code).
+    pub(crate) fn expire(self) {
         let this = Released(ManuallyDrop::new(self).header);
         // SAFETY: as in `run`.
         unsafe { (this.0.as_ref().vtable.expire)(this.0) }
+    }
+}
+
+impl Claimed {
+    /// Settles the job as cancelled, without running it: drops its closure
+    /// and runs its callbacks (user code). Dropping a `Claimed` does the
+    /// same; this names it.
+    pub(crate) fn cancel(self) {
+        drop(self);
     }
 }
 
@@ -980,10 +1002,31 @@ impl<T> RawHandle<T> {
         self.header().stage() != QUEUED
     }
 
-    /// Settles the job as cancelled if it is still queued.
-    pub(crate) fn cancel(&self) -> bool {
-        // SAFETY: the vtable was built for this slot; we hold a reference.
-        unsafe { (self.header().vtable.cancel)(self.header_ptr()) }
+    /// Settles the job as cancelled if it is still queued (the unit tests'
+    /// cancel, with no pool to account to).
+    #[cfg(test)]
+    fn cancel(&self) -> bool {
+        self.claim_to_cancel().map(Claimed::cancel).is_some()
+    }
+
+    /// Claims the job for cancelling if it is still queued: the caller
+    /// gives its place in the queue back, then settles it with
+    /// [`Claimed::cancel`] (user code runs there). If it had left `QUEUED`
+    /// (it runs, or has settled), asks it to stop and returns `None`.
+    pub(crate) fn claim_to_cancel(&self) -> Option<Claimed> {
+        let header = self.header();
+        if !header.start() {
+            // Only the job reads the bit, and only as a hint, so it needs no
+            // ordering.
+            header.state.fetch_or(STOP, Ordering::Relaxed);
+            return None;
+        }
+        // A reference for the `Claimed`, taken while ours keeps the slot
+        // alive (invariant 4); like `Arc`'s clone, it needs no ordering.
+        header.state.fetch_add(REF_ONE, Ordering::Relaxed);
+        Some(Claimed {
+            header: self.header_ptr(),
+        })
     }
 
     /// [`Header::take_accounting`], for a handle that cancelled its job.
@@ -1204,7 +1247,10 @@ mod tests {
             submitted,
         };
         let (task, handle) = queued(|| 1, NoCallback, times);
-        assert!(matches!(task.claim(), Claim::Expired));
+        let Claim::Expired(job) = task.claim() else {
+            panic!("past its deadline");
+        };
+        job.expire();
         drop(handle);
     }
 

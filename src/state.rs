@@ -27,9 +27,20 @@
 //!  start_job         -1 queued                 (a worker claimed the job)
 //!  pay               -1 unfinished             (its callbacks ran; see Owed)
 //!  settle_unrun      -1 queued -1 unfinished   (settled without running:
-//!  settle_cancelled                            expired, handed back, cancelled)
+//!  settle_cancelled                            handed back, cancelled)
+//!  cancel_counted    -1 queued, then           (cancelled by its handle in a
+//!                    -1 unfinished             bounded pool: see below)
 //!  close             CLOSED
 //! ```
+//!
+//! **Release the place, then run user code.** A job that settles without
+//! running still runs user code: its closure's destructor and its
+//! callbacks, which may submit to this very pool. Its place in `queued` is
+//! given back before that code runs and its `unfinished` count after, as
+//! for a job that runs: an expired job is claimed by `start_job` and paid
+//! for once its callbacks ran, a cancelled one goes through
+//! `cancel_counted`. So a callback that resubmits to its full pool finds
+//! the place its job held, and `wait` still waits for the callbacks.
 //!
 //! A job is *accepted* by the compare-and-swap in [`Shared::accept`] that
 //! adds one to both counts while `CLOSED` is clear. Nothing is accepted after
@@ -76,7 +87,7 @@ use crate::event::{Event, Listener};
 use crate::job::Priority;
 use crate::queue::{Msg, Queue};
 use crate::registry::{Registry, WorkerCounters};
-use crate::slot::TaskRef;
+use crate::slot::{Claimed, TaskRef};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering::SeqCst};
 
 const CLOSED: u64 = 1 << 63;
@@ -423,10 +434,24 @@ impl Shared {
     /// (its closure's destructor, its callbacks): call it holding no lock.
     pub(crate) fn cancel_unstarted(&self, task: TaskRef) {
         let ours = task.take_accounting();
-        task.cancel();
-        if ours {
-            self.settle_cancelled(&mut Owed::default());
+        match task.claim_unrun() {
+            Some(claimed) if ours => self.cancel_counted(claimed),
+            Some(claimed) => claimed.cancel(),
+            None if ours => self.settle_cancelled(&mut Owed::default()),
+            None => {}
         }
+    }
+
+    /// Cancels a job the caller claimed and took the accounting of: its
+    /// place in the queue is given back first, then its user code runs
+    /// (the closure's destructor, the callbacks), and only then does it
+    /// leave `unfinished` and count as cancelled, so that code finds the
+    /// place free and `wait` still waits for it (as for a job that runs).
+    pub(crate) fn cancel_counted(&self, claimed: Claimed) {
+        self.release(ONE_QUEUED);
+        // Counted even if the user code unwinds (a tracing subscriber, say).
+        let _settled = CancelledOnDrop(self);
+        claimed.cancel();
     }
 
     /// Counts a submission refused because the queue was full.
@@ -645,6 +670,17 @@ impl Drop for Reservation<'_> {
             shared.live.fetch_sub(1, SeqCst);
             shared.alive.fetch_sub(1, SeqCst);
         }
+    }
+}
+
+/// A cancelled job's last step ([`Shared::cancel_counted`]): it counts as
+/// cancelled and leaves `unfinished`, on return or unwind.
+struct CancelledOnDrop<'a>(&'a Shared);
+
+impl Drop for CancelledOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.cancelled.fetch_add(1, SeqCst);
+        self.0.release(ONE_UNFINISHED);
     }
 }
 

@@ -44,7 +44,10 @@ pub struct Stats {
     /// once in a bounded pool (its handle counts it out), otherwise when a
     /// worker or `shutdown_now` takes its entry out of the queue.
     pub queued: u64,
-    /// Jobs started and not finished (their callbacks included).
+    /// Jobs started and not finished (their callbacks included), and jobs
+    /// settling without running (expired or cancelled) while their closure
+    /// is dropped and their callbacks run: their place in a bounded queue
+    /// is free by then.
     pub running: u64,
     /// Jobs that ran and returned, over the pool's life (on the pool's
     /// threads: a job run by its caller through

@@ -311,9 +311,14 @@ fn run_job(shared: &Shared, counters: &WorkerCounters, owed: &mut Owed, task: Ta
             counters.count(outcome);
             owed.finished_one();
         }
-        Claim::Expired => {
+        // Its place in the queue is given back first (a callback that
+        // submits to this full pool finds it), then its user code runs; it
+        // counts as unfinished until then, as a job that runs does.
+        Claim::Expired(job) => {
+            shared.start_job(owed);
             counters.count_expired();
-            shared.settle_unrun(owed);
+            job.expire();
+            owed.finished_one();
         }
         // Cancelled, and counted here unless its handle counted it when it
         // cancelled (a bounded pool's handles give the place back at once).
