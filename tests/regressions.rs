@@ -477,3 +477,44 @@ fn a_hook_holding_a_weak_executor_lets_the_pool_close() {
         assert!(watcher.upgrade().is_none());
     });
 }
+
+// ---------------------------------------------------------------------------
+// Round three
+// ---------------------------------------------------------------------------
+
+/// A per-job "no deadline" (`Job::queue_timeout(Duration::MAX)`, or a
+/// `Job::deadline` too far for the clock to count) saturated to *unset*,
+/// so the pool's `queue_timeout` took its place and the job expired. It
+/// saturates to *never* now, which replaces the pool's timeout as the docs
+/// say.
+#[test]
+fn a_per_job_deadline_too_far_to_count_replaces_the_pools_timeout() {
+    within(
+        LIMIT,
+        "per-job no-deadline on a pool with a timeout",
+        || {
+            let pool = Executor::builder()
+                .threads(1)
+                .queue_timeout(Duration::from_millis(1))
+                .build()
+                .unwrap();
+            let (gate, busy) = occupy(&pool, 1);
+            let far = std::time::Instant::now() + Duration::from_secs(1 << 40);
+            let max = pool.send(Job::new(|| 1).queue_timeout(Duration::MAX));
+            let beyond = pool.send(Job::new(|| 2).deadline(far));
+            let plain = pool.spawn(|| 3);
+            // Not synchronisation: the pool's 1 ms timeout must pass while the
+            // jobs wait.
+            std::thread::sleep(Duration::from_millis(5));
+            common::release(&gate, busy);
+            assert_eq!(max.join().unwrap(), 1);
+            assert_eq!(beyond.join().unwrap(), 2);
+            assert!(
+                plain.join().unwrap_err().is_expired(),
+                "the pool's timeout applies"
+            );
+            assert_eq!(pool.stats().expired, 1);
+            pool.shutdown();
+        },
+    );
+}
