@@ -637,7 +637,9 @@ impl Executor {
     /// one of its jobs, callbacks or hooks): it would wait for that thread.
     /// (Dropping the last `Executor` inside a job is fine: it closes the
     /// pool without waiting. A thread of the pool on its way out, such as a
-    /// waker it wakes as it exits, may call it: that thread is not joined.)
+    /// waker it wakes as it exits, may call it, also while another thread's
+    /// shutdown is joining the pool: there it returns once every thread has
+    /// exited, without joining any, since one of them is its own.)
     ///
     /// # Examples
     ///
@@ -662,13 +664,17 @@ impl Executor {
     }
 
     /// As [`shutdown`](Executor::shutdown), but gives up waiting after
-    /// `timeout`: returns `true` if every thread exited in time. The pool is
-    /// closed either way, and the threads that are still running finish the
-    /// queue and exit on their own.
+    /// `timeout`: returns `true` if every thread exited and was joined in
+    /// time (by this call or a concurrent shutdown). The pool is closed
+    /// either way, and the threads that are still running finish the queue
+    /// and exit on their own; a thread still running user code on its way
+    /// out (a waker it woke, a thread-local destructor) is joined by a later
+    /// shutdown, or by nobody once the pool is dropped.
     ///
     /// # Blocking
     ///
-    /// Blocks for at most `timeout`.
+    /// Blocks for at most `timeout` (plus a scheduling delay), also while
+    /// another thread's shutdown is joining the pool's threads.
     ///
     /// # Panics
     ///

@@ -116,6 +116,10 @@ pub(crate) struct Registry {
     /// they have nothing left to do) by the next thread start or by
     /// `shutdown`.
     exited: Vec<JoinHandle<()>>,
+    /// Handles a `shutdown` took out of `exited` and is joining, outside
+    /// every lock: a concurrent `shutdown` returns once this is 0 and
+    /// `exited` is empty (see [`crate::shutdown`]).
+    joining: usize,
     /// Counts of workers that are gone.
     retired: Totals,
     next_id: usize,
@@ -174,15 +178,24 @@ impl Registry {
         done
     }
 
-    /// Puts back the handle of an exited thread that could not be joined
-    /// now (the joiner was that thread).
-    pub(crate) fn keep_exited(&mut self, handle: JoinHandle<()>) {
-        self.exited.push(handle);
+    /// Takes every handle of an exited thread, for the caller to join
+    /// outside the lock; counted in `joining` until [`joined`](Self::joined).
+    pub(crate) fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
+        let taken = std::mem::take(&mut self.exited);
+        self.joining += taken.len();
+        taken
     }
 
-    /// Takes every handle of an exited thread, for joining.
-    pub(crate) fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
-        std::mem::take(&mut self.exited)
+    /// The caller joined `taken` handles of those it took, except `kept`,
+    /// which go back (not joinable in time, or the caller's own thread).
+    pub(crate) fn joined(&mut self, taken: usize, kept: Vec<JoinHandle<()>>) {
+        self.joining -= taken;
+        self.exited.extend(kept);
+    }
+
+    /// Whether every thread that left its loop has been joined.
+    pub(crate) fn all_joined(&self) -> bool {
+        self.exited.is_empty() && self.joining == 0
     }
 
     /// The workers' counts over the pool's whole life. Allocates the

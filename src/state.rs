@@ -112,6 +112,18 @@ loom::thread_local! {
     static CURRENT_WORKER: std::cell::RefCell<CurrentWorker> = std::cell::RefCell::new(None);
 }
 
+// The address of the pool whose thread the calling thread was, once that
+// thread has left its loop (0 otherwise): see `Shared::is_exiting_thread`.
+#[cfg(not(thread_exec_loom))]
+thread_local! {
+    static EXITING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(thread_exec_loom)]
+loom::thread_local! {
+    static EXITING: std::cell::Cell<usize> = std::cell::Cell::new(0);
+}
+
 /// The calling thread's pool and counters, if it is a worker.
 pub(crate) fn current_worker() -> CurrentWorker {
     CURRENT_WORKER.with(|current| current.borrow().clone())
@@ -237,9 +249,6 @@ pub(crate) struct Shared {
     pub(crate) registry: Mutex<Registry>,
     /// Serialises scale operations and thread starts (see [`crate::scaling`]).
     pub(crate) scaling: Mutex<()>,
-    /// Held while `shutdown` joins the threads, so that a concurrent
-    /// `shutdown` returns only once they are joined.
-    pub(crate) joining: Mutex<()>,
     /// Notified when `unfinished` reaches zero (`wait`).
     finished: Event,
     /// Notified when `queued` falls in a bounded pool, and on close (blocked
@@ -274,7 +283,6 @@ impl Shared {
             config,
             registry: Mutex::new(Registry::default()),
             scaling: Mutex::new(()),
-            joining: Mutex::new(()),
             finished: Event::new(),
             capacity: Event::new(),
             threads: Event::new(),
@@ -614,10 +622,25 @@ impl Shared {
         self.live.fetch_sub(1, SeqCst) - 1
     }
 
-    /// A worker thread is about to return from its main function.
+    /// A worker thread is about to return from its main function. From
+    /// here on it is a thread of this pool on its way out: the wake-ups
+    /// below run user code on it (see [`Shared::is_exiting_thread`]).
     pub(crate) fn thread_exited(&self) {
+        EXITING.with(|exiting| exiting.set(self.address()));
         self.alive.fetch_sub(1, SeqCst);
         self.threads_changed();
+    }
+
+    /// Whether the calling thread is one of this pool's threads on its way
+    /// out: it has left its loop and been counted out of `alive`, and runs
+    /// the last wake-ups (or thread-local destructors). `shutdown` there
+    /// must not wait for joins, one of which may be its own.
+    pub(crate) fn is_exiting_thread(&self) -> bool {
+        EXITING.with(std::cell::Cell::get) == self.address()
+    }
+
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
     /// Wakes whoever waits for threads to exit (`shutdown`), after a
@@ -704,6 +727,9 @@ pub(crate) enum Condition {
     /// The pool is closed, every job settled and every thread has exited
     /// (`shutdown`).
     Exited,
+    /// As `Exited`, and every thread has been joined (`shutdown` waits for
+    /// the joins of a concurrent `shutdown`).
+    Joined,
 }
 
 impl Shared {
@@ -711,6 +737,9 @@ impl Shared {
         match condition {
             Condition::Finished => self.counts().unfinished == 0,
             Condition::Exited => self.is_drained() && self.alive.load(SeqCst) == 0,
+            Condition::Joined => {
+                self.holds(Condition::Exited) && crate::sync::lock(&self.registry).all_joined()
+            }
         }
     }
 
@@ -718,7 +747,7 @@ impl Shared {
     fn event(&self, condition: Condition) -> &Event {
         match condition {
             Condition::Finished => &self.finished,
-            Condition::Exited => &self.threads,
+            Condition::Exited | Condition::Joined => &self.threads,
         }
     }
 
@@ -757,7 +786,7 @@ impl Future for Until {
         if !shared.holds(condition) {
             shared.refuse_own_worker(match condition {
                 Condition::Finished => "wait_async",
-                Condition::Exited => "shutdown_async",
+                Condition::Exited | Condition::Joined => "shutdown_async",
             });
         }
         shared
