@@ -463,10 +463,17 @@ impl Executor {
         crate::slot::scoped::scope(self, f)
     }
 
-    /// Blocks until every job accepted so far, and every job accepted while
-    /// waiting, has finished (callbacks included). Returns at once if
-    /// nothing is pending. Jobs that panicked or were cancelled count as
-    /// finished, so a job that panics cannot make `wait` hang.
+    /// Blocks until the pool drains: every job accepted so far, and every
+    /// job accepted while waiting, has finished (callbacks included).
+    /// Returns at once if nothing is pending. Jobs that panicked or were
+    /// cancelled count as finished, so a job that panics cannot make `wait`
+    /// hang.
+    ///
+    /// Every call waiting when the pool drains returns at that drain, even
+    /// if new jobs are accepted before its thread runs again (another
+    /// waiter that returned first may submit more at once): under steady
+    /// load, `wait` returns at the next moment the pool is idle, not at a
+    /// moment when it is idle and the waiting thread happens to look.
     ///
     /// # Blocking
     ///
@@ -495,11 +502,15 @@ impl Executor {
     /// ```
     pub fn wait(&self) {
         self.shared.refuse_own_worker("wait");
-        self.shared.block_until(Condition::Finished, None);
+        let since = self.shared.drains();
+        self.shared.block_until(Condition::Finished(since), None);
     }
 
     /// The future twin of [`wait`](Executor::wait): resolves once every
-    /// accepted job has finished, without blocking a runtime thread.
+    /// accepted job has finished, without blocking a runtime thread. As
+    /// with `wait`, every future created before a drain resolves at it,
+    /// whatever was accepted after (it counts from this call, not from its
+    /// first poll).
     ///
     /// # Panics
     ///
@@ -527,7 +538,7 @@ impl Executor {
     /// ```
     pub fn wait_async(&self) -> WaitAsync {
         WaitAsync {
-            inner: Until::new(&self.shared, Condition::Finished),
+            inner: Until::new(&self.shared, Condition::Finished(self.shared.drains())),
         }
     }
 

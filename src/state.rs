@@ -251,6 +251,11 @@ pub(crate) struct Shared {
     pub(crate) scaling: Mutex<()>,
     /// Notified when `unfinished` reaches zero (`wait`).
     finished: Event,
+    /// How many times `unfinished` has reached zero: the drain generation.
+    /// Incremented before `finished` is notified, so every waiter that
+    /// registered before a drain sees it, even once new jobs have made
+    /// `unfinished` non-zero again (see [`Condition::Finished`]).
+    drain_count: AtomicU64,
     /// Notified when `queued` falls in a bounded pool, and on close (blocked
     /// senders).
     pub(crate) capacity: Event,
@@ -284,6 +289,7 @@ impl Shared {
             registry: Mutex::new(Registry::default()),
             scaling: Mutex::new(()),
             finished: Event::new(),
+            drain_count: AtomicU64::new(0),
             capacity: Event::new(),
             threads: Event::new(),
             #[cfg(feature = "metrics")]
@@ -476,6 +482,7 @@ impl Shared {
             self.capacity.notify_all();
         }
         if delta & UNFINISHED_MASK != 0 && (previous - delta) & UNFINISHED_MASK == 0 {
+            self.drain_count.fetch_add(1, SeqCst);
             self.finished.notify_all();
             if previous & CLOSED != 0 {
                 // `shutdown` waits for a drained pool with no thread alive.
@@ -722,8 +729,11 @@ impl Drop for Idle<'_> {
 /// a future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Condition {
-    /// Every accepted job settled (`wait`).
-    Finished,
+    /// Every accepted job settled, or the pool drained at least once since
+    /// the waiter registered, when [`Shared::drains`] read this count
+    /// (`wait`): a waiter woken by a drain returns even if new jobs came
+    /// before it ran.
+    Finished(u64),
     /// The pool is closed, every job settled and every thread has exited
     /// (`shutdown`).
     Exited,
@@ -733,9 +743,17 @@ pub(crate) enum Condition {
 }
 
 impl Shared {
+    /// The drain generation, for a waiter about to register: see
+    /// [`Condition::Finished`].
+    pub(crate) fn drains(&self) -> u64 {
+        self.drain_count.load(SeqCst)
+    }
+
     pub(crate) fn holds(&self, condition: Condition) -> bool {
         match condition {
-            Condition::Finished => self.counts().unfinished == 0,
+            Condition::Finished(since) => {
+                self.counts().unfinished == 0 || self.drain_count.load(SeqCst) != since
+            }
             Condition::Exited => self.is_drained() && self.alive.load(SeqCst) == 0,
             Condition::Joined => {
                 self.holds(Condition::Exited) && crate::sync::lock(&self.registry).all_joined()
@@ -746,7 +764,7 @@ impl Shared {
     /// The event notified when `condition` may have become true.
     fn event(&self, condition: Condition) -> &Event {
         match condition {
-            Condition::Finished => &self.finished,
+            Condition::Finished(_) => &self.finished,
             Condition::Exited | Condition::Joined => &self.threads,
         }
     }
@@ -785,7 +803,7 @@ impl Future for Until {
         let (shared, condition) = (&this.shared, this.condition);
         if !shared.holds(condition) {
             shared.refuse_own_worker(match condition {
-                Condition::Finished => "wait_async",
+                Condition::Finished(_) => "wait_async",
                 Condition::Exited | Condition::Joined => "shutdown_async",
             });
         }

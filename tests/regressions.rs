@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -517,4 +518,105 @@ fn a_per_job_deadline_too_far_to_count_replaces_the_pools_timeout() {
             pool.shutdown();
         },
     );
+}
+
+/// Whether every thread of this process whose name starts with `prefix`
+/// sleeps in the kernel (state `S`), and there are `n` of them (Linux).
+fn threads_asleep(prefix: &str, n: usize) -> bool {
+    let mut asleep = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        if !state.starts_with('S') {
+            return false;
+        }
+        asleep += 1;
+    }
+    asleep == n
+}
+
+/// `threadpool`'s "join wavesurfer": every thread waiting when the pool
+/// drains leaves together, even though each submits more work as soon as
+/// it returns. A waiter woken by the drain re-checked the count after
+/// another waiter's submission and slept again, so they left one per
+/// drain; each now returns at the first drain after it started waiting.
+#[test]
+fn every_wait_waiting_at_a_drain_returns_at_it() {
+    within(LIMIT, "wait() waiters at one drain", || {
+        let pool = Executor::new(1);
+        let first = common::Gate::new();
+        let later = common::Gate::new();
+        let (gate, blocker) = (Arc::clone(&first), pool.spawn(move || first.wait()));
+        let returned = Arc::new(AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..8)
+            .map(|i| {
+                let (pool, returned, later) =
+                    (pool.clone(), Arc::clone(&returned), Arc::clone(&later));
+                std::thread::Builder::new()
+                    .name(format!("drain-waiter-{i}"))
+                    .spawn(move || {
+                        pool.wait();
+                        returned.fetch_add(1, SeqCst);
+                        pool.spawn(move || later.wait());
+                    })
+                    .unwrap()
+            })
+            .collect();
+        common::eventually(LIMIT, "every waiter asleep in wait()", || {
+            threads_asleep("drain-waiter-", 8)
+        });
+        gate.open();
+        blocker.join().unwrap();
+        let all_left = std::panic::catch_unwind(|| {
+            common::eventually(LIMIT / 6, "all eight waiters return at the drain", || {
+                returned.load(SeqCst) == 8
+            });
+        });
+        let at_the_drain = returned.load(SeqCst);
+        later.open();
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        pool.shutdown();
+        assert!(
+            all_left.is_ok(),
+            "{at_the_drain} of 8 returned at the drain"
+        );
+    });
+}
+
+/// The same for `wait_async`: every future registered before a drain
+/// resolves at it, whatever was submitted after the drain.
+#[test]
+fn every_wait_async_registered_before_a_drain_resolves_at_it() {
+    within(LIMIT, "wait_async futures at one drain", || {
+        let pool = Executor::new(1);
+        let (gate, busy) = occupy(&pool, 1);
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut waits: Vec<_> = (0..8).map(|_| pool.wait_async()).collect();
+        for wait in &mut waits {
+            assert!(std::pin::Pin::new(wait).poll(&mut cx).is_pending());
+        }
+        common::release(&gate, busy);
+        pool.wait();
+        let later = common::Gate::new();
+        let mut resolved = 0;
+        for wait in &mut waits {
+            if std::pin::Pin::new(wait).poll(&mut cx).is_ready() {
+                resolved += 1;
+            }
+            // Each one that returns submits more work, as a waiter would.
+            let later = Arc::clone(&later);
+            pool.spawn(move || later.wait());
+        }
+        later.open();
+        pool.shutdown();
+        assert_eq!(resolved, 8, "futures registered before the drain");
+    });
 }
