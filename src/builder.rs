@@ -223,6 +223,12 @@ impl Builder {
     /// represent means none. With a queue timeout the submit path reads the
     /// clock once per job.
     ///
+    /// `Duration::ZERO` means no queue timeout, as 0 means no bound in
+    /// [`max_queue_size`](Builder::max_queue_size): a configuration value of
+    /// 0 meant as "off" must not expire every job. (A job's own
+    /// [`Job::queue_timeout`](crate::Job::queue_timeout) is a remaining
+    /// budget instead: zero there means it must start at once.)
+    ///
     /// # Examples
     ///
     /// ```
@@ -237,7 +243,7 @@ impl Builder {
     /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn queue_timeout(mut self, timeout: Duration) -> Builder {
-        self.queue_timeout = Some(timeout);
+        self.queue_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 

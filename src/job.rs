@@ -153,7 +153,11 @@ impl<F, C> Job<F, C> {
     /// The job must start within `timeout` of its submission (of this call,
     /// strictly: the clock starts here): as [`deadline`](Job::deadline)
     /// with `Instant::now() + timeout`. A timeout too long for `Instant` to
-    /// represent means no deadline.
+    /// represent means no deadline. The timeout is what is left of a budget:
+    /// `Duration::ZERO` (a client that has no time left) expires the job
+    /// unless a worker reaches it at once. (The pool's
+    /// [`Builder::queue_timeout`](crate::Builder::queue_timeout) is a
+    /// setting instead, where zero means none.)
     ///
     /// # Examples
     ///

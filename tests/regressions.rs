@@ -620,3 +620,26 @@ fn every_wait_async_registered_before_a_drain_resolves_at_it() {
         assert_eq!(resolved, 8, "futures registered before the drain");
     });
 }
+
+/// A config value of 0 meant as "off": `max_queue_size(0)` is unbounded,
+/// but `queue_timeout(Duration::ZERO)` expired every job, even on an idle
+/// pool. Zero means "no queue timeout" now, as it means "no bound".
+#[test]
+fn a_zero_queue_timeout_is_off_as_a_zero_queue_size_is() {
+    within(LIMIT, "queue_timeout(ZERO)", || {
+        let pool = Executor::builder()
+            .threads(1)
+            .max_queue_size(0)
+            .queue_timeout(Duration::ZERO)
+            .build()
+            .unwrap();
+        let (gate, busy) = occupy(&pool, 1);
+        let handles: Vec<_> = (0..10).map(|i| pool.spawn(move || i)).collect();
+        common::release(&gate, busy);
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.join().unwrap(), i);
+        }
+        assert_eq!(pool.stats().expired, 0);
+        pool.shutdown();
+    });
+}
