@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::builder::Builder;
-use crate::error::{JobError, ScaleError, TrySpawnError};
+use crate::error::{JobError, ScaleError, ScaleErrorKind, TrySpawnError};
 use crate::handle::JobHandle;
 use crate::job::{Callback, Job};
 use crate::shutdown::{PendingJob, ShutdownAsync};
@@ -604,11 +604,8 @@ impl Executor {
     /// # Errors
     ///
     /// As [`scale_up`](Executor::scale_up): closed, or a thread could not
-    /// be started.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `n` is 0: a pool needs at least one thread.
+    /// be started; and an error if `n` is 0 (a pool needs at least one
+    /// thread), which changes nothing.
     ///
     /// # Examples
     ///
@@ -619,10 +616,9 @@ impl Executor {
     /// # Ok::<(), thread_exec::ScaleError>(())
     /// ```
     pub fn set_threads(&self, n: usize) -> Result<usize, ScaleError> {
-        assert!(
-            n > 0,
-            "Executor::set_threads(0): a pool needs at least one thread"
-        );
+        if n == 0 {
+            return Err(ScaleError::new(ScaleErrorKind::ZeroThreads));
+        }
         crate::scaling::set_threads(&self.shared, n)
     }
 

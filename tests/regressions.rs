@@ -643,3 +643,15 @@ fn a_zero_queue_timeout_is_off_as_a_zero_queue_size_is() {
         pool.shutdown();
     });
 }
+
+/// `set_threads(0)` panicked although it returns a `Result`.
+#[test]
+fn set_threads_zero_is_an_error_not_a_panic() {
+    let pool = Executor::new(2);
+    let error = pool.set_threads(0).unwrap_err();
+    assert!(!error.is_closed());
+    assert!(error.to_string().contains("at least one thread"), "{error}");
+    assert_eq!(pool.stats().threads, 2);
+    assert_eq!(pool.set_threads(1).unwrap(), 1);
+    pool.shutdown();
+}
