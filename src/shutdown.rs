@@ -114,7 +114,7 @@ pub(crate) fn shutdown_now(shared: &Shared) -> Vec<PendingJob> {
         }
         if task.is_queued() {
             pending.push(PendingJob { task: Some(task) });
-            shared.settle_unrun(&mut Owed::default());
+            shared.settle_handed_back();
         } else {
             shared.settle_cancelled(&mut Owed::default());
         }
@@ -181,6 +181,14 @@ impl PendingJob {
     /// Runs the job on the calling thread and delivers its result (or its
     /// panic, as a [`JobError`](crate::JobError)) to its handle. Callbacks
     /// run here too. Does nothing if the handle cancelled the job meanwhile.
+    ///
+    /// It runs whatever its queue deadline ([`Job::deadline`](crate::Job::deadline),
+    /// [`Builder::queue_timeout`](crate::Builder::queue_timeout)): that
+    /// deadline is for the pool's queue, which the job has left, and the
+    /// caller who runs it has decided. To drop late work instead, drop the
+    /// `PendingJob` (its handle then yields a cancelled error). The pool
+    /// counted the job in [`Stats::handed_back`](crate::Stats::handed_back)
+    /// when it handed it back; running it here is not counted.
     ///
     /// # Examples
     ///

@@ -244,6 +244,8 @@ pub(crate) struct Shared {
     cancelled: AtomicU64,
     /// Submissions refused because the queue was full (`try_*`).
     rejected: AtomicU64,
+    /// Jobs handed back by `shutdown_now`.
+    handed_back: AtomicU64,
     pub(crate) config: Config,
     /// Worker threads: join handles and per-worker counters.
     pub(crate) registry: Mutex<Registry>,
@@ -285,6 +287,7 @@ impl Shared {
             executors: AtomicUsize::new(1),
             cancelled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            handed_back: AtomicU64::new(0),
             config,
             registry: Mutex::new(Registry::default()),
             scaling: Mutex::new(()),
@@ -358,6 +361,10 @@ impl Shared {
 
     pub(crate) fn rejected(&self) -> u64 {
         self.rejected.load(SeqCst)
+    }
+
+    pub(crate) fn handed_back(&self) -> u64 {
+        self.handed_back.load(SeqCst)
     }
 
     /// Whether an acceptance attempt now could succeed (or fail for good).
@@ -466,6 +473,14 @@ impl Shared {
         // Counted even if the user code unwinds (a tracing subscriber, say).
         let _settled = CancelledOnDrop(self);
         claimed.cancel();
+    }
+
+    /// A queued job taken out of the queue by `shutdown_now` and handed
+    /// back: counted, and settled as [`settle_unrun`](Shared::settle_unrun)
+    /// says.
+    pub(crate) fn settle_handed_back(&self) {
+        self.handed_back.fetch_add(1, SeqCst);
+        self.settle_unrun(&mut Owed::default());
     }
 
     /// Counts a submission refused because the queue was full.

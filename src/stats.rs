@@ -69,6 +69,14 @@ pub struct Stats {
     /// passed when a worker reached them, so they never ran, over the
     /// pool's life.
     pub expired: u64,
+    /// Jobs [`shutdown_now`](crate::Executor::shutdown_now) took out of the
+    /// queue before they started and handed back as
+    /// [`PendingJob`](crate::PendingJob)s, over the pool's life. What the
+    /// caller then does with them (runs or drops them) happens off the pool
+    /// and is not counted. Once the pool is quiet, every accepted job is
+    /// counted once: accepted = `completed + panicked + cancelled + expired
+    /// + handed_back` (+ `queued + running` while it works).
+    pub handed_back: u64,
     /// Submissions refused because the bounded queue was full
     /// ([`try_spawn`](crate::Executor::try_spawn),
     /// [`try_send`](crate::Executor::try_send),
@@ -101,6 +109,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Stats {
         panicked: totals.panicked,
         cancelled: shared.cancelled(),
         expired: totals.expired,
+        handed_back: shared.handed_back(),
         rejected: shared.rejected(),
         queue_wait: totals.queue_wait,
         run_time: totals.run_time,

@@ -695,3 +695,40 @@ fn shutdown_timeout_keeps_its_bound_while_another_shutdown_joins() {
         assert!(took < Duration::from_secs(1), "took {took:?}");
     });
 }
+
+/// `PendingJob::run` promises to run the job; it expired one whose queue
+/// deadline had passed instead, and no count recorded it. It runs it now
+/// (the deadline is for the pool's queue, which the job has left), and the
+/// pool counts what `shutdown_now` handed back.
+#[test]
+fn a_pending_job_past_its_deadline_runs_and_the_hand_back_is_counted() {
+    within(LIMIT, "run a pending job past its deadline", || {
+        let pool = Executor::new(1);
+        let (gate, busy) = occupy(&pool, 1);
+        let (called_tx, called) = mpsc::channel();
+        let late = pool.send(
+            Job::new(|| "ran")
+                .deadline(std::time::Instant::now())
+                .callback(move |result: &Result<&str, JobError>| {
+                    called_tx.send(result.is_ok()).unwrap();
+                }),
+        );
+        let on_time = pool.spawn(|| "also ran");
+        let pending = pool.shutdown_now();
+        assert_eq!(pending.len(), 2);
+        for job in pending {
+            job.run();
+        }
+        assert_eq!(late.join().unwrap(), "ran");
+        assert!(called.recv().unwrap(), "the callback saw the value");
+        assert_eq!(on_time.join().unwrap(), "also ran");
+        common::release(&gate, busy);
+        pool.shutdown();
+        let stats = pool.stats();
+        assert_eq!((stats.handed_back, stats.expired), (2, 0), "{stats:?}");
+        assert_eq!(
+            stats.completed, 1,
+            "the blocker; pending jobs run off the pool"
+        );
+    });
+}
