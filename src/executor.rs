@@ -13,9 +13,6 @@ use crate::error::{JobError, ScaleError, ScaleErrorKind, TrySpawnError};
 use crate::handle::JobHandle;
 use crate::job::{Callback, Job};
 use crate::shutdown::{PendingJob, ShutdownAsync};
-use crate::slot::scoped::Scope;
-#[cfg(doc)]
-use crate::slot::scoped::ScopedJoinHandle;
 use crate::state::{Condition, Refused, Shared, Until};
 use crate::stats::Stats;
 use crate::submit::{accept_blocking, enqueue, refused, Run, SendAsync, SpawnAsync, TryRun};
@@ -387,80 +384,6 @@ impl Executor {
         T: Send + 'static,
     {
         self.try_spawn(f).map(TryRun::new)
-    }
-
-    /// Runs `f` with a [`Scope`] whose jobs may borrow from the caller: they
-    /// need not be `'static`, because `scope` returns only after every job
-    /// spawned in it has finished, as [`std::thread::scope`] does with
-    /// threads. Returns `f`'s value.
-    ///
-    /// The calling thread works too: a job no worker has started when its
-    /// handle is [joined](ScopedJoinHandle::join), or when `f` has returned,
-    /// runs on the calling thread, and the scope waits only for jobs running
-    /// on other threads. So a scope opened inside one of the pool's own jobs
-    /// finishes even on a one-thread pool (its caller runs its jobs itself),
-    /// and a scope of a pool that is shut down runs its jobs on the caller.
-    /// A scoped job reaches the pool through an ordinary job of its own (its
-    /// runner), which is what [`Stats`] counts and times: a runner that ran
-    /// its scoped job counts as completed, one whose job the caller ran
-    /// first is withdrawn from the pool and counts as cancelled, and the
-    /// pool's [`queue_timeout`](Builder::queue_timeout) never expires one. A scoped job's panic belongs to its
-    /// joiner or its scope (below): it is not counted in
-    /// [`Stats::panicked`] nor passed to [`Builder::on_panic`]. `scope`
-    /// blocks: call it from a blocking context (a plain thread, or a job of
-    /// a pool), not from async code.
-    ///
-    /// # Panics
-    ///
-    /// After every job has finished: with `f`'s panic if `f` panicked, else
-    /// with the panic of the first job (in spawn order) that panicked and was
-    /// not [joined](ScopedJoinHandle::join) (a joined panic is the joiner's
-    /// `Err`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use thread_exec::Executor;
-    ///
-    /// let pool = Executor::new(2);
-    /// let mut data = vec![1_u64, 2, 3, 4, 5, 6];
-    /// let sum = std::sync::atomic::AtomicU64::new(0);
-    /// pool.scope(|s| {
-    ///     for chunk in data.chunks_mut(2) {
-    ///         let sum = &sum;
-    ///         s.spawn(move || {
-    ///             chunk.iter_mut().for_each(|x| *x *= 2);
-    ///             sum.fetch_add(chunk.iter().sum(), std::sync::atomic::Ordering::Relaxed);
-    ///         });
-    ///     }
-    /// });
-    /// assert_eq!(data, [2, 4, 6, 8, 10, 12]);
-    /// assert_eq!(sum.into_inner(), 42);
-    /// ```
-    ///
-    /// A borrow cannot escape the scope: its handle names the scope's
-    /// lifetime, so it cannot be returned from it.
-    ///
-    /// ```compile_fail
-    /// let pool = thread_exec::Executor::new(1);
-    /// let text = String::from("borrowed");
-    /// let escaped = pool.scope(|s| s.spawn(|| text.len()));
-    /// ```
-    ///
-    /// Nor can a job borrow a local that the scope outlives.
-    ///
-    /// ```compile_fail
-    /// let pool = thread_exec::Executor::new(1);
-    /// pool.scope(|s| {
-    ///     let short_lived = vec![1, 2, 3];
-    ///     s.spawn(|| short_lived.len());
-    /// });
-    /// ```
-    pub fn scope<'env, F, R>(&self, f: F) -> R
-    where
-        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
-    {
-        crate::slot::scoped::scope(self, f)
     }
 
     /// Blocks until the pool drains: every job accepted so far, and every

@@ -19,6 +19,8 @@ pub(crate) struct WorkerCounters {
     completed: AtomicU64,
     panicked: AtomicU64,
     expired: AtomicU64,
+    /// Scoped jobs' runners that found their job run by another thread.
+    withdrawn: AtomicU64,
     /// The worker's histograms, if the pool records timings: allocated when
     /// the worker starts, beside the counters, and written the same way.
     timings: Option<Box<WorkerTimings>>,
@@ -37,6 +39,7 @@ impl WorkerCounters {
         let counter = match outcome {
             Outcome::Completed => &self.completed,
             Outcome::Panicked => &self.panicked,
+            Outcome::Withdrawn => &self.withdrawn,
         };
         bump(counter);
     }
@@ -92,6 +95,8 @@ pub(crate) struct Totals {
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     pub(crate) expired: u64,
+    /// Counted in `Stats::cancelled`, beside the pool's own count.
+    pub(crate) withdrawn: u64,
     pub(crate) queue_wait: Timings,
     pub(crate) run_time: Timings,
 }
@@ -101,6 +106,7 @@ impl Totals {
         self.completed += counters.completed.load(Relaxed);
         self.panicked += counters.panicked.load(Relaxed);
         self.expired += counters.expired.load(Relaxed);
+        self.withdrawn += counters.withdrawn.load(Relaxed);
         if let Some(timings) = &counters.timings {
             self.queue_wait.add(&timings.queue_wait);
             self.run_time.add(&timings.run_time);

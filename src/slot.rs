@@ -75,10 +75,12 @@
 //!    so a handle can never wait on a job that no queue holds.
 //!
 //! 5. **Scoped jobs' borrows end before their scope returns.** Written
-//!    and argued in [`scoped`], the other user of this module's licence:
-//!    a scoped job's record is reached from the pool through a pointer
-//!    whose lifetime bound is erased, and the scope's end leaves no value
-//!    of the scope's lifetime in any record before it returns.
+//!    and argued in [`scoped`], the other user of this module's licence
+//!    (its only `unsafe` step, the lifetime erasure, and the obligations
+//!    that `crate::scope` keeps): a scoped job's record is reached from the
+//!    pool through a pointer whose lifetime bound is erased, and the
+//!    scope's end leaves no value of the scope's lifetime in any record
+//!    before it returns.
 //!
 //! How this is checked, and what each check cannot see:
 //!
@@ -162,6 +164,9 @@ pub(crate) enum Outcome {
     Completed,
     /// The job ran and panicked; its handle holds the payload.
     Panicked,
+    /// A scoped job's runner ran and found its job started by another
+    /// thread: it counts as cancelled (see [`scoped::RunnerOutcome`]).
+    Withdrawn,
 }
 
 #[repr(C)]
@@ -513,7 +518,8 @@ where
             crate::panic::report(payload.as_ref(), false);
             JobError::panic(payload)
         });
-        let outcome = match result {
+        let outcome = match &result {
+            Ok(value) if scoped::is_withdrawn_runner(value) => Outcome::Withdrawn,
             Ok(_) => Outcome::Completed,
             Err(_) => Outcome::Panicked,
         };

@@ -107,7 +107,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Stats {
         running: counts.unfinished - counts.queued,
         completed: totals.completed,
         panicked: totals.panicked,
-        cancelled: shared.cancelled(),
+        cancelled: shared.cancelled() + totals.withdrawn,
         expired: totals.expired,
         handed_back: shared.handed_back(),
         rejected: shared.rejected(),
