@@ -103,7 +103,9 @@ impl<T> JobHandle<T> {
     /// unfinished, so joining a job queued behind the caller (on a
     /// one-thread pool, say) finishes instead of deadlocking. Awaiting the
     /// handle inside a job (with a `block_on` of your own) does not do
-    /// this: use `join` there.
+    /// this, and cannot: a poll runs inside your executor, and a job run
+    /// there that calls `block_on` itself would panic (`futures` and tokio
+    /// both refuse a nested executor). Use `join` there.
     ///
     /// # Panics
     ///
