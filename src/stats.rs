@@ -61,7 +61,9 @@ pub struct Stats {
     /// cancelled by their handle (or a dropped [`Run`](crate::Run) or
     /// [`TryRun`](crate::TryRun) future) while queued, or by the pool when
     /// no thread could be started to run them. Jobs handed back by
-    /// `shutdown_now` are not counted (the caller holds them).
+    /// `shutdown_now` are not counted here (see `handed_back`). A scoped
+    /// job's runner whose job another thread ran first counts here too
+    /// (see [`Executor::scope`](crate::Executor::scope)).
     pub cancelled: u64,
     /// Jobs whose queue deadline ([`Job::deadline`](crate::Job::deadline),
     /// [`Job::queue_timeout`](crate::Job::queue_timeout),
