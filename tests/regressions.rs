@@ -499,7 +499,21 @@ fn a_per_job_deadline_too_far_to_count_replaces_the_pools_timeout() {
                 .queue_timeout(Duration::from_millis(1))
                 .build()
                 .unwrap();
-            let (gate, busy) = occupy(&pool, 1);
+            // The blocker has an hour to start (an ordinary deadline), so that
+            // a loaded machine cannot expire it under the pool's 1 ms.
+            let gate = common::Gate::new();
+            let (started_tx, started) = mpsc::channel();
+            let blocker = {
+                let gate = Arc::clone(&gate);
+                pool.send(
+                    Job::new(move || {
+                        started_tx.send(()).unwrap();
+                        gate.wait();
+                    })
+                    .queue_timeout(Duration::from_secs(3_600)),
+                )
+            };
+            started.recv_timeout(LIMIT).expect("the blocker started");
             let far = std::time::Instant::now() + Duration::from_secs(1 << 40);
             let max = pool.send(Job::new(|| 1).queue_timeout(Duration::MAX));
             let beyond = pool.send(Job::new(|| 2).deadline(far));
@@ -507,11 +521,12 @@ fn a_per_job_deadline_too_far_to_count_replaces_the_pools_timeout() {
             // Not synchronisation: the pool's 1 ms timeout must pass while the
             // jobs wait.
             std::thread::sleep(Duration::from_millis(5));
-            common::release(&gate, busy);
+            common::release(&gate, vec![blocker]);
             assert_eq!(max.join().unwrap(), 1);
             assert_eq!(beyond.join().unwrap(), 2);
+            let plain = plain.join();
             assert!(
-                plain.join().unwrap_err().is_expired(),
+                plain.unwrap_err().is_expired(),
                 "the pool's timeout applies"
             );
             assert_eq!(pool.stats().expired, 1);
