@@ -431,9 +431,12 @@ impl Shared {
         }
     }
 
-    /// A queued job settled without running (expired, or handed back by
-    /// `shutdown_now`): it leaves both counts; `owed` is paid in the same
-    /// step. Its slot decides who calls this, once (see
+    /// A queued job settled without running and whose user code has run
+    /// already or runs elsewhere (handed back by `shutdown_now`, cancelled
+    /// by its handle first, or counted out after an unwind): it leaves both
+    /// counts; `owed` is paid in the same step. (An expired job is claimed
+    /// with `start_job` instead, see "Release the place, then run user
+    /// code".) Its slot decides who calls this, once (see
     /// `slot::Header::take_accounting`).
     pub(crate) fn settle_unrun(&self, owed: &mut Owed) {
         self.release(ONE_QUEUED + ONE_UNFINISHED + owed.take());
