@@ -226,6 +226,12 @@ impl Builder {
     /// queue timeout the submit path reads the clock once per job, and a
     /// worker once more when it reaches the job.
     ///
+    /// `Duration::ZERO` means no queue timeout, as 0 means no bound in
+    /// [`max_queue_size`](Builder::max_queue_size): a configuration value of
+    /// 0 meant as "off" must not expire every job. (A job's own
+    /// [`Job::queue_timeout`](crate::Job::queue_timeout) is a remaining
+    /// budget instead: zero there means it must start at once.)
+    ///
     /// # Examples
     ///
     /// ```
@@ -240,7 +246,7 @@ impl Builder {
     /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn queue_timeout(mut self, timeout: Duration) -> Builder {
-        self.queue_timeout = Some(timeout);
+        self.queue_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 

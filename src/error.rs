@@ -675,6 +675,7 @@ pub struct ScaleError {
 #[derive(Debug)]
 pub(crate) enum ScaleErrorKind {
     Closed,
+    ZeroThreads,
     TooManyThreads { requested: usize },
     Spawn(std::io::Error),
 }
@@ -702,6 +703,9 @@ impl fmt::Display for ScaleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ScaleErrorKind::Closed => f.write_str("the executor is shut down"),
+            ScaleErrorKind::ZeroThreads => {
+                f.write_str("set_threads(0): a pool needs at least one thread")
+            }
             ScaleErrorKind::TooManyThreads { requested } => write!(
                 f,
                 "a target of {requested} threads is above the limit of {}",
@@ -716,7 +720,9 @@ impl std::error::Error for ScaleError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ScaleErrorKind::Spawn(err) => Some(err),
-            ScaleErrorKind::Closed | ScaleErrorKind::TooManyThreads { .. } => None,
+            ScaleErrorKind::Closed
+            | ScaleErrorKind::ZeroThreads
+            | ScaleErrorKind::TooManyThreads { .. } => None,
         }
     }
 }

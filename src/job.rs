@@ -159,7 +159,11 @@ impl<F, C> Job<F, C> {
     /// The job must start within `timeout` of its submission (of this call,
     /// strictly: the clock starts here): as [`deadline`](Job::deadline)
     /// with `Instant::now() + timeout`. A timeout too long for `Instant` to
-    /// represent means no deadline.
+    /// represent means no deadline. The timeout is what is left of a budget:
+    /// `Duration::ZERO` (a client that has no time left) expires the job
+    /// unless a worker reaches it at once. (The pool's
+    /// [`Builder::queue_timeout`](crate::Builder::queue_timeout) is a
+    /// setting instead, where zero means none.)
     ///
     /// # Examples
     ///
@@ -251,41 +255,39 @@ impl Deadline {
     pub(crate) const NEVER: Deadline = Deadline(u64::MAX);
 
     /// `instant` as a deadline: one before the epoch has passed already, one
-    /// too far to count in nanoseconds (about 584 years) never passes.
+    /// too far to count in nanoseconds (about 584 years) is
+    /// [`NEVER`](Deadline::NEVER). A deadline that saturates is a deadline
+    /// that never passes, not an unset one: unset, the pool's timeout would
+    /// take its place.
     pub(crate) fn at(instant: Instant) -> Deadline {
         let nanos = instant.saturating_duration_since(epoch()).as_nanos();
         match u64::try_from(nanos) {
-            Ok(nanos) if nanos < u64::MAX => Deadline(nanos + 1),
-            _ => Deadline::NONE,
+            Ok(nanos) if nanos < u64::MAX - 1 => Deadline(nanos + 1),
+            _ => Deadline::NEVER,
         }
     }
 
-    /// `timeout` from now; saturates to no deadline.
+    /// `timeout` from now; saturates to [`NEVER`](Deadline::NEVER).
     pub(crate) fn after(timeout: Duration) -> Deadline {
-        crate::sync::deadline_after(timeout).map_or(Deadline::NONE, Deadline::at)
+        crate::sync::deadline_after(timeout).map_or(Deadline::NEVER, Deadline::at)
     }
 
     /// `timeout` after `stamp` (a clock read already taken); saturates to
-    /// no deadline.
+    /// [`NEVER`](Deadline::NEVER).
     pub(crate) fn after_stamp(stamp: Stamp, timeout: Duration) -> Deadline {
         match stamp
             .0
             .checked_add(crate::timings::saturating_nanos(timeout))
         {
             Some(at) if at < u64::MAX => Deadline(at),
-            _ => Deadline::NONE,
+            _ => Deadline::NEVER,
         }
     }
 
+    /// Whether the job has a deadline of its own (`NEVER` included), which
+    /// keeps the pool's timeout off it.
     pub(crate) fn is_set(self) -> bool {
         self != Deadline::NONE
-    }
-
-    /// Whether a job with this deadline may be shed under overload: it has
-    /// one that can pass (a job that must never expire must never be shed
-    /// either).
-    pub(crate) fn allows_shedding(self) -> bool {
-        self.is_set() && self != Deadline::NEVER
     }
 
     /// The deadline on the stamps' scale; 0 for none.
@@ -293,10 +295,15 @@ impl Deadline {
         self.0
     }
 
-    /// Whether the deadline is set and had passed at `now` (a stamp read
+    /// Whether the deadline can pass: set, and not `NEVER`.
+    pub(crate) fn can_pass(self) -> bool {
+        self != Deadline::NONE && self != Deadline::NEVER
+    }
+
+    /// Whether the deadline can pass and had passed at `now` (a stamp read
     /// when the job was reached).
     pub(crate) fn has_passed_at(self, now: Stamp) -> bool {
-        self.is_set() && now.0 > self.0
+        self.can_pass() && now.0 > self.0
     }
 }
 
@@ -309,9 +316,10 @@ pub(crate) struct Stamp(u64);
 impl Stamp {
     pub(crate) const NONE: Stamp = Stamp(0);
 
-    /// Reads the clock.
+    /// Reads the clock (saturating, some 584 years after the epoch, below
+    /// [`Deadline::NEVER`]).
     pub(crate) fn now() -> Stamp {
-        Stamp(Deadline::at(Instant::now()).0)
+        Stamp(Deadline::at(Instant::now()).0.min(u64::MAX - 1))
     }
 
     pub(crate) fn is_set(self) -> bool {
@@ -349,7 +357,7 @@ impl Times {
     /// The clock read a worker needs when it reaches the job: only if the
     /// job has a deadline to check or a wait to time.
     pub(crate) fn reached(self) -> Stamp {
-        if self.deadline.is_set() || self.submitted.is_set() {
+        if self.deadline.can_pass() || self.submitted.is_set() {
             Stamp::now()
         } else {
             Stamp::NONE

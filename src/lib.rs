@@ -204,7 +204,9 @@
 //   sync, error, timings -> panic -> event, job -> slot -> queue, registry,
 //   overload -> state
 //   -> worker -> scaling, shutdown, stats -> metrics -> handle -> submit
-//   -> executor, builder
+//   -> executor, builder -> scope
+// (`slot::scoped` holds only the lifetime erasure of scoped jobs and its
+// invariant; `scope` adds `Executor::scope` in an `impl` block of its own.)
 mod builder;
 mod error;
 mod event;
@@ -220,6 +222,7 @@ mod registry;
 #[cfg(feature = "axum")]
 mod response;
 mod scaling;
+mod scope;
 mod shutdown;
 mod slot;
 mod state;
@@ -236,8 +239,8 @@ pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, Job, NoCallback, Priority};
 pub use overload::OverloadControl;
 pub use panic::JobPanic;
+pub use scope::{Scope, ScopedJoinHandle};
 pub use shutdown::{PendingJob, ShutdownAsync};
-pub use slot::scoped::{Scope, ScopedJoinHandle};
 pub use stats::{Shed, Stats};
 pub use submit::{Run, SendAsync, SpawnAsync, TryRun};
 pub use timings::Timings;

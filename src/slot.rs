@@ -79,10 +79,12 @@
 //!    so a handle can never wait on a job that no queue holds.
 //!
 //! 5. **Scoped jobs' borrows end before their scope returns.** Written
-//!    and argued in [`scoped`], the other user of this module's licence:
-//!    a scoped job's record is reached from the pool through a pointer
-//!    whose lifetime bound is erased, and the scope's end leaves no value
-//!    of the scope's lifetime in any record before it returns.
+//!    and argued in [`scoped`], the other user of this module's licence
+//!    (its only `unsafe` step, the lifetime erasure, and the obligations
+//!    that `crate::scope` keeps): a scoped job's record is reached from the
+//!    pool through a pointer whose lifetime bound is erased, and the
+//!    scope's end leaves no value of the scope's lifetime in any record
+//!    before it returns.
 //!
 //! How this is checked, and what each check cannot see:
 //!
@@ -188,6 +190,9 @@ pub(crate) enum Outcome {
     Completed,
     /// The job ran and panicked; its handle holds the payload.
     Panicked,
+    /// A scoped job's runner ran and found its job started by another
+    /// thread: it counts as cancelled (see [`scoped::RunnerOutcome`]).
+    Withdrawn,
 }
 
 #[repr(C)]
@@ -564,7 +569,8 @@ where
             crate::panic::report(payload.as_ref(), false);
             JobError::panic(payload)
         });
-        let outcome = match result {
+        let outcome = match &result {
+            Ok(value) if scoped::is_withdrawn_runner(value) => Outcome::Withdrawn,
             Ok(_) => Outcome::Completed,
             Err(_) => Outcome::Panicked,
         };
@@ -818,17 +824,23 @@ impl TaskRef {
         Claim::Run(claimed, Reached { times, at })
     }
 
-    /// Claims and runs the job on the calling thread, if it is still queued
-    /// and its deadline has not passed (then it settles as expired).
-    pub(crate) fn run(self) -> Option<Outcome> {
-        match self.claim() {
-            Claim::Run(job, reached) if reached.expired() => {
-                job.settle(JobError::expired());
-                None
-            }
-            Claim::Run(job, _) => Some(job.run()),
-            Claim::Settled { .. } => None,
+    /// Claims the job whatever its deadline, if it is still queued: for a
+    /// caller that settles it outside the pool's worker loop (runs a job
+    /// handed back by `shutdown_now`, or cancels one) after doing its own
+    /// accounting. `None` if it had left `QUEUED` already.
+    pub(crate) fn claim_unrun(self) -> Option<Claimed> {
+        if !self.header().start() {
+            return None; // `self` drops: already settled, nothing to cancel
         }
+        Some(Claimed {
+            header: self.into_header(),
+        })
+    }
+
+    /// Claims and runs the job on the calling thread whatever its deadline,
+    /// if it is still queued.
+    pub(crate) fn run(self) -> Option<Outcome> {
+        self.claim_unrun().map(Claimed::run)
     }
 
     /// The lane of a job the pool may shed, `None` for one it may not;
@@ -904,6 +916,15 @@ impl Claimed {
     pub(crate) fn shed_lane(&self) -> Option<Priority> {
         // SAFETY: our reference keeps the slot alive.
         unsafe { self.header.as_ref() }.shed_lane()
+    }
+}
+
+impl Claimed {
+    /// Settles the job as cancelled, without running it: drops its closure
+    /// and runs its callbacks (user code). Dropping a `Claimed` does the
+    /// same; this names it.
+    pub(crate) fn cancel(self) {
+        drop(self);
     }
 }
 
@@ -1038,10 +1059,31 @@ impl<T> RawHandle<T> {
         self.header().stage() != QUEUED
     }
 
-    /// Settles the job as cancelled if it is still queued.
-    pub(crate) fn cancel(&self) -> bool {
-        // SAFETY: the vtable was built for this slot; we hold a reference.
-        unsafe { (self.header().vtable.cancel)(self.header_ptr()) }
+    /// Settles the job as cancelled if it is still queued (the unit tests'
+    /// cancel, with no pool to account to).
+    #[cfg(test)]
+    fn cancel(&self) -> bool {
+        self.claim_to_cancel().map(Claimed::cancel).is_some()
+    }
+
+    /// Claims the job for cancelling if it is still queued: the caller
+    /// gives its place in the queue back, then settles it with
+    /// [`Claimed::cancel`] (user code runs there). If it had left `QUEUED`
+    /// (it runs, or has settled), asks it to stop and returns `None`.
+    pub(crate) fn claim_to_cancel(&self) -> Option<Claimed> {
+        let header = self.header();
+        if !header.start() {
+            // Only the job reads the bit, and only as a hint, so it needs no
+            // ordering.
+            header.state.fetch_or(STOP, Ordering::Relaxed);
+            return None;
+        }
+        // A reference for the `Claimed`, taken while ours keeps the slot
+        // alive (invariant 4); like `Arc`'s clone, it needs no ordering.
+        header.state.fetch_add(REF_ONE, Ordering::Relaxed);
+        Some(Claimed {
+            header: self.header_ptr(),
+        })
     }
 
     /// [`Header::take_accounting`], for a handle that cancelled its job.

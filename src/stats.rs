@@ -44,7 +44,10 @@ pub struct Stats {
     /// once in a bounded pool (its handle counts it out), otherwise when a
     /// worker or `shutdown_now` takes its entry out of the queue.
     pub queued: u64,
-    /// Jobs started and not finished (their callbacks included).
+    /// Jobs started and not finished (their callbacks included), and jobs
+    /// settling without running (expired or cancelled) while their closure
+    /// is dropped and their callbacks run: their place in a bounded queue
+    /// is free by then.
     pub running: u64,
     /// Jobs that ran and returned, over the pool's life (on the pool's
     /// threads: a job run by its caller through
@@ -58,7 +61,9 @@ pub struct Stats {
     /// cancelled by their handle (or a dropped [`Run`](crate::Run) or
     /// [`TryRun`](crate::TryRun) future) while queued, or by the pool when
     /// no thread could be started to run them. Jobs handed back by
-    /// `shutdown_now` are not counted (the caller holds them).
+    /// `shutdown_now` are not counted here (see `handed_back`). A scoped
+    /// job's runner whose job another thread ran first counts here too
+    /// (see [`Executor::scope`](crate::Executor::scope)).
     pub cancelled: u64,
     /// Jobs whose queue deadline ([`Job::deadline`](crate::Job::deadline),
     /// [`Job::queue_timeout`](crate::Job::queue_timeout),
@@ -68,9 +73,8 @@ pub struct Stats {
     pub expired: u64,
     /// Jobs and submissions the pool shed under overload, by reason (see
     /// [`Builder::overload_control`](crate::Builder::overload_control)).
-    /// Every accepted job ends exactly one way: `completed + panicked +
-    /// cancelled + expired + shed.accepted()` plus the jobs handed back by
-    /// `shutdown_now` is every job accepted, once the pool is quiet.
+    /// Every accepted job ends exactly one way (see
+    /// [`handed_back`](Stats::handed_back)).
     pub shed: Shed,
     /// Whether the pool is overloaded now: the least queue wait of the last
     /// interval was above the target, so its sheddable jobs are being shed.
@@ -80,6 +84,15 @@ pub struct Stats {
     /// current interval as a share of twice the target (folly's load
     /// figure); 100 means waits of twice the target or more.
     pub load: u8,
+    /// Jobs [`shutdown_now`](crate::Executor::shutdown_now) took out of the
+    /// queue before they started and handed back as
+    /// [`PendingJob`](crate::PendingJob)s, over the pool's life. What the
+    /// caller then does with them (runs or drops them) happens off the pool
+    /// and is not counted. Once the pool is quiet, every accepted job is
+    /// counted once: accepted = `completed + panicked + cancelled +
+    /// expired + shed.accepted() + handed_back`, plus `queued + running`
+    /// while it works.
+    pub handed_back: u64,
     /// Submissions refused because the bounded queue was full
     /// ([`try_spawn`](crate::Executor::try_spawn),
     /// [`try_send`](crate::Executor::try_send),
@@ -168,8 +181,9 @@ pub(crate) fn snapshot(shared: &Shared) -> Stats {
         running: counts.unfinished - counts.queued,
         completed: totals.completed,
         panicked: totals.panicked,
-        cancelled: shared.cancelled(),
+        cancelled: shared.cancelled() + totals.withdrawn,
         expired: totals.expired,
+        handed_back: shared.handed_back(),
         rejected: shared.rejected(),
         shed: Shed {
             at_submit,

@@ -114,7 +114,7 @@ use crate::error::JobError;
 use crate::overload::{RunEstimate, Verdict};
 use crate::queue::Msg;
 use crate::registry::WorkerCounters;
-use crate::slot::{Claim, TaskRef};
+use crate::slot::{Claim, Outcome, TaskRef};
 use crate::state::{Owed, Shared};
 use crate::sync::{lock, Arc};
 
@@ -345,15 +345,14 @@ fn run_job(
             }
             // Starting the job pays the previous one's count too.
             shared.start_job(owed);
+            let outcome = job.run();
             // A timed job (the pool records timings): the claim's clock
             // read is its start; one more read at its end. Untimed jobs
-            // read no clock here.
+            // read no clock here. A withdrawn scoped runner counts as
+            // cancelled, and cancelled jobs are not timed.
             let started = reached.started();
-            if let Some(started) = started {
+            if let Some(started) = started.filter(|_| outcome != Outcome::Withdrawn) {
                 counters.record_wait(started);
-            }
-            let outcome = job.run();
-            if let Some(started) = started {
                 counters.record_run(started);
             }
             counters.count(outcome);
