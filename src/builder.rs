@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::{BuildError, BuildErrorKind};
 use crate::executor::Executor;
+use crate::overload::OverloadControl;
 use crate::panic::{JobPanic, PanicHook};
 use crate::scaling::{grow_to, Scaling, StartReason};
 use crate::state::{Config, Hook, Shared};
@@ -83,6 +84,7 @@ pub struct Builder {
     on_thread_stop: Option<Hook>,
     on_panic: Option<Arc<PanicHook>>,
     record_timings: bool,
+    overload: OverloadControl,
     #[cfg(feature = "metrics")]
     metrics_label: Option<String>,
 }
@@ -118,6 +120,7 @@ impl Builder {
             on_thread_stop: None,
             on_panic: None,
             record_timings: false,
+            overload: OverloadControl::adaptive(),
             #[cfg(feature = "metrics")]
             metrics_label: None,
         }
@@ -213,15 +216,21 @@ impl Builder {
     /// [`JobError::is_expired`](crate::JobError::is_expired) holds. Under
     /// overload this keeps the pool on work somebody still waits for.
     ///
-    /// Leave room for the job itself and for the answer's trip: the queue
-    /// is first in, first out, so under sustained overload every job that
-    /// starts has waited almost the whole timeout. Set to the client's
-    /// timeout, the answers arrive just after the clients gave up (in
-    /// `examples/web_bridge.rs`, 200 ms for clients that wait 200 ms kept
-    /// about a quarter of the capacity as goodput); half the client's
-    /// timeout kept over 90 %. A timeout too long for `Instant` to
-    /// represent means none. With a queue timeout the submit path reads the
-    /// clock once per job.
+    /// Set it to the time your client waits. A job with a queue deadline
+    /// may be shed under overload (see
+    /// [`overload_control`](Builder::overload_control)): while a standing
+    /// queue lasts, the pool starts only jobs that waited briefly and can
+    /// still answer in time, so the answers it gives arrive while their
+    /// clients still wait, and the others hear at once that it is busy. A
+    /// timeout too long for `Instant` to represent means none. With a
+    /// queue timeout the submit path reads the clock once per job, and a
+    /// worker once more when it reaches the job.
+    ///
+    /// `Duration::ZERO` means no queue timeout, as 0 means no bound in
+    /// [`max_queue_size`](Builder::max_queue_size): a configuration value of
+    /// 0 meant as "off" must not expire every job. (A job's own
+    /// [`Job::queue_timeout`](crate::Job::queue_timeout) is a remaining
+    /// budget instead: zero there means it must start at once.)
     ///
     /// # Examples
     ///
@@ -237,7 +246,7 @@ impl Builder {
     /// # Ok::<(), thread_exec::BuildError>(())
     /// ```
     pub fn queue_timeout(mut self, timeout: Duration) -> Builder {
-        self.queue_timeout = Some(timeout);
+        self.queue_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 
@@ -457,6 +466,69 @@ impl Builder {
         self
     }
 
+    /// How the pool sheds queued work under overload:
+    /// [`OverloadControl::adaptive`] (the default) or
+    /// [`OverloadControl::off`].
+    ///
+    /// The rule applies only to jobs that may be shed: those with a queue
+    /// deadline (their own, or [`queue_timeout`](Builder::queue_timeout))
+    /// and those submitted with [`Executor::try_run`], whose caller waits
+    /// for the answer. Other jobs are never shed, so a batch pool without
+    /// deadlines behaves as a plain FIFO and pays nothing for the rule.
+    ///
+    /// While the pool is *overloaded* — the least queue wait over a whole
+    /// interval stayed above a target, so the queue never emptied — a
+    /// sheddable job is settled unrun (its handle yields an error for which
+    /// [`JobError::is_shed`](crate::JobError::is_shed) holds) if it waited
+    /// longer than its lane's slough time (the target for
+    /// [`Priority::Low`](crate::Priority::Low), twice it for `Normal`, four
+    /// times for `High`), or if its deadline is nearer than the run time
+    /// the pool measured for recent jobs (unless its whole queue budget was
+    /// shorter than that run time: such a deadline only says when the job
+    /// must start); and a sheddable submission that
+    /// would wait longer than its slough time is refused at once
+    /// ([`TrySpawnError::is_overloaded`](crate::TrySpawnError::is_overloaded),
+    /// or a handle already shed). A burst that drains within an interval is
+    /// never shed. The target is `max(5 ms, R / N)` and the interval
+    /// `max(100 ms, 16 R / N)` for a measured run time `R` on `N` threads;
+    /// [`OverloadControl::target`] and [`OverloadControl::interval`] fix
+    /// them. Independently of overload, a `try_*` submission to a full
+    /// bounded queue takes the place of a queued job of a lower lane if
+    /// every job of that lane may be shed. [`Stats`](crate::Stats) counts
+    /// each shed job by reason and shows whether the pool is overloaded.
+    /// The rule holds while a closed pool drains too: a job shed then ends
+    /// shed, not run.
+    ///
+    /// Cost: a sheddable job carries its submission time, so it reads the
+    /// clock once at submission (the read a pool's `queue_timeout` takes
+    /// anyway) and once when a worker reaches it (as any job with a
+    /// deadline does); the detector's state is read, and written about
+    /// once an interval. A job that may not be shed pays one load of the
+    /// verdict at submission and nothing at dequeue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use thread_exec::{Executor, OverloadControl};
+    ///
+    /// // A web service: set the client's timeout, nothing else.
+    /// let pool = Executor::builder()
+    ///     .threads(2)
+    ///     .max_queue_size(1_024)
+    ///     .queue_timeout(Duration::from_millis(200))
+    ///     .build()?;
+    /// assert!(!pool.stats().overloaded);
+    /// // A pool that never sheds.
+    /// let batch = Executor::builder().overload_control(OverloadControl::off()).build()?;
+    /// # drop((pool, batch));
+    /// # Ok::<(), thread_exec::BuildError>(())
+    /// ```
+    pub fn overload_control(mut self, control: OverloadControl) -> Builder {
+        self.overload = control;
+        self
+    }
+
     /// The value of the `pool` label on the metrics
     /// [`Executor::publish_metrics`] publishes; the
     /// [`thread_name`](Builder::thread_name) (`thread-exec` by default)
@@ -548,6 +620,7 @@ impl Builder {
             #[cfg(feature = "metrics")]
             metrics_label,
             record_timings: self.record_timings,
+            overload: self.overload,
             name: self.thread_name,
             stack_size: self.stack_size.map(|bytes| bytes.max(MIN_STACK_SIZE)),
             on_thread_start: self.on_thread_start,
@@ -587,7 +660,8 @@ impl fmt::Debug for Builder {
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
             .field("on_panic", &self.on_panic.is_some())
-            .field("record_timings", &self.record_timings);
+            .field("record_timings", &self.record_timings)
+            .field("overload", &self.overload);
         #[cfg(feature = "metrics")]
         f.field("metrics_label", &self.metrics_label);
         f.finish()

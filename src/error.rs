@@ -62,6 +62,7 @@ enum Repr {
     Closed,
     Expired,
     Full,
+    Shed(ShedReason),
 }
 
 impl JobError {
@@ -95,6 +96,52 @@ impl JobError {
     fn full() -> Self {
         JobError {
             repr: Box::new(Repr::Full),
+        }
+    }
+
+    pub(crate) fn shed(reason: ShedReason) -> Self {
+        JobError {
+            repr: Box::new(Repr::Shed(reason)),
+        }
+    }
+
+    /// `true` if the pool shed the job under overload: it refused it at
+    /// submission, or settled it unrun because it waited in a standing
+    /// queue, would have missed its deadline, or gave its place to a job
+    /// of a higher lane (see
+    /// [`Builder::overload_control`](crate::Builder::overload_control)).
+    /// The job did not run; answer "busy, retry later".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use thread_exec::{Executor, JobError};
+    ///
+    /// async fn answer(pool: &Executor) -> Result<u64, JobError> {
+    ///     match pool.try_run(|| 42)?.await {
+    ///         Err(err) if err.is_shed() => Err(err), // 503 with Retry-After
+    ///         other => other,
+    ///     }
+    /// }
+    /// # let pool = Executor::new(1);
+    /// # assert_eq!(futures::executor::block_on(answer(&pool)).unwrap(), 42);
+    /// ```
+    pub fn is_shed(&self) -> bool {
+        matches!(*self.repr, Repr::Shed(_))
+    }
+
+    /// Why the pool shed the job, if it did (see [`is_shed`](JobError::is_shed)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = thread_exec::Executor::new(1);
+    /// assert_eq!(pool.spawn(|| 1).join().map_err(|err| err.shed_reason()), Ok(1));
+    /// ```
+    pub fn shed_reason(&self) -> Option<ShedReason> {
+        match *self.repr {
+            Repr::Shed(reason) => Some(reason),
+            _ => None,
         }
     }
 
@@ -283,6 +330,7 @@ impl fmt::Display for JobError {
                 f.write_str("job expired: its queue deadline passed before it started")
             }
             Repr::Full => f.write_str("job was not accepted: the executor's queue is full"),
+            Repr::Shed(reason) => write!(f, "job was shed under overload: {reason}"),
         }
     }
 }
@@ -298,6 +346,7 @@ impl fmt::Debug for JobError {
             Repr::Closed => f.write_str("JobError::Closed"),
             Repr::Expired => f.write_str("JobError::Expired"),
             Repr::Full => f.write_str("JobError::Full"),
+            Repr::Shed(reason) => f.debug_tuple("JobError::Shed").field(reason).finish(),
         }
     }
 }
@@ -311,7 +360,7 @@ impl From<JobError> for std::io::Error {
             Repr::Panic { .. } => ErrorKind::Other,
             Repr::Cancelled => ErrorKind::Interrupted,
             Repr::Expired => ErrorKind::TimedOut,
-            Repr::Full => ErrorKind::WouldBlock,
+            Repr::Full | Repr::Shed(_) => ErrorKind::WouldBlock,
             Repr::Closed => ErrorKind::NotConnected,
         };
         std::io::Error::new(kind, err)
@@ -338,23 +387,38 @@ impl From<JobError> for std::io::Error {
 /// }
 /// ```
 pub struct TrySpawnError<F> {
-    full: bool,
+    reason: Refusal,
     /// Behind a mutex only so that the error is `Sync` whatever the job (see
     /// the module docs); locked once, by `into_inner`, which owns the error.
     job: Mutex<F>,
 }
 
+/// Why a `try_*` submission was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Full,
+    Closed,
+    Overloaded,
+}
+
 impl<F> TrySpawnError<F> {
     pub(crate) fn full(job: F) -> Self {
         TrySpawnError {
-            full: true,
+            reason: Refusal::Full,
             job: Mutex::new(job),
         }
     }
 
     pub(crate) fn closed(job: F) -> Self {
         TrySpawnError {
-            full: false,
+            reason: Refusal::Closed,
+            job: Mutex::new(job),
+        }
+    }
+
+    pub(crate) fn overloaded(job: F) -> Self {
+        TrySpawnError {
+            reason: Refusal::Overloaded,
             job: Mutex::new(job),
         }
     }
@@ -386,7 +450,24 @@ impl<F> TrySpawnError<F> {
     /// assert!(!pool.try_spawn(|| 2).unwrap_err().is_full());
     /// ```
     pub fn is_full(&self) -> bool {
-        self.full
+        self.reason == Refusal::Full
+    }
+
+    /// `true` if the pool is overloaded and the job, which it may shed
+    /// (see [`Builder::overload_control`](crate::Builder::overload_control)),
+    /// would only have waited to be shed: answer "busy", as for a full
+    /// queue. Converted into a [`JobError`], it is
+    /// [`is_shed`](JobError::is_shed) with [`ShedReason::Submit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let pool = thread_exec::Executor::new(1);
+    /// pool.shutdown();
+    /// assert!(!pool.try_spawn(|| 2).unwrap_err().is_overloaded());
+    /// ```
+    pub fn is_overloaded(&self) -> bool {
+        self.reason == Refusal::Overloaded
     }
 
     /// `true` if the executor is shut down.
@@ -399,7 +480,7 @@ impl<F> TrySpawnError<F> {
     /// assert!(pool.try_spawn(|| 2).unwrap_err().is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        !self.full
+        self.reason == Refusal::Closed
     }
 
     /// Changes the job inside, keeping the reason (the `try_spawn` family
@@ -407,9 +488,9 @@ impl<F> TrySpawnError<F> {
     ///
     /// [`Job`]: crate::Job
     pub(crate) fn map<G>(self, f: impl FnOnce(F) -> G) -> TrySpawnError<G> {
-        let full = self.full;
+        let reason = self.reason;
         TrySpawnError {
-            full,
+            reason,
             job: Mutex::new(f(self.into_inner())),
         }
     }
@@ -417,33 +498,33 @@ impl<F> TrySpawnError<F> {
 
 impl<F> fmt::Debug for TrySpawnError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reason = if self.full { "Full" } else { "Closed" };
         f.debug_struct("TrySpawnError")
-            .field("reason", &format_args!("{reason}"))
+            .field("reason", &self.reason)
             .finish_non_exhaustive()
     }
 }
 
 impl<F> fmt::Display for TrySpawnError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.full {
-            f.write_str("the executor's queue is full")
-        } else {
-            f.write_str("the executor is shut down")
-        }
+        f.write_str(match self.reason {
+            Refusal::Full => "the executor's queue is full",
+            Refusal::Closed => "the executor is shut down",
+            Refusal::Overloaded => "the executor is overloaded: the job would wait to be shed",
+        })
     }
 }
 
 impl<F> std::error::Error for TrySpawnError<F> {}
 
 impl<F> From<TrySpawnError<F>> for JobError {
-    /// The reason, without the job (dropped here): [`JobError::is_full`] or
-    /// [`JobError::is_closed`].
+    /// The reason, without the job (dropped here): [`JobError::is_full`],
+    /// [`JobError::is_closed`], or [`JobError::is_shed`] with
+    /// [`ShedReason::Submit`].
     fn from(err: TrySpawnError<F>) -> JobError {
-        if err.full {
-            JobError::full()
-        } else {
-            JobError::closed()
+        match err.reason {
+            Refusal::Full => JobError::full(),
+            Refusal::Closed => JobError::closed(),
+            Refusal::Overloaded => JobError::shed(ShedReason::Submit),
         }
     }
 }
@@ -606,6 +687,7 @@ pub struct ScaleError {
 #[derive(Debug)]
 pub(crate) enum ScaleErrorKind {
     Closed,
+    ZeroThreads,
     TooManyThreads { requested: usize },
     Spawn(std::io::Error),
 }
@@ -633,6 +715,9 @@ impl fmt::Display for ScaleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ScaleErrorKind::Closed => f.write_str("the executor is shut down"),
+            ScaleErrorKind::ZeroThreads => {
+                f.write_str("set_threads(0): a pool needs at least one thread")
+            }
             ScaleErrorKind::TooManyThreads { requested } => write!(
                 f,
                 "a target of {requested} threads is above the limit of {}",
@@ -647,7 +732,47 @@ impl std::error::Error for ScaleError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ScaleErrorKind::Spawn(err) => Some(err),
-            ScaleErrorKind::Closed | ScaleErrorKind::TooManyThreads { .. } => None,
+            ScaleErrorKind::Closed
+            | ScaleErrorKind::ZeroThreads
+            | ScaleErrorKind::TooManyThreads { .. } => None,
         }
+    }
+}
+
+/// Why the pool settled a job without running it under overload (see
+/// [`JobError::shed_reason`](crate::JobError::shed_reason)).
+///
+/// # Examples
+///
+/// ```
+/// use thread_exec::ShedReason;
+///
+/// let reason = ShedReason::StandingQueue;
+/// assert_eq!(reason.to_string(), "it waited in a standing queue");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ShedReason {
+    /// Refused at submission: the pool was overloaded and the job would
+    /// have waited past its slough time.
+    Submit,
+    /// The pool was overloaded and the job had waited past its slough time.
+    StandingQueue,
+    /// The pool was overloaded and the job's deadline was nearer than the
+    /// run time the pool expects: it would have answered too late.
+    WouldMissDeadline,
+    /// The bounded queue was full and a job of a higher lane took its
+    /// place.
+    Displaced,
+}
+
+impl fmt::Display for ShedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ShedReason::Submit => "the pool was overloaded at submission",
+            ShedReason::StandingQueue => "it waited in a standing queue",
+            ShedReason::WouldMissDeadline => "it would have missed its deadline",
+            ShedReason::Displaced => "a job of a higher lane took its place",
+        })
     }
 }

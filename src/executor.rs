@@ -12,13 +12,10 @@ use crate::builder::Builder;
 use crate::drain::{DrainAsync, DrainReport};
 #[cfg(doc)]
 use crate::error::JobError;
-use crate::error::{ScaleError, TrySpawnError};
+use crate::error::{ScaleError, ScaleErrorKind, TrySpawnError};
 use crate::handle::JobHandle;
 use crate::job::{Callback, IntoJob, Job};
 use crate::shutdown::{PendingJob, ShutdownAsync};
-use crate::slot::scoped::Scope;
-#[cfg(doc)]
-use crate::slot::scoped::ScopedJoinHandle;
 use crate::state::{Condition, Shared, Until};
 use crate::stats::Stats;
 use crate::submit::{submit_blocking, try_submit, Run, SendAsync, SpawnAsync, TryRun};
@@ -190,9 +187,11 @@ impl Executor {
     ///
     /// [`TrySpawnError`] if the bounded queue is full
     /// ([`is_full`](TrySpawnError::is_full), counted in
-    /// [`Stats::rejected`]) or the executor is shut down
-    /// ([`is_closed`](TrySpawnError::is_closed)); either hands the job
-    /// back untouched, as it was passed (the closure, or the `Job`).
+    /// [`Stats::rejected`]), the pool is overloaded and would only shed the
+    /// job ([`is_overloaded`](TrySpawnError::is_overloaded); only a job that
+    /// may be shed), or the executor is shut down
+    /// ([`is_closed`](TrySpawnError::is_closed)); each hands the job back
+    /// untouched, as it was passed (the closure, or the `Job`).
     ///
     /// # Examples
     ///
@@ -371,7 +370,9 @@ impl Executor {
     /// Queues a job (a closure or a [`Job`]) if there is room now, and
     /// returns a future of its result that cancels the job if dropped: the
     /// web handler's blocking bridge that sheds load instead of waiting
-    /// (`pool.try_run(f)?.await?`).
+    /// (`pool.try_run(f)?.await?`). Its caller waits for the answer, so
+    /// the job is one the pool may shed under overload (its error then has
+    /// [`JobError::is_shed`]; see the crate docs' "Under overload").
     ///
     /// # Errors
     ///
@@ -427,90 +428,17 @@ impl Executor {
         crate::submit::try_run_job(&self.shared, job)
     }
 
-    /// Runs `f` with a [`Scope`] whose jobs may borrow from the caller: they
-    /// need not be `'static`, because `scope` returns only after every job
-    /// spawned in it has finished, as [`std::thread::scope`] does with
-    /// threads. Returns `f`'s value.
+    /// Blocks until the pool drains: every job accepted so far, and every
+    /// job accepted while waiting, has finished (callbacks included).
+    /// Returns at once if nothing is pending. Jobs that panicked or were
+    /// cancelled count as finished, so a job that panics cannot make `wait`
+    /// hang.
     ///
-    /// The calling thread works too: a job no worker has started when its
-    /// handle is [joined](ScopedJoinHandle::join), or when `f` has returned,
-    /// runs on the calling thread, and the scope waits only for jobs running
-    /// on other threads. So a scope opened inside one of the pool's own jobs
-    /// finishes even on a one-thread pool (its caller runs its jobs itself),
-    /// and a scope of a pool that is shut down runs its jobs on the caller.
-    /// A scoped job reaches the pool through an ordinary job of its own (its
-    /// runner), which is what [`Stats`] counts and times: a runner that ran
-    /// its scoped job counts as completed, one whose job the caller ran
-    /// first is withdrawn from the pool and counts as cancelled, and the
-    /// pool's [`queue_timeout`](Builder::queue_timeout) never expires one. A scoped job's panic belongs to its
-    /// joiner or its scope (below): it is not counted in
-    /// [`Stats::panicked`] nor passed to [`Builder::on_panic`].
-    ///
-    /// # Blocking
-    ///
-    /// Blocks until every job of the scope has finished: call it from a
-    /// blocking context (a plain thread, a job of a pool, or
-    /// `tokio::task::spawn_blocking`), not from async code. There is no
-    /// async twin: a future cannot promise to be polled to its end, which a
-    /// scope's borrows need.
-    ///
-    /// # Panics
-    ///
-    /// After every job has finished: with `f`'s panic if `f` panicked, else
-    /// with the panic of the first job (in spawn order) that panicked and was
-    /// not [joined](ScopedJoinHandle::join) (a joined panic is the joiner's
-    /// `Err`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use thread_exec::Executor;
-    ///
-    /// let pool = Executor::new(2);
-    /// let mut data = vec![1_u64, 2, 3, 4, 5, 6];
-    /// let sum = std::sync::atomic::AtomicU64::new(0);
-    /// pool.scope(|s| {
-    ///     for chunk in data.chunks_mut(2) {
-    ///         let sum = &sum;
-    ///         s.spawn(move || {
-    ///             chunk.iter_mut().for_each(|x| *x *= 2);
-    ///             sum.fetch_add(chunk.iter().sum(), std::sync::atomic::Ordering::Relaxed);
-    ///         });
-    ///     }
-    /// });
-    /// assert_eq!(data, [2, 4, 6, 8, 10, 12]);
-    /// assert_eq!(sum.into_inner(), 42);
-    /// ```
-    ///
-    /// A borrow cannot escape the scope: its handle names the scope's
-    /// lifetime, so it cannot be returned from it.
-    ///
-    /// ```compile_fail
-    /// let pool = thread_exec::Executor::new(1);
-    /// let text = String::from("borrowed");
-    /// let escaped = pool.scope(|s| s.spawn(|| text.len()));
-    /// ```
-    ///
-    /// Nor can a job borrow a local that the scope outlives.
-    ///
-    /// ```compile_fail
-    /// let pool = thread_exec::Executor::new(1);
-    /// pool.scope(|s| {
-    ///     let short_lived = vec![1, 2, 3];
-    ///     s.spawn(|| short_lived.len());
-    /// });
-    /// ```
-    pub fn scope<'env, F, R>(&self, f: F) -> R
-    where
-        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
-    {
-        crate::slot::scoped::scope(self, f)
-    }
-
-    /// Blocks until every job accepted so far, and every job accepted while
-    /// waiting, has finished (callbacks included). Returns at once if
-    /// nothing is pending. Jobs that panicked or were cancelled count as
-    /// finished, so a job that panics cannot make `wait` hang.
+    /// Every call waiting when the pool drains returns at that drain, even
+    /// if new jobs are accepted before its thread runs again (another
+    /// waiter that returned first may submit more at once): under steady
+    /// load, `wait` returns at the next moment the pool is idle, not at a
+    /// moment when it is idle and the waiting thread happens to look.
     ///
     /// # Blocking
     ///
@@ -539,11 +467,15 @@ impl Executor {
     /// ```
     pub fn wait(&self) {
         self.shared.refuse_own_worker("wait");
-        self.shared.block_until(Condition::Finished, None);
+        let since = self.shared.drains();
+        self.shared.block_until(Condition::Finished(since), None);
     }
 
     /// The future twin of [`wait`](Executor::wait): resolves once every
-    /// accepted job has finished, without blocking a runtime thread.
+    /// accepted job has finished, without blocking a runtime thread. As
+    /// with `wait`, every future created before a drain resolves at it,
+    /// whatever was accepted after (it counts from this call, not from its
+    /// first poll).
     ///
     /// # Panics
     ///
@@ -571,7 +503,7 @@ impl Executor {
     /// ```
     pub fn wait_async(&self) -> WaitAsync {
         WaitAsync {
-            inner: Until::new(&self.shared, Condition::Finished),
+            inner: Until::new(&self.shared, Condition::Finished(self.shared.drains())),
         }
     }
 
@@ -637,11 +569,8 @@ impl Executor {
     /// # Errors
     ///
     /// As [`scale_up`](Executor::scale_up): closed, or a thread could not
-    /// be started.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `n` is 0: a pool needs at least one thread.
+    /// be started; and an error if `n` is 0 (a pool needs at least one
+    /// thread), which changes nothing.
     ///
     /// # Examples
     ///
@@ -652,10 +581,9 @@ impl Executor {
     /// # Ok::<(), thread_exec::ScaleError>(())
     /// ```
     pub fn set_threads(&self, n: usize) -> Result<usize, ScaleError> {
-        assert!(
-            n > 0,
-            "Executor::set_threads(0): a pool needs at least one thread"
-        );
+        if n == 0 {
+            return Err(ScaleError::new(ScaleErrorKind::ZeroThreads));
+        }
         crate::scaling::set_threads(&self.shared, n)
     }
 
@@ -681,7 +609,9 @@ impl Executor {
     /// one of its jobs, callbacks or hooks): it would wait for that thread.
     /// (Dropping the last `Executor` inside a job is fine: it closes the
     /// pool without waiting. A thread of the pool on its way out, such as a
-    /// waker it wakes as it exits, may call it: that thread is not joined.)
+    /// waker it wakes as it exits, may call it, also while another thread's
+    /// shutdown is joining the pool: there it returns once every thread has
+    /// exited, without joining any, since one of them is its own.)
     ///
     /// # Examples
     ///
@@ -706,13 +636,17 @@ impl Executor {
     }
 
     /// As [`shutdown`](Executor::shutdown), but gives up waiting after
-    /// `timeout`: returns `true` if every thread exited in time. The pool is
-    /// closed either way, and the threads that are still running finish the
-    /// queue and exit on their own.
+    /// `timeout`: returns `true` if every thread exited and was joined in
+    /// time (by this call or a concurrent shutdown). The pool is closed
+    /// either way, and the threads that are still running finish the queue
+    /// and exit on their own; a thread still running user code on its way
+    /// out (a waker it woke, a thread-local destructor) is joined by a later
+    /// shutdown, or by nobody once the pool is dropped.
     ///
     /// # Blocking
     ///
-    /// Blocks for at most `timeout`.
+    /// Blocks for at most `timeout` (plus a scheduling delay), also while
+    /// another thread's shutdown is joining the pool's threads.
     ///
     /// # Panics
     ///

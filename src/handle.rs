@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use crate::error::JobError;
 use crate::slot::RawHandle;
-use crate::state::{Owed, Shared};
+use crate::state::Shared;
 use crate::sync::Arc;
 
 /// The handle to one submitted job: a [`Future`] of its result, a blocking
@@ -104,7 +104,9 @@ impl<T> JobHandle<T> {
     /// unfinished, so joining a job queued behind the caller (on a
     /// one-thread pool, say) finishes instead of deadlocking. Awaiting the
     /// handle inside a job (with a `block_on` of your own) does not do
-    /// this: use `join` there.
+    /// this, and cannot: a poll runs inside your executor, and a job run
+    /// there that calls `block_on` itself would panic (`futures` and tokio
+    /// both refuse a nested executor). Use `join` there.
     ///
     /// # Panics
     ///
@@ -162,7 +164,10 @@ impl<T> JobHandle<T> {
     /// bounded pool the cancelled job's place in the queue is free at once:
     /// a blocked [`spawn`](crate::Executor::spawn), a pending
     /// [`spawn_async`](crate::Executor::spawn_async) or the next
-    /// [`try_spawn`](crate::Executor::try_spawn) gets it. (In an unbounded
+    /// [`try_spawn`](crate::Executor::try_spawn) gets it, and so does a
+    /// submission from the job's own callbacks (or its closure's
+    /// destructor), which run inside `cancel` once the place is given
+    /// back. (In an unbounded
     /// pool the job counts as unfinished, for
     /// [`wait`](crate::Executor::wait), until a worker reaches its entry and
     /// skips it.)
@@ -187,13 +192,14 @@ impl<T> JobHandle<T> {
     /// assert!(waiting.join().unwrap_err().is_cancelled());
     /// ```
     pub fn cancel(&self) -> bool {
-        if !self.raw.cancel() {
+        let Some(claimed) = self.raw.claim_to_cancel() else {
             return false;
-        }
-        if let Some(pool) = &self.pool {
-            if self.raw.take_accounting() {
-                pool.settle_cancelled(&mut Owed::default());
-            }
+        };
+        // A bounded pool's place goes back before the job's user code (its
+        // closure's destructor, its callbacks) runs, so that code finds it.
+        match &self.pool {
+            Some(pool) if self.raw.take_accounting() => pool.cancel_counted(claimed),
+            _ => claimed.cancel(),
         }
         true
     }

@@ -45,6 +45,10 @@ pub struct Job<F, C = NoCallback> {
     pub(crate) callback: C,
     pub(crate) deadline: Deadline,
     pub(crate) priority: Priority,
+    /// Its caller waits for the answer and would rather hear at once that
+    /// the pool cannot serve it in time (`try_run`): the pool may shed it
+    /// under overload even without a deadline (see `crate::overload`).
+    pub(crate) sheddable: bool,
 }
 
 /// The callback type of a [`Job`] that has none.
@@ -81,6 +85,7 @@ impl<F> Job<F, NoCallback> {
             callback: NoCallback,
             deadline: Deadline::NONE,
             priority: Priority::Normal,
+            sheddable: false,
         }
     }
 
@@ -124,6 +129,7 @@ impl<F> Job<F, NoCallback> {
             callback,
             deadline: self.deadline,
             priority: self.priority,
+            sheddable: self.sheddable,
         }
     }
 }
@@ -155,7 +161,11 @@ impl<F, C> Job<F, C> {
     /// The job must start within `timeout` of its submission (of this call,
     /// strictly: the clock starts here): as [`deadline`](Job::deadline)
     /// with `Instant::now() + timeout`. A timeout too long for `Instant` to
-    /// represent means no deadline.
+    /// represent means no deadline. The timeout is what is left of a budget:
+    /// `Duration::ZERO` (a client that has no time left) expires the job
+    /// unless a worker reaches it at once. (The pool's
+    /// [`Builder::queue_timeout`](crate::Builder::queue_timeout) is a
+    /// setting instead, where zero means none.)
     ///
     /// # Examples
     ///
@@ -247,40 +257,55 @@ impl Deadline {
     pub(crate) const NEVER: Deadline = Deadline(u64::MAX);
 
     /// `instant` as a deadline: one before the epoch has passed already, one
-    /// too far to count in nanoseconds (about 584 years) never passes.
+    /// too far to count in nanoseconds (about 584 years) is
+    /// [`NEVER`](Deadline::NEVER). A deadline that saturates is a deadline
+    /// that never passes, not an unset one: unset, the pool's timeout would
+    /// take its place.
     pub(crate) fn at(instant: Instant) -> Deadline {
         let nanos = instant.saturating_duration_since(epoch()).as_nanos();
         match u64::try_from(nanos) {
-            Ok(nanos) if nanos < u64::MAX => Deadline(nanos + 1),
-            _ => Deadline::NONE,
+            Ok(nanos) if nanos < u64::MAX - 1 => Deadline(nanos + 1),
+            _ => Deadline::NEVER,
         }
     }
 
-    /// `timeout` from now; saturates to no deadline.
+    /// `timeout` from now; saturates to [`NEVER`](Deadline::NEVER).
     pub(crate) fn after(timeout: Duration) -> Deadline {
-        crate::sync::deadline_after(timeout).map_or(Deadline::NONE, Deadline::at)
+        crate::sync::deadline_after(timeout).map_or(Deadline::NEVER, Deadline::at)
     }
 
     /// `timeout` after `stamp` (a clock read already taken); saturates to
-    /// no deadline.
+    /// [`NEVER`](Deadline::NEVER).
     pub(crate) fn after_stamp(stamp: Stamp, timeout: Duration) -> Deadline {
         match stamp
             .0
             .checked_add(crate::timings::saturating_nanos(timeout))
         {
             Some(at) if at < u64::MAX => Deadline(at),
-            _ => Deadline::NONE,
+            _ => Deadline::NEVER,
         }
     }
 
+    /// Whether the job has a deadline of its own (`NEVER` included), which
+    /// keeps the pool's timeout off it.
     pub(crate) fn is_set(self) -> bool {
         self != Deadline::NONE
     }
 
-    /// Whether the deadline is set and had passed at `now` (a stamp read
+    /// The deadline on the stamps' scale; 0 for none.
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Whether the deadline can pass: set, and not `NEVER`.
+    pub(crate) fn can_pass(self) -> bool {
+        self != Deadline::NONE && self != Deadline::NEVER
+    }
+
+    /// Whether the deadline can pass and had passed at `now` (a stamp read
     /// when the job was reached).
     pub(crate) fn has_passed_at(self, now: Stamp) -> bool {
-        self.is_set() && now.0 > self.0
+        self.can_pass() && now.0 > self.0
     }
 }
 
@@ -293,13 +318,19 @@ pub(crate) struct Stamp(u64);
 impl Stamp {
     pub(crate) const NONE: Stamp = Stamp(0);
 
-    /// Reads the clock.
+    /// Reads the clock (saturating, some 584 years after the epoch, below
+    /// [`Deadline::NEVER`]).
     pub(crate) fn now() -> Stamp {
-        Stamp(Deadline::at(Instant::now()).0)
+        Stamp(Deadline::at(Instant::now()).0.min(u64::MAX - 1))
     }
 
     pub(crate) fn is_set(self) -> bool {
         self != Stamp::NONE
+    }
+
+    /// The stamp on the deadlines' scale; 0 for none.
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
     }
 
     /// Nanoseconds from `earlier` to `self`, 0 if `earlier` is later (the
@@ -328,7 +359,7 @@ impl Times {
     /// The clock read a worker needs when it reaches the job: only if the
     /// job has a deadline to check or a wait to time.
     pub(crate) fn reached(self) -> Stamp {
-        if self.deadline.is_set() || self.submitted.is_set() {
+        if self.deadline.can_pass() || self.submitted.is_set() {
             Stamp::now()
         } else {
             Stamp::NONE
@@ -406,6 +437,11 @@ pub trait IntoJob<T>: sealed::SealedJob<T> + Sized {
     /// What was passed, back from the job made of it (an error hands it back).
     #[doc(hidden)]
     fn from_job(job: Job<Self::F, Self::C>) -> Self;
+
+    /// The `Job` passed, to read its settings; `None` for a bare closure
+    /// (a `Job::new`'s settings).
+    #[doc(hidden)]
+    fn as_job(&self) -> Option<&Job<Self::F, Self::C>>;
 }
 
 impl<F, T> IntoJob<T> for F
@@ -424,6 +460,11 @@ where
     #[inline]
     fn from_job(job: Job<F, NoCallback>) -> F {
         job.f
+    }
+
+    #[inline]
+    fn as_job(&self) -> Option<&Job<F, NoCallback>> {
+        None
     }
 }
 
@@ -444,6 +485,11 @@ where
     #[inline]
     fn from_job(job: Job<F, C>) -> Job<F, C> {
         job
+    }
+
+    #[inline]
+    fn as_job(&self) -> Option<&Job<F, C>> {
+        Some(self)
     }
 }
 

@@ -90,7 +90,9 @@
 //! its future cancels the job if it is dropped, as a web framework drops a
 //! handler whose client disconnected. A pool-wide
 //! [`queue_timeout`](Builder::queue_timeout) (or a per-job
-//! [`deadline`](Job::deadline)) expires jobs that did not start in time.
+//! [`deadline`](Job::deadline)) expires jobs that did not start in time:
+//! set it to the client's timeout, and the pool sheds, under overload, the
+//! work that would answer too late (see [Under overload](#under-overload)).
 //!
 //! ```
 //! use std::time::Duration;
@@ -104,8 +106,8 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = Executor::builder()
 //!     .threads(2)
-//!     .max_queue_size(64)
-//!     .queue_timeout(Duration::from_millis(100)) // clients wait 200 ms
+//!     .max_queue_size(1_024)
+//!     .queue_timeout(Duration::from_millis(200)) // the clients' timeout
 //!     .build()?;
 //! assert_eq!(digest(&pool, vec![1, 2, 3]).await?, 6);
 //! # Ok(())
@@ -118,7 +120,7 @@
 //!
 //! | error | status |
 //! | --- | --- |
-//! | queue full ([`JobError::is_full`]) | 503 with `Retry-After: 1` |
+//! | queue full ([`JobError::is_full`]), shed under overload ([`JobError::is_shed`]) | 503 with `Retry-After: 1` |
 //! | shut down or [closed](Executor::close) | 503 with `Retry-After: 1` |
 //! | queue deadline passed, cancelled | 503 |
 //! | the job panicked | 500, without the panic's message (it stays in `tracing` and [`Builder::on_panic`]) |
@@ -143,6 +145,38 @@
 //! let len = thread_exec::spawn(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len())).await;
 //! assert!(len.unwrap().unwrap() > 0);
 //! # });
+//! ```
+//!
+//! # Under overload
+//!
+//! A queue that stays full under sustained overload makes every job wait
+//! almost its whole deadline, so the pool stays busy and answers nobody in
+//! time. This pool tells a standing queue from a burst as CoDel does: if
+//! even the shortest queue wait of a whole interval (100 ms) stayed above
+//! a target (5 ms), it is *overloaded*, and until that ends it settles
+//! unrun the jobs that waited past their lane's slough time or would miss
+//! their deadline, and refuses at once the submissions that would only
+//! wait to be shed ([`JobError::is_shed`], [`TrySpawnError::is_overloaded`]).
+//! Only jobs that may be shed take part: those with a queue deadline and
+//! those from [`Executor::try_run`]. A burst that drains is never shed, and
+//! a pool whose jobs have no deadline behaves as a plain FIFO.
+//! [`Builder::overload_control`] has the rule and its numbers;
+//! [`Stats::shed`], [`Stats::overloaded`] and [`Stats::load`] show it at
+//! work. What to set: the queue bound your memory allows for bursts, and
+//! the queue timeout your client waits.
+//!
+//! ```
+//! use std::time::Duration;
+//! use thread_exec::Executor;
+//!
+//! let pool = Executor::builder()
+//!     .threads(2)
+//!     .max_queue_size(1_024)
+//!     .queue_timeout(Duration::from_millis(200))
+//!     .build()?;
+//! let stats = pool.stats();
+//! assert!(!stats.overloaded && stats.shed.total() == 0);
+//! # Ok::<(), thread_exec::BuildError>(())
 //! ```
 //!
 //! # Priorities and scoped jobs
@@ -221,9 +255,12 @@
 
 // The layers, bottom up; a module uses only those below it (and `executor`
 // and `builder` each other):
-//   sync, error, timings -> panic -> event, job -> slot -> queue, registry -> state
+//   sync, error, timings -> panic -> event, job -> slot -> queue, registry,
+//   overload -> state
 //   -> worker -> scaling, shutdown, stats -> drain, metrics -> handle -> submit
-//   -> executor, builder -> global
+//   -> executor, builder -> scope, global
+// (`slot::scoped` holds only the lifetime erasure of scoped jobs and its
+// invariant; `scope` adds `Executor::scope` in an `impl` block of its own.)
 mod builder;
 mod drain;
 mod error;
@@ -234,12 +271,14 @@ mod handle;
 mod job;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod overload;
 mod panic;
 mod queue;
 mod registry;
 #[cfg(feature = "axum")]
 mod response;
 mod scaling;
+mod scope;
 mod shutdown;
 mod slot;
 mod state;
@@ -251,17 +290,18 @@ mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_SPIN, MAX_THREADS, MIN_STACK_SIZE};
 pub use drain::{DrainAsync, DrainReport};
-pub use error::{BuildError, JobError, ScaleError, SpawnError, TrySpawnError};
+pub use error::{BuildError, JobError, ScaleError, ShedReason, SpawnError, TrySpawnError};
 pub use executor::{Executor, WaitAsync, WeakExecutor};
 pub use global::{
     global, run, spawn, spawn_async, try_run, try_spawn, wait, wait_async, GLOBAL_MAX_THREADS,
 };
 pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, IntoJob, Job, NoCallback, Priority};
+pub use overload::OverloadControl;
 pub use panic::JobPanic;
+pub use scope::{Scope, ScopedJoinHandle};
 pub use shutdown::{PendingJob, ShutdownAsync};
-pub use slot::scoped::{Scope, ScopedJoinHandle};
-pub use stats::Stats;
+pub use stats::{Shed, Stats};
 pub use submit::{Run, SendAsync, SpawnAsync, TryRun};
 pub use timings::Timings;
 

@@ -43,6 +43,13 @@ pub(crate) const CANCELLED: &str = "thread_exec_jobs_cancelled_total";
 pub(crate) const EXPIRED: &str = "thread_exec_jobs_expired_total";
 /// Counter: [`Stats::rejected`].
 pub(crate) const REJECTED: &str = "thread_exec_jobs_rejected_total";
+/// Counter, label `reason` (`submit`, `standing_queue`,
+/// `would_miss_deadline`, `displaced`): [`Stats::shed`].
+pub(crate) const SHED: &str = "thread_exec_jobs_shed_total";
+/// Gauge, 0 or 1: [`Stats::overloaded`].
+pub(crate) const OVERLOADED: &str = "thread_exec_overloaded";
+/// Gauge, 0 to 100: [`Stats::load`].
+pub(crate) const LOAD: &str = "thread_exec_load";
 /// Histogram, seconds: [`Stats::queue_wait`].
 pub(crate) const QUEUE_WAIT: &str = "thread_exec_queue_wait_seconds";
 /// Histogram, seconds: [`Stats::run_time`].
@@ -98,6 +105,21 @@ fn emit(label: &str, stats: &Stats, waits: &Samples, runs: &Samples) {
         "Jobs whose queue deadline passed before they started"
     );
     describe_counter!(REJECTED, Unit::Count, "Submissions refused by a full queue");
+    describe_counter!(
+        SHED,
+        Unit::Count,
+        "Jobs and submissions shed under overload, by reason"
+    );
+    describe_gauge!(
+        OVERLOADED,
+        Unit::Count,
+        "1 while the pool sheds work under a standing queue"
+    );
+    describe_gauge!(
+        LOAD,
+        Unit::Percent,
+        "Least queue wait as a share of twice the target"
+    );
     describe_histogram!(
         QUEUE_WAIT,
         Unit::Seconds,
@@ -118,6 +140,17 @@ fn emit(label: &str, stats: &Stats, waits: &Samples, runs: &Samples) {
     counter!(CANCELLED, "pool" => pool.clone()).absolute(stats.cancelled);
     counter!(EXPIRED, "pool" => pool.clone()).absolute(stats.expired);
     counter!(REJECTED, "pool" => pool.clone()).absolute(stats.rejected);
+    let shed = stats.shed;
+    for (reason, count) in [
+        ("submit", shed.at_submit),
+        ("standing_queue", shed.standing_queue),
+        ("would_miss_deadline", shed.would_miss_deadline),
+        ("displaced", shed.displaced),
+    ] {
+        counter!(SHED, "pool" => pool.clone(), "reason" => reason).absolute(count);
+    }
+    gauge!(OVERLOADED, "pool" => pool.clone()).set(f64::from(u8::from(stats.overloaded)));
+    gauge!(LOAD, "pool" => pool.clone()).set(f64::from(stats.load));
     let queue_wait = histogram!(QUEUE_WAIT, "pool" => pool.clone());
     for &(seconds, count) in waits {
         queue_wait.record_many(seconds, count);

@@ -29,6 +29,20 @@
 //! lock, the case `Queue::pop`'s argument already covers.
 //!
 //! Nudges travel in the `Normal` lane.
+//!
+//! # Sheddable jobs
+//!
+//! Each lane also counts the jobs in it that the pool may shed (see
+//! [`crate::overload`]): up before the send, down when a pop takes one, so
+//! only sheddable jobs pay for it. A higher-lane submission that finds the
+//! bounded queue full may take the place of a lower-lane job
+//! ([`Queue::pop_displaceable`]) only while every job of that lane is
+//! sheddable by this count. The count and the lane's length are read
+//! apart, so a pop there can still, in a race with a worker that emptied
+//! the lane and a submitter that refilled it, find a job that may not be
+//! shed; the displacer then sends it back to the end of its lane
+//! ([`Queue::send`]), the one case in which a job is overtaken within its
+//! lane.
 
 use std::time::Duration;
 
@@ -136,6 +150,8 @@ pub(crate) struct Queue {
     /// worker's timeout and its taking itself off; that worker then looks
     /// at the queue once more before it decides to leave.
     parked: std::sync::Mutex<Vec<Arc<Parker>>>,
+    /// Sheddable jobs per lane (see "Sheddable jobs").
+    sheddable: Sheddable,
 }
 
 /// The three lanes (see "Lanes").
@@ -177,6 +193,7 @@ impl Queue {
             }),
             sleepers: crate::sync::CachePadded(std::sync::atomic::AtomicUsize::new(0)),
             parked: std::sync::Mutex::new(Vec::new()),
+            sheddable: Sheddable::default(),
         }
     }
 
@@ -191,6 +208,7 @@ impl Queue {
     /// knows a worker will look at the queue before it parks (see
     /// `Shared::push_job`).
     pub(crate) fn send(&self, msg: Msg, lane: Priority) {
+        self.sheddable.sent(&msg, lane);
         match lane {
             Priority::High => self.lanes.high.send(msg),
             Priority::Normal => self.lanes.normal.send(msg),
@@ -222,11 +240,48 @@ impl Queue {
 
     /// The next message of the highest lane that has one.
     pub(crate) fn try_pop(&self) -> Option<Msg> {
-        self.lanes
-            .high
-            .try_recv()
-            .or_else(|| self.lanes.normal.try_recv())
-            .or_else(|| self.lanes.low.try_recv())
+        [Priority::High, Priority::Normal, Priority::Low]
+            .into_iter()
+            .find_map(|lane| self.try_pop_lane(lane))
+    }
+
+    /// The next message of `lane`.
+    fn try_pop_lane(&self, lane: Priority) -> Option<Msg> {
+        let msg = match lane {
+            Priority::High => self.lanes.high.try_recv(),
+            Priority::Normal => self.lanes.normal.try_recv(),
+            Priority::Low => self.lanes.low.try_recv(),
+        }?;
+        self.sheddable.taken(&msg, lane);
+        Some(msg)
+    }
+
+    /// How many queued jobs a job submitted to `lane` would wait behind:
+    /// those of its lane and the lanes above, out of `queued` in all. A
+    /// snapshot, exact only while nothing moves.
+    pub(crate) fn ahead(&self, lane: Priority, queued: u64) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        match lane {
+            Priority::High => self.lanes.high.pending.load(Relaxed) as u64,
+            Priority::Normal => queued.saturating_sub(self.lanes.low.pending.load(Relaxed) as u64),
+            Priority::Low => queued,
+        }
+    }
+
+    /// The next message of `lane` if every job queued in it may be shed
+    /// (see "Sheddable jobs"); `None` if the lane is empty or holds a job
+    /// that may not be.
+    pub(crate) fn pop_displaceable(&self, lane: Priority) -> Option<Msg> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let len = match lane {
+            Priority::High => self.lanes.high.pending.load(SeqCst),
+            Priority::Normal => self.lanes.normal.rx.len(),
+            Priority::Low => self.lanes.low.pending.load(SeqCst),
+        };
+        if len == 0 || self.sheddable.count(lane) < len {
+            return None;
+        }
+        self.try_pop_lane(lane)
     }
 
     /// Parks the calling worker until a push signals it or `timeout`
@@ -296,14 +351,60 @@ impl Queue {
         let mut all: Vec<Msg> = Vec::new();
         // Message by message, so that each counted lane's count stays at or
         // above its length.
-        while let Some(msg) = self.lanes.high.try_recv() {
-            all.push(msg);
-        }
-        all.extend(self.lanes.normal.rx.drain());
-        while let Some(msg) = self.lanes.low.try_recv() {
-            all.push(msg);
+        for lane in [Priority::High, Priority::Normal, Priority::Low] {
+            while let Some(msg) = self.try_pop_lane(lane) {
+                all.push(msg);
+            }
         }
         all
+    }
+}
+
+/// The sheddable jobs queued in each lane (see "Sheddable jobs"), each
+/// count on a line of its own: only sheddable jobs write them.
+#[cfg(not(thread_exec_loom))]
+struct Sheddable([crate::sync::CachePadded<crate::sync::AtomicUsize>; 3]);
+
+#[cfg(not(thread_exec_loom))]
+impl Default for Sheddable {
+    fn default() -> Self {
+        Sheddable(std::array::from_fn(|_| {
+            crate::sync::CachePadded(crate::sync::AtomicUsize::new(0))
+        }))
+    }
+}
+
+#[cfg(not(thread_exec_loom))]
+impl Sheddable {
+    fn of(&self, lane: Priority) -> &crate::sync::AtomicUsize {
+        &self.0[lane_index(lane)].0
+    }
+
+    /// Before `msg` is sent to `lane`.
+    fn sent(&self, msg: &Msg, lane: Priority) {
+        if matches!(msg, Msg::Job(task) if task.shed_lane().is_some()) {
+            self.of(lane).fetch_add(1, crate::sync::Ordering::SeqCst);
+        }
+    }
+
+    /// After `msg` was taken out of `lane`.
+    fn taken(&self, msg: &Msg, lane: Priority) {
+        if matches!(msg, Msg::Job(task) if task.shed_lane().is_some()) {
+            self.of(lane).fetch_sub(1, crate::sync::Ordering::SeqCst);
+        }
+    }
+
+    fn count(&self, lane: Priority) -> usize {
+        self.of(lane).load(crate::sync::Ordering::SeqCst)
+    }
+}
+
+/// A lane's place in per-lane arrays, highest first.
+fn lane_index(lane: Priority) -> usize {
+    match lane {
+        Priority::High => 0,
+        Priority::Normal => 1,
+        Priority::Low => 2,
     }
 }
 
@@ -321,16 +422,6 @@ pub(crate) struct Queue {
     /// One FIFO per lane, indexed by `lane_index`.
     items: crate::sync::Mutex<[std::collections::VecDeque<Msg>; 3]>,
     available: crate::sync::Condvar,
-}
-
-/// A lane's place in the loom queue, highest first.
-#[cfg(thread_exec_loom)]
-fn lane_index(lane: Priority) -> usize {
-    match lane {
-        Priority::High => 0,
-        Priority::Normal => 1,
-        Priority::Low => 2,
-    }
 }
 
 #[cfg(thread_exec_loom)]
@@ -366,6 +457,29 @@ impl Queue {
 
     pub(crate) fn try_pop(&self) -> Option<Msg> {
         pop_highest(&mut crate::sync::lock(&self.items))
+    }
+
+    pub(crate) fn ahead(&self, lane: Priority, _queued: u64) -> u64 {
+        let lanes = crate::sync::lock(&self.items);
+        lanes[..=lane_index(lane)]
+            .iter()
+            .map(|lane| lane.len() as u64)
+            .sum()
+    }
+
+    /// Exact under the lock: the front of `lane` if every message in it is
+    /// a sheddable job.
+    pub(crate) fn pop_displaceable(&self, lane: Priority) -> Option<Msg> {
+        let mut lanes = crate::sync::lock(&self.items);
+        let lane = &mut lanes[lane_index(lane)];
+        let all = lane
+            .iter()
+            .all(|msg| matches!(msg, Msg::Job(task) if task.shed_lane().is_some()));
+        if all {
+            lane.pop_front()
+        } else {
+            None
+        }
     }
 
     pub(crate) fn pop(&self, _timeout: Option<Duration>) -> Option<Msg> {

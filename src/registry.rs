@@ -4,6 +4,7 @@
 //! Only scaling (starting a thread), a worker leaving, `stats()` and
 //! `shutdown` take the registry's lock; the job path never does.
 
+use crate::error::{JobError, ShedReason};
 use crate::job::Stamp;
 use crate::slot::{Outcome, Started};
 use crate::sync::thread::{self, JoinHandle};
@@ -19,6 +20,12 @@ pub(crate) struct WorkerCounters {
     completed: AtomicU64,
     panicked: AtomicU64,
     expired: AtomicU64,
+    /// Jobs this worker shed at dequeue: in a standing queue, and because
+    /// they would have missed their deadline.
+    shed_standing: AtomicU64,
+    shed_late: AtomicU64,
+    /// Scoped jobs' runners that found their job run by another thread.
+    withdrawn: AtomicU64,
     /// The worker's histograms, if the pool records timings: allocated when
     /// the worker starts, beside the counters, and written the same way.
     timings: Option<Box<WorkerTimings>>,
@@ -37,13 +44,20 @@ impl WorkerCounters {
         let counter = match outcome {
             Outcome::Completed => &self.completed,
             Outcome::Panicked => &self.panicked,
+            Outcome::Withdrawn => &self.withdrawn,
         };
         bump(counter);
     }
 
-    /// A job whose deadline had passed when this worker reached it.
-    pub(crate) fn count_expired(&self) {
-        bump(&self.expired);
+    /// A job this worker reached and settled unrun with `error`: expired,
+    /// or shed.
+    pub(crate) fn count_unrun(&self, error: &JobError) {
+        let counter = match error.shed_reason() {
+            None => &self.expired,
+            Some(ShedReason::WouldMissDeadline) => &self.shed_late,
+            Some(_) => &self.shed_standing,
+        };
+        bump(counter);
     }
 
     /// Counters for a worker of a pool that records timings (`timed`) or
@@ -92,6 +106,10 @@ pub(crate) struct Totals {
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     pub(crate) expired: u64,
+    pub(crate) shed_standing: u64,
+    pub(crate) shed_late: u64,
+    /// Counted in `Stats::cancelled`, beside the pool's own count.
+    pub(crate) withdrawn: u64,
     pub(crate) queue_wait: Timings,
     pub(crate) run_time: Timings,
 }
@@ -101,6 +119,9 @@ impl Totals {
         self.completed += counters.completed.load(Relaxed);
         self.panicked += counters.panicked.load(Relaxed);
         self.expired += counters.expired.load(Relaxed);
+        self.shed_standing += counters.shed_standing.load(Relaxed);
+        self.shed_late += counters.shed_late.load(Relaxed);
+        self.withdrawn += counters.withdrawn.load(Relaxed);
         if let Some(timings) = &counters.timings {
             self.queue_wait.add(&timings.queue_wait);
             self.run_time.add(&timings.run_time);
@@ -116,6 +137,10 @@ pub(crate) struct Registry {
     /// they have nothing left to do) by the next thread start or by
     /// `shutdown`.
     exited: Vec<JoinHandle<()>>,
+    /// Handles a `shutdown` took out of `exited` and is joining, outside
+    /// every lock: a concurrent `shutdown` returns once this is 0 and
+    /// `exited` is empty (see [`crate::shutdown`]).
+    joining: usize,
     /// Counts of workers that are gone.
     retired: Totals,
     next_id: usize,
@@ -174,15 +199,24 @@ impl Registry {
         done
     }
 
-    /// Puts back the handle of an exited thread that could not be joined
-    /// now (the joiner was that thread).
-    pub(crate) fn keep_exited(&mut self, handle: JoinHandle<()>) {
-        self.exited.push(handle);
+    /// Takes every handle of an exited thread, for the caller to join
+    /// outside the lock; counted in `joining` until [`joined`](Self::joined).
+    pub(crate) fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
+        let taken = std::mem::take(&mut self.exited);
+        self.joining += taken.len();
+        taken
     }
 
-    /// Takes every handle of an exited thread, for joining.
-    pub(crate) fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
-        std::mem::take(&mut self.exited)
+    /// The caller joined `taken` handles of those it took, except `kept`,
+    /// which go back (not joinable in time, or the caller's own thread).
+    pub(crate) fn joined(&mut self, taken: usize, kept: Vec<JoinHandle<()>>) {
+        self.joining -= taken;
+        self.exited.extend(kept);
+    }
+
+    /// Whether every thread that left its loop has been joined.
+    pub(crate) fn all_joined(&self) -> bool {
+        self.exited.is_empty() && self.joining == 0
     }
 
     /// The workers' counts over the pool's whole life. Allocates the

@@ -6,6 +6,7 @@
 //! | error | status | why |
 //! | --- | --- | --- |
 //! | queue full ([`JobError::is_full`], [`TrySpawnError::is_full`]) | 503, `Retry-After: 1` | shed load; the client may retry soon |
+//! | shed under overload ([`JobError::is_shed`], [`TrySpawnError::is_overloaded`]) | 503, `Retry-After: 1` | the pool sheds a standing queue; the client may retry soon |
 //! | shut down or closed ([`JobError::is_closed`], [`SpawnError`]) | 503, `Retry-After: 1` | the service is stopping; the client may retry, elsewhere (a load balancer's next instance) |
 //! | queue deadline passed ([`JobError::is_expired`]) | 503 | the work was too late to start |
 //! | cancelled ([`JobError::is_cancelled`]) | 503 | the work was called off |
@@ -31,7 +32,7 @@ impl IntoResponse for JobError {
     fn into_response(self) -> Response {
         let (status, reason) = if self.is_panic() {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        } else if self.is_full() {
+        } else if self.is_full() || self.is_shed() {
             (StatusCode::SERVICE_UNAVAILABLE, "busy: try again shortly")
         } else if self.is_expired() {
             (
@@ -44,7 +45,7 @@ impl IntoResponse for JobError {
             (StatusCode::SERVICE_UNAVAILABLE, "cancelled")
         };
         let mut response = (status, reason).into_response();
-        if self.is_full() || self.is_closed() {
+        if self.is_full() || self.is_shed() || self.is_closed() {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),

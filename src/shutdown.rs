@@ -17,40 +17,79 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::queue::Msg;
 use crate::slot::TaskRef;
 use crate::state::{Condition, Owed, Shared, Until};
+use crate::sync::thread::JoinHandle;
 use crate::sync::{lock, Arc};
 
 /// `Executor::shutdown` and `shutdown_timeout`, and the teardown of a pool
 /// whose `build` failed: closes the pool, waits until every thread has
-/// exited or `deadline` passes (`false` then), and joins the threads.
+/// exited, and joins the threads; `false` if `deadline` passed first.
 ///
-/// Concurrent callers each return only once the threads are joined: the
-/// joins happen under `joining`, which the others wait for.
+/// Concurrent callers each return only once the threads are joined: each
+/// joins the handles it took out of the registry, outside every lock, and
+/// then waits until no other caller is joining one. No lock is held across
+/// a join: a thread on its way out still runs user code (a waker it wakes
+/// as it exits, thread-local destructors), which may call `shutdown`
+/// itself, and a join under a lock that code waits for never ends.
+///
+/// A pool thread on its way out (that waker) returns as soon as every
+/// thread has exited, joining nothing: it cannot join itself, and another
+/// caller may be joining it, so waiting for that join would wait for
+/// itself. Its handle is joined by that other caller, a later `shutdown`,
+/// or dropped with the pool (the thread is ending anyway).
+///
+/// With a `deadline`, only threads that have returned by then are joined;
+/// one still running user code on its way out is left in the registry for
+/// a later call, and this one returns `false`.
 pub(crate) fn shutdown_until(shared: &Shared, deadline: Option<Instant>) -> bool {
     close_and_settle_starts(shared);
     if !shared.block_until(Condition::Exited, deadline) {
         return false;
     }
-    let _joining = lock(&shared.joining);
-    // Every thread has left its main function; joining only reaps. The
-    // caller may be one of them, on its way out (a waker it woke as it
-    // exited calls `shutdown`): it cannot join itself, so its handle stays
-    // for a later `shutdown`, or is dropped with the pool (the thread is
-    // ending anyway).
+    if shared.is_exiting_thread() {
+        return true;
+    }
     let me = crate::sync::thread::current().id();
     let handles = lock(&shared.registry).take_exited();
+    let taken = handles.len();
+    let mut kept = Vec::new();
     for handle in handles {
-        if handle.thread().id() == me {
-            lock(&shared.registry).keep_exited(handle);
-        } else {
+        // Every thread has left its loop; joining only reaps.
+        let joinable =
+            handle.thread().id() != me && deadline.is_none_or(|at| finished_by(&handle, at));
+        if joinable {
             let _ = handle.join();
+        } else {
+            kept.push(handle);
         }
     }
-    true
+    let all_ours_joined = kept.is_empty();
+    lock(&shared.registry).joined(taken, kept);
+    shared.threads_changed();
+    all_ours_joined && shared.block_until(Condition::Joined, deadline)
+}
+
+/// Waits until the thread of `handle` has returned, or `deadline` passes
+/// (then `false`). A thread counted out of `alive` returns within
+/// instructions unless it runs user code on its way out, so this polls,
+/// briefly.
+fn finished_by(handle: &JoinHandle<()>, deadline: Instant) -> bool {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if crate::sync::thread::is_finished(handle) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
 }
 
 /// `Executor::shutdown_async`: closes the pool at the call.
@@ -75,7 +114,7 @@ pub(crate) fn shutdown_now(shared: &Shared) -> Vec<PendingJob> {
         }
         if task.is_queued() {
             pending.push(PendingJob { task: Some(task) });
-            shared.settle_unrun(&mut Owed::default());
+            shared.settle_handed_back();
         } else {
             shared.settle_cancelled(&mut Owed::default());
         }
@@ -142,6 +181,14 @@ impl PendingJob {
     /// Runs the job on the calling thread and delivers its result (or its
     /// panic, as a [`JobError`](crate::JobError)) to its handle. Callbacks
     /// run here too. Does nothing if the handle cancelled the job meanwhile.
+    ///
+    /// It runs whatever its queue deadline ([`Job::deadline`](crate::Job::deadline),
+    /// [`Builder::queue_timeout`](crate::Builder::queue_timeout)): that
+    /// deadline is for the pool's queue, which the job has left, and the
+    /// caller who runs it has decided. To drop late work instead, drop the
+    /// `PendingJob` (its handle then yields a cancelled error). The pool
+    /// counted the job in [`Stats::handed_back`](crate::Stats::handed_back)
+    /// when it handed it back; running it here is not counted.
     ///
     /// # Blocking
     ///

@@ -38,7 +38,11 @@
 //!            and written with relaxed ordering)
 //!  bit 4     ACCOUNTED: a job that settled without running has been
 //!            counted out of the pool's state word (see below)
-//!  bits 5..  the number of TaskRef/RawHandle pointers alive
+//!  bits 5-6  SHED: the lane of a job the pool may shed under overload
+//!            (0 for one it may not; see `crate::overload`): written when
+//!            the slot is made, never changed after (every operation on
+//!            the word is a bitwise read-modify-write that keeps it)
+//!  bits 7..  the number of TaskRef/RawHandle pointers alive
 //! ```
 //!
 //! The invariants every `unsafe` block below relies on:
@@ -75,10 +79,12 @@
 //!    so a handle can never wait on a job that no queue holds.
 //!
 //! 5. **Scoped jobs' borrows end before their scope returns.** Written
-//!    and argued in [`scoped`], the other user of this module's licence:
-//!    a scoped job's record is reached from the pool through a pointer
-//!    whose lifetime bound is erased, and the scope's end leaves no value
-//!    of the scope's lifetime in any record before it returns.
+//!    and argued in [`scoped`], the other user of this module's licence
+//!    (its only `unsafe` step, the lifetime erasure, and the obligations
+//!    that `crate::scope` keeps): a scoped job's record is reached from the
+//!    pool through a pointer whose lifetime bound is erased, and the
+//!    scope's end leaves no value of the scope's lifetime in any record
+//!    before it returns.
 //!
 //! How this is checked, and what each check cannot see:
 //!
@@ -111,7 +117,7 @@ use std::task::{Context, Poll, Waker};
 use tracing::Span;
 
 use crate::error::{panic_text, JobError};
-use crate::job::{Callback, Stamp, Times};
+use crate::job::{Callback, Priority, Stamp, Times};
 use crate::panic::{drop_caught, run_callback, run_caught};
 use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
 
@@ -128,16 +134,17 @@ const TAKEN: usize = 3;
 const LOCKED: usize = 1 << 2;
 const STOP: usize = 1 << 3;
 const ACCOUNTED: usize = 1 << 4;
-const REF_ONE: usize = 1 << 5;
+const SHED_SHIFT: u32 = 5;
+const SHED: usize = 0b11 << SHED_SHIFT;
+const REF_ONE: usize = 1 << 7;
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// What a worker's attempt to claim a queued entry found.
 pub(crate) enum Claim {
-    /// The job is the claimant's to run; with when it was submitted and
-    /// reached if it was submitted to a pool that records timings.
-    Run(Claimed, Option<Started>),
-    /// Its deadline had passed: it settled as expired, unrun.
-    Expired,
+    /// The job is the claimant's: to run, or to settle unrun (expired, or
+    /// shed) once the claimant has done its accounting, so that the job's
+    /// place in a bounded queue is free before its callbacks run.
+    Run(Claimed, Reached),
     /// It had settled already (cancelled by its handle, or handed back);
     /// `account` is `true` if the claimant must count it out of the pool
     /// (see [`TaskRef::take_accounting`]).
@@ -152,6 +159,30 @@ pub(crate) struct Started {
     pub(crate) at: Stamp,
 }
 
+/// What a claimant knows of the job it claimed before it runs it: its
+/// times, and when it was reached (one clock read, taken only for a job
+/// with a deadline, a submission time, or both; `Stamp::NONE` otherwise).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reached {
+    pub(crate) times: Times,
+    pub(crate) at: Stamp,
+}
+
+impl Reached {
+    /// Whether the job's deadline had passed when it was reached.
+    pub(crate) fn expired(&self) -> bool {
+        self.times.deadline.has_passed_at(self.at)
+    }
+
+    /// The submission and start of a job submitted with a time stamp.
+    pub(crate) fn started(&self) -> Option<Started> {
+        self.times.submitted.is_set().then_some(Started {
+            submitted: self.times.submitted,
+            at: self.at,
+        })
+    }
+}
+
 /// How a claimed job's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -159,6 +190,9 @@ pub(crate) enum Outcome {
     Completed,
     /// The job ran and panicked; its handle holds the payload.
     Panicked,
+    /// A scoped job's runner ran and found its job started by another
+    /// thread: it counts as cancelled (see [`scoped::RunnerOutcome`]).
+    Withdrawn,
 }
 
 #[repr(C)]
@@ -171,10 +205,9 @@ struct Header {
 struct VTable {
     /// Runs a job the caller claimed (invariant 1).
     run: unsafe fn(NonNull<Header>) -> Outcome,
-    /// Settles a job the caller claimed as cancelled, without running it.
-    abandon: unsafe fn(NonNull<Header>),
-    /// Settles a job the caller claimed as expired, without running it.
-    expire: unsafe fn(NonNull<Header>),
+    /// Settles a job the caller claimed with the error, without running
+    /// it (cancelled, expired, shed).
+    settle: unsafe fn(NonNull<Header>, JobError),
     /// The deadline and submission time of a job the caller claimed and
     /// has not run.
     times: unsafe fn(NonNull<Header>) -> Times,
@@ -247,7 +280,12 @@ impl<T> Waiter<T> {
 }
 
 /// Creates the slot of an accepted job: its queue entry and its handle.
-pub(crate) fn queued<F, C, T>(f: F, callback: C, times: Times) -> (TaskRef, RawHandle<T>)
+pub(crate) fn queued<F, C, T>(
+    f: F,
+    callback: C,
+    times: Times,
+    shed: Option<Priority>,
+) -> (TaskRef, RawHandle<T>)
 where
     F: FnOnce() -> T + Send + 'static,
     C: Callback<T>,
@@ -261,7 +299,7 @@ where
         times,
         span,
     };
-    let header = allocate::<F, C, T>(QUEUED | (2 * REF_ONE), |stage| {
+    let header = allocate::<F, C, T>(QUEUED | shed_bits(shed) | (2 * REF_ONE), |stage| {
         // SAFETY: `allocate` passes a pointer to the new slot's stage, valid
         // for writes; writing one union field drops nothing.
         unsafe { std::ptr::addr_of_mut!((*stage).queued).write(ManuallyDrop::new(queued)) }
@@ -302,6 +340,17 @@ where
     }
 }
 
+/// The `SHED` bits of a job the pool may shed in `lane`, or may not.
+fn shed_bits(lane: Option<Priority>) -> usize {
+    let bits = match lane {
+        None => 0,
+        Some(Priority::Low) => 1,
+        Some(Priority::Normal) => 2,
+        Some(Priority::High) => 3,
+    };
+    bits << SHED_SHIFT
+}
+
 /// Allocates a slot in `state` whose stage `init` writes. The slot is
 /// built in place on the heap: a job whose output is large (the union is as
 /// large as its largest field) never has a slot-sized value on the
@@ -318,8 +367,7 @@ where
             state: AtomicUsize::new(state),
             vtable: &VTable {
                 run: Slot::<F, C, T>::run_raw,
-                abandon: Slot::<F, C, T>::abandon_raw,
-                expire: Slot::<F, C, T>::expire_raw,
+                settle: Slot::<F, C, T>::settle_raw,
                 times: Slot::<F, C, T>::times_raw,
                 cancel: Slot::<F, C, T>::cancel_raw,
                 result: result::<F, C, T>,
@@ -429,6 +477,17 @@ impl Header {
         self.state.load(Ordering::Acquire) & STAGE
     }
 
+    /// The `SHED` bits: never changed after the slot was made, so any
+    /// owner of a reference reads them without claiming the job.
+    fn shed_lane(&self) -> Option<Priority> {
+        match (self.state.load(Ordering::Relaxed) & SHED) >> SHED_SHIFT {
+            0 => None,
+            1 => Some(Priority::Low),
+            2 => Some(Priority::Normal),
+            _ => Some(Priority::High),
+        }
+    }
+
     /// Takes the duty of counting a job that settled without running out
     /// of the pool's state word: `true` for the first caller only. The
     /// handle that cancelled it, the worker that pops its queue entry, and
@@ -510,7 +569,8 @@ where
             crate::panic::report(payload.as_ref(), false);
             JobError::panic(payload)
         });
-        let outcome = match result {
+        let outcome = match &result {
+            Ok(value) if scoped::is_withdrawn_runner(value) => Outcome::Withdrawn,
             Ok(_) => Outcome::Completed,
             Err(_) => Outcome::Panicked,
         };
@@ -519,18 +579,11 @@ where
         outcome
     }
 
-    /// The vtable's `abandon`. Safety: as for [`run_raw`](Self::run_raw).
-    unsafe fn abandon_raw(header: NonNull<Header>) {
+    /// The vtable's `settle`. Safety: as for [`run_raw`](Self::run_raw).
+    unsafe fn settle_raw(header: NonNull<Header>, error: JobError) {
         // SAFETY: this function's contract.
         let slot = unsafe { slot::<F, C, T>(header) };
-        slot.settle_unrun(slot.take_claimed(), JobError::cancelled());
-    }
-
-    /// The vtable's `expire`. Safety: as for [`run_raw`](Self::run_raw).
-    unsafe fn expire_raw(header: NonNull<Header>) {
-        // SAFETY: this function's contract.
-        let slot = unsafe { slot::<F, C, T>(header) };
-        slot.settle_unrun(slot.take_claimed(), JobError::expired());
+        slot.settle_unrun(slot.take_claimed(), error);
     }
 
     /// The vtable's `times`. Safety: as for [`run_raw`](Self::run_raw).
@@ -749,11 +802,11 @@ impl TaskRef {
         unsafe { self.header.as_ref() }
     }
 
-    /// Claims the job for the calling thread, which must then run it (or,
-    /// if the `Claimed` is dropped unrun, it settles as cancelled).
-    /// `Claim::Expired` if its deadline had passed (it settles unrun), and
-    /// `Claim::Settled` if it had left `QUEUED` already (cancelled, or
-    /// handed back): the reference is given up.
+    /// Claims the job for the calling thread, which must then run it or
+    /// settle it unrun (if the `Claimed` is dropped, it settles as
+    /// cancelled); with what the claimant needs to decide which, read with
+    /// at most one clock read. `Claim::Settled` if it had left `QUEUED`
+    /// already (cancelled, or handed back): the reference is given up.
     pub(crate) fn claim(self) -> Claim {
         if !self.header().start() {
             let account = self.header().take_accounting();
@@ -767,25 +820,33 @@ impl TaskRef {
         };
         let times = claimed.times();
         // One clock read, only for a deadline or a timed job.
-        let now = times.reached();
-        if times.deadline.has_passed_at(now) {
-            claimed.expire();
-            return Claim::Expired;
-        }
-        let started = times.submitted.is_set().then_some(Started {
-            submitted: times.submitted,
-            at: now,
-        });
-        Claim::Run(claimed, started)
+        let at = times.reached();
+        Claim::Run(claimed, Reached { times, at })
     }
 
-    /// Claims and runs the job on the calling thread, if it is still queued
-    /// and its deadline has not passed.
-    pub(crate) fn run(self) -> Option<Outcome> {
-        match self.claim() {
-            Claim::Run(job, _) => Some(job.run()),
-            Claim::Expired | Claim::Settled { .. } => None,
+    /// Claims the job whatever its deadline, if it is still queued: for a
+    /// caller that settles it outside the pool's worker loop (runs a job
+    /// handed back by `shutdown_now`, or cancels one) after doing its own
+    /// accounting. `None` if it had left `QUEUED` already.
+    pub(crate) fn claim_unrun(self) -> Option<Claimed> {
+        if !self.header().start() {
+            return None; // `self` drops: already settled, nothing to cancel
         }
+        Some(Claimed {
+            header: self.into_header(),
+        })
+    }
+
+    /// Claims and runs the job on the calling thread whatever its deadline,
+    /// if it is still queued.
+    pub(crate) fn run(self) -> Option<Outcome> {
+        self.claim_unrun().map(Claimed::run)
+    }
+
+    /// The lane of a job the pool may shed, `None` for one it may not;
+    /// readable without claiming the job.
+    pub(crate) fn shed_lane(&self) -> Option<Priority> {
+        self.header().shed_lane()
     }
 
     /// [`Header::take_accounting`], for a job taken out of the queue that
@@ -841,19 +902,37 @@ impl Claimed {
         unsafe { (self.header.as_ref().vtable.times)(self.header) }
     }
 
-    /// Settles the job as expired, without running it.
-    fn expire(self) {
+    /// Settles the job with `error` (expired, shed), without running it:
+    /// drops its closure and runs its callbacks. The claimant does its
+    /// accounting first, so a callback that submits finds the job's place
+    /// in a bounded queue free.
+    pub(crate) fn settle(self, error: JobError) {
         let this = Released(ManuallyDrop::new(self).header);
         // SAFETY: as in `run`.
-        unsafe { (this.0.as_ref().vtable.expire)(this.0) }
+        unsafe { (this.0.as_ref().vtable.settle)(this.0, error) }
+    }
+
+    /// The lane of a job the pool may shed, `None` for one it may not.
+    pub(crate) fn shed_lane(&self) -> Option<Priority> {
+        // SAFETY: our reference keeps the slot alive.
+        unsafe { self.header.as_ref() }.shed_lane()
+    }
+}
+
+impl Claimed {
+    /// Settles the job as cancelled, without running it: drops its closure
+    /// and runs its callbacks (user code). Dropping a `Claimed` does the
+    /// same; this names it.
+    pub(crate) fn cancel(self) {
+        drop(self);
     }
 }
 
 impl Drop for Claimed {
     fn drop(&mut self) {
         let this = Released(self.header);
-        // SAFETY: as in `run`; `abandon` settles the claimed job.
-        unsafe { (this.0.as_ref().vtable.abandon)(this.0) }
+        // SAFETY: as in `run`; `settle` settles the claimed job.
+        unsafe { (this.0.as_ref().vtable.settle)(this.0, JobError::cancelled()) }
     }
 }
 
@@ -980,10 +1059,31 @@ impl<T> RawHandle<T> {
         self.header().stage() != QUEUED
     }
 
-    /// Settles the job as cancelled if it is still queued.
-    pub(crate) fn cancel(&self) -> bool {
-        // SAFETY: the vtable was built for this slot; we hold a reference.
-        unsafe { (self.header().vtable.cancel)(self.header_ptr()) }
+    /// Settles the job as cancelled if it is still queued (the unit tests'
+    /// cancel, with no pool to account to).
+    #[cfg(test)]
+    fn cancel(&self) -> bool {
+        self.claim_to_cancel().map(Claimed::cancel).is_some()
+    }
+
+    /// Claims the job for cancelling if it is still queued: the caller
+    /// gives its place in the queue back, then settles it with
+    /// [`Claimed::cancel`] (user code runs there). If it had left `QUEUED`
+    /// (it runs, or has settled), asks it to stop and returns `None`.
+    pub(crate) fn claim_to_cancel(&self) -> Option<Claimed> {
+        let header = self.header();
+        if !header.start() {
+            // Only the job reads the bit, and only as a hint, so it needs no
+            // ordering.
+            header.state.fetch_or(STOP, Ordering::Relaxed);
+            return None;
+        }
+        // A reference for the `Claimed`, taken while ours keeps the slot
+        // alive (invariant 4); like `Arc`'s clone, it needs no ordering.
+        header.state.fetch_add(REF_ONE, Ordering::Relaxed);
+        Some(Claimed {
+            header: self.header_ptr(),
+        })
     }
 
     /// [`Header::take_accounting`], for a handle that cancelled its job.
@@ -1069,14 +1169,14 @@ mod tests {
 
         // Queued, both pointers dropped: the closure is cancelled and freed.
         let tally = Tally(Arc::clone(&drops));
-        let (task, handle) = queued(move || tally, NoCallback, Times::NONE);
+        let (task, handle) = queued(move || tally, NoCallback, Times::NONE, None);
         drop(handle);
         drop(task);
         assert_eq!(count(), 1);
 
         // Run, handle dropped after: the output is freed with the slot.
         let tally = Tally(Arc::clone(&drops));
-        let (task, handle) = queued(move || tally, NoCallback, Times::NONE);
+        let (task, handle) = queued(move || tally, NoCallback, Times::NONE, None);
         assert_eq!(task.run(), Some(Outcome::Completed));
         assert_eq!(count(), 1);
         drop(handle);
@@ -1084,7 +1184,7 @@ mod tests {
 
         // Taken by the handle: freed by whoever holds it, not twice.
         let tally = Tally(Arc::clone(&drops));
-        let (task, mut handle) = queued(move || tally, NoCallback, Times::NONE);
+        let (task, mut handle) = queued(move || tally, NoCallback, Times::NONE, None);
         assert_eq!(task.run(), Some(Outcome::Completed));
         let waker = futures::task::noop_waker();
         let Poll::Ready(Ok(output)) = handle.poll(&mut Context::from_waker(&waker)) else {
@@ -1116,7 +1216,7 @@ mod tests {
 
     #[test]
     fn completion_wakes_the_latest_waker_once_and_only_it() {
-        let (task, mut handle) = queued(|| 7, NoCallback, Times::NONE);
+        let (task, mut handle) = queued(|| 7, NoCallback, Times::NONE, None);
         let (first, first_waker) = counting_waker();
         let (second, second_waker) = counting_waker();
         let pending = handle.poll(&mut Context::from_waker(&first_waker));
@@ -1143,7 +1243,7 @@ mod tests {
     #[test]
     fn callbacks_added_before_completion_run_in_order_before_the_wake_up() {
         use std::sync::{Arc, Mutex};
-        let (task, mut handle) = queued(|| 3, NoCallback, Times::NONE);
+        let (task, mut handle) = queued(|| 3, NoCallback, Times::NONE, None);
         let (woken, waker) = counting_waker();
         assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -1185,8 +1285,11 @@ mod tests {
             deadline: Deadline::NONE,
             submitted,
         };
-        let (task, handle) = queued(|| 1, NoCallback, times);
-        let Claim::Run(job, Some(started)) = task.claim() else {
+        let (task, handle) = queued(|| 1, NoCallback, times, None);
+        let Claim::Run(job, reached) = task.claim() else {
+            panic!("a queued job is claimed");
+        };
+        let Some(started) = reached.started() else {
             panic!("a timed job reports when it started");
         };
         assert_eq!(started.submitted, submitted);
@@ -1194,8 +1297,10 @@ mod tests {
         assert_eq!(job.run(), Outcome::Completed);
         drop(handle);
 
-        let (task, handle) = queued(|| 1, NoCallback, Times::NONE);
-        assert!(matches!(task.claim(), Claim::Run(_, None)));
+        let (task, handle) = queued(|| 1, NoCallback, Times::NONE, None);
+        assert!(
+            matches!(task.claim(), Claim::Run(_, reached) if reached.started().is_none() && !reached.at.is_set())
+        );
         drop(handle);
 
         let past = std::time::Instant::now() - std::time::Duration::from_millis(1);
@@ -1203,14 +1308,54 @@ mod tests {
             deadline: Deadline::at(past),
             submitted,
         };
-        let (task, handle) = queued(|| 1, NoCallback, times);
-        assert!(matches!(task.claim(), Claim::Expired));
+        let (task, handle) = queued(|| 1, NoCallback, times, None);
+        let Claim::Run(job, reached) = task.claim() else {
+            panic!("a queued job is claimed");
+        };
+        assert!(reached.expired());
+        job.settle(JobError::expired());
         drop(handle);
+    }
+
+    /// The lane of a sheddable job rides in the state word: it survives
+    /// every transition the word goes through (claim, lock, stop request,
+    /// accounting, settling, references given up), and a job that may not
+    /// be shed reads as such.
+    #[test]
+    fn the_shed_lane_survives_every_transition_of_the_state_word() {
+        use crate::job::Priority;
+        for lane in [
+            None,
+            Some(Priority::Low),
+            Some(Priority::Normal),
+            Some(Priority::High),
+        ] {
+            let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE, lane);
+            assert_eq!(task.shed_lane(), lane);
+            let waker = futures::task::noop_waker();
+            // Registers the waker: takes and releases `LOCKED`.
+            assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
+            assert_eq!(task.shed_lane(), lane);
+            let Claim::Run(job, _) = task.claim() else {
+                panic!("a queued job is claimed");
+            };
+            assert_eq!(job.shed_lane(), lane);
+            // Started: the cancel only sets `STOP`.
+            assert!(!handle.cancel());
+            assert!(handle.take_accounting());
+            assert_eq!(job.shed_lane(), lane);
+            job.settle(JobError::shed(crate::error::ShedReason::Displaced));
+            assert!(handle.is_finished());
+            let Poll::Ready(Err(err)) = handle.poll(&mut Context::from_waker(&waker)) else {
+                panic!("a settled job's handle is ready");
+            };
+            assert!(err.is_shed());
+        }
     }
 
     #[test]
     fn a_cancelled_slot_settles_once_and_skips_the_worker() {
-        let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE);
+        let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE, None);
         assert!(handle.cancel());
         assert!(!handle.cancel());
         assert!(handle.is_finished());
@@ -1228,7 +1373,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "polled after it returned its result")]
     fn polling_a_taken_result_panics() {
-        let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE);
+        let (task, mut handle) = queued(|| 1, NoCallback, Times::NONE, None);
         task.run();
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
@@ -1243,7 +1388,7 @@ mod tests {
     #[test]
     fn release_races_the_handle_taking_and_dropping() {
         for _ in 0..20 {
-            let (task, mut handle) = queued(|| 7_usize, NoCallback, Times::NONE);
+            let (task, mut handle) = queued(|| 7_usize, NoCallback, Times::NONE, None);
             let worker = std::thread::spawn(move || task.run());
             let waker = futures::task::noop_waker();
             let result = loop {
@@ -1273,6 +1418,7 @@ mod tests {
                     seen.fetch_add(1, SeqCst);
                 },
                 Times::NONE,
+                None,
             );
             let worker = std::thread::spawn(move || task.run());
             let added = Arc::new(Count::new(0));
@@ -1324,6 +1470,7 @@ mod tests {
             },
             NoCallback,
             Times::NONE,
+            None,
         );
         let worker = std::thread::spawn(move || {
             let outcome = task.run();

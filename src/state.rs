@@ -27,9 +27,20 @@
 //!  start_job         -1 queued                 (a worker claimed the job)
 //!  pay               -1 unfinished             (its callbacks ran; see Owed)
 //!  settle_unrun      -1 queued -1 unfinished   (settled without running:
-//!  settle_cancelled                            expired, handed back, cancelled)
+//!  settle_cancelled                            handed back, cancelled)
+//!  cancel_counted    -1 queued, then           (cancelled by its handle in a
+//!                    -1 unfinished             bounded pool: see below)
 //!  close             CLOSED
 //! ```
+//!
+//! **Release the place, then run user code.** A job that settles without
+//! running still runs user code: its closure's destructor and its
+//! callbacks, which may submit to this very pool. Its place in `queued` is
+//! given back before that code runs and its `unfinished` count after, as
+//! for a job that runs: an expired job is claimed by `start_job` and paid
+//! for once its callbacks ran, a cancelled one goes through
+//! `cancel_counted`. So a callback that resubmits to its full pool finds
+//! the place its job held, and `wait` still waits for the callbacks.
 //!
 //! A job is *accepted* by the compare-and-swap in [`Shared::accept`] that
 //! adds one to both counts while `CLOSED` is clear. Nothing is accepted after
@@ -72,11 +83,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::error::{JobError, ShedReason};
 use crate::event::{Event, Listener};
-use crate::job::Priority;
+use crate::job::{Deadline, Priority};
+use crate::overload::{Overload, Verdict};
 use crate::queue::{Msg, Queue};
 use crate::registry::{Registry, WorkerCounters};
-use crate::slot::TaskRef;
+use crate::slot::{Claim, Claimed, Reached, TaskRef};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex, Ordering::SeqCst};
 
 const CLOSED: u64 = 1 << 63;
@@ -99,6 +112,18 @@ thread_local! {
 #[cfg(thread_exec_loom)]
 loom::thread_local! {
     static CURRENT_WORKER: std::cell::RefCell<CurrentWorker> = std::cell::RefCell::new(None);
+}
+
+// The address of the pool whose thread the calling thread was, once that
+// thread has left its loop (0 otherwise): see `Shared::is_exiting_thread`.
+#[cfg(not(thread_exec_loom))]
+thread_local! {
+    static EXITING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(thread_exec_loom)]
+loom::thread_local! {
+    static EXITING: std::cell::Cell<usize> = std::cell::Cell::new(0);
 }
 
 /// The calling thread's pool and counters, if it is a worker.
@@ -144,6 +169,8 @@ pub(crate) struct Config {
     /// Jobs carry their submission time, and workers keep histograms of
     /// queue waits and run times (see [`crate::timings`]).
     pub(crate) record_timings: bool,
+    /// How the pool sheds work under overload (see [`crate::overload`]).
+    pub(crate) overload: crate::overload::OverloadControl,
     /// The `pool` label of the published metrics.
     #[cfg(feature = "metrics")]
     pub(crate) metrics_label: String,
@@ -221,16 +248,27 @@ pub(crate) struct Shared {
     cancelled: AtomicU64,
     /// Submissions refused because the queue was full (`try_*`).
     rejected: AtomicU64,
+    /// Sheddable submissions refused because the pool was overloaded, and
+    /// queued jobs that gave their place to a higher lane's (counted by
+    /// the submitter; the workers count the jobs they shed).
+    shed_at_submit: AtomicU64,
+    shed_displaced: AtomicU64,
+    /// The overload detector (see [`crate::overload`]).
+    pub(crate) overload: Overload,
+    /// Jobs handed back by `shutdown_now`.
+    handed_back: AtomicU64,
     pub(crate) config: Config,
     /// Worker threads: join handles and per-worker counters.
     pub(crate) registry: Mutex<Registry>,
     /// Serialises scale operations and thread starts (see [`crate::scaling`]).
     pub(crate) scaling: Mutex<()>,
-    /// Held while `shutdown` joins the threads, so that a concurrent
-    /// `shutdown` returns only once they are joined.
-    pub(crate) joining: Mutex<()>,
     /// Notified when `unfinished` reaches zero (`wait`).
     finished: Event,
+    /// How many times `unfinished` has reached zero: the drain generation.
+    /// Incremented before `finished` is notified, so every waiter that
+    /// registered before a drain sees it, even once new jobs have made
+    /// `unfinished` non-zero again (see [`Condition::Finished`]).
+    drain_count: AtomicU64,
     /// Notified when `queued` falls in a bounded pool, and on close (blocked
     /// senders).
     pub(crate) capacity: Event,
@@ -260,11 +298,15 @@ impl Shared {
             executors: AtomicUsize::new(1),
             cancelled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            shed_at_submit: AtomicU64::new(0),
+            shed_displaced: AtomicU64::new(0),
+            overload: Overload::new(config.overload),
+            handed_back: AtomicU64::new(0),
             config,
             registry: Mutex::new(Registry::default()),
             scaling: Mutex::new(()),
-            joining: Mutex::new(()),
             finished: Event::new(),
+            drain_count: AtomicU64::new(0),
             capacity: Event::new(),
             threads: Event::new(),
             #[cfg(feature = "metrics")]
@@ -335,6 +377,104 @@ impl Shared {
         self.rejected.load(SeqCst)
     }
 
+    pub(crate) fn handed_back(&self) -> u64 {
+        self.handed_back.load(SeqCst)
+    }
+
+    /// Sheddable submissions refused under overload, and queued jobs
+    /// displaced by a higher lane's.
+    pub(crate) fn shed_by_submitters(&self) -> (u64, u64) {
+        (
+            self.shed_at_submit.load(SeqCst),
+            self.shed_displaced.load(SeqCst),
+        )
+    }
+
+    // ---- Overload ----
+
+    /// Whether a job with `deadline` (its own, `Deadline::NONE` if it has
+    /// none) submitted as `sheddable` or not may be shed by this pool
+    /// (see [`crate::overload`]): a pool that sheds, and a job with a
+    /// deadline that can pass, the pool's queue timeout, or a caller that
+    /// asked for it.
+    pub(crate) fn may_shed(&self, deadline: Deadline, sheddable: bool) -> bool {
+        self.overload.is_enabled()
+            && (sheddable
+                || deadline.can_pass()
+                || (!deadline.is_set() && self.config.queue_timeout.is_some()))
+    }
+
+    /// Whether a sheddable submission to `lane` would only wait to be shed
+    /// (no clock read; a load of the state word and a lane count): then it
+    /// is refused, and counted.
+    pub(crate) fn refuses_overloaded(&self, lane: Priority) -> bool {
+        let ahead = self.queue.ahead(lane, self.counts().queued);
+        let refuses = self.overload.refuses(ahead, lane, self.threads());
+        if refuses {
+            self.shed_at_submit.fetch_add(1, SeqCst);
+        }
+        refuses
+    }
+
+    /// What to do with a sheddable job of `lane` a worker reached.
+    pub(crate) fn verdict(&self, reached: &Reached, lane: Priority) -> Verdict {
+        let (at, submitted) = (reached.at.nanos(), reached.times.submitted.nanos());
+        let deadline = reached.times.deadline.nanos();
+        self.overload.dequeued(
+            at.saturating_sub(submitted),
+            at,
+            lane,
+            deadline,
+            deadline.saturating_sub(submitted),
+            self.threads(),
+        )
+    }
+
+    /// A full bounded queue and a submission to `lane`: sheds one queued
+    /// job of a lower lane that every job of which may be shed, lowest lane
+    /// first, so that the submission takes its place. `true` if a place
+    /// may have been freed (try to accept again). Runs the shed job's
+    /// callbacks on the calling thread, holding no lock.
+    pub(crate) fn displace_below(&self, lane: Priority) -> bool {
+        let lower: &[Priority] = match lane {
+            Priority::Low => &[],
+            Priority::Normal => &[Priority::Low],
+            Priority::High => &[Priority::Low, Priority::Normal],
+        };
+        for &victim in lower {
+            let Some(msg) = self.queue.pop_displaceable(victim) else {
+                continue;
+            };
+            let task = match msg {
+                Msg::Job(task) if task.shed_lane().is_some() => task,
+                // A race let a job that may not be shed (or a nudge) to the
+                // front of the lane: it goes back (see the queue's
+                // "Sheddable jobs").
+                other => {
+                    self.queue.send(other, victim);
+                    let _ = self.queue.wake_one();
+                    return false;
+                }
+            };
+            match task.claim() {
+                Claim::Run(job, _) => {
+                    // The place first, then the job's user code (its
+                    // closure's destructor, its callbacks), then the job
+                    // leaves `unfinished`, even if that code unwinds: so
+                    // the code finds the place free and `wait` waits for it.
+                    self.shed_displaced.fetch_add(1, SeqCst);
+                    self.release(ONE_QUEUED);
+                    let _finished = FinishedOnDrop(self);
+                    job.settle(JobError::shed(ShedReason::Displaced));
+                }
+                Claim::Settled { account: true } => self.settle_cancelled(&mut Owed::default()),
+                Claim::Settled { account: false } => {}
+            }
+            return true;
+        }
+        false
+    }
+
     /// Whether an acceptance attempt now could succeed (or fail for good).
     pub(crate) fn has_room_or_closed(&self) -> bool {
         let counts = self.counts();
@@ -399,9 +539,12 @@ impl Shared {
         }
     }
 
-    /// A queued job settled without running (expired, or handed back by
-    /// `shutdown_now`): it leaves both counts; `owed` is paid in the same
-    /// step. Its slot decides who calls this, once (see
+    /// A queued job settled without running and whose user code has run
+    /// already or runs elsewhere (handed back by `shutdown_now`, cancelled
+    /// by its handle first, or counted out after an unwind): it leaves both
+    /// counts; `owed` is paid in the same step. (An expired job is claimed
+    /// with `start_job` instead, see "Release the place, then run user
+    /// code".) Its slot decides who calls this, once (see
     /// `slot::Header::take_accounting`).
     pub(crate) fn settle_unrun(&self, owed: &mut Owed) {
         self.release(ONE_QUEUED + ONE_UNFINISHED + owed.take());
@@ -423,10 +566,32 @@ impl Shared {
     /// (its closure's destructor, its callbacks): call it holding no lock.
     pub(crate) fn cancel_unstarted(&self, task: TaskRef) {
         let ours = task.take_accounting();
-        task.cancel();
-        if ours {
-            self.settle_cancelled(&mut Owed::default());
+        match task.claim_unrun() {
+            Some(claimed) if ours => self.cancel_counted(claimed),
+            Some(claimed) => claimed.cancel(),
+            None if ours => self.settle_cancelled(&mut Owed::default()),
+            None => {}
         }
+    }
+
+    /// Cancels a job the caller claimed and took the accounting of: its
+    /// place in the queue is given back first, then its user code runs
+    /// (the closure's destructor, the callbacks), and only then does it
+    /// leave `unfinished` and count as cancelled, so that code finds the
+    /// place free and `wait` still waits for it (as for a job that runs).
+    pub(crate) fn cancel_counted(&self, claimed: Claimed) {
+        self.release(ONE_QUEUED);
+        // Counted even if the user code unwinds (a tracing subscriber, say).
+        let _settled = CancelledOnDrop(self);
+        claimed.cancel();
+    }
+
+    /// A queued job taken out of the queue by `shutdown_now` and handed
+    /// back: counted, and settled as [`settle_unrun`](Shared::settle_unrun)
+    /// says.
+    pub(crate) fn settle_handed_back(&self) {
+        self.handed_back.fetch_add(1, SeqCst);
+        self.settle_unrun(&mut Owed::default());
     }
 
     /// Counts a submission refused because the queue was full.
@@ -443,6 +608,7 @@ impl Shared {
             self.capacity.notify_all();
         }
         if delta & UNFINISHED_MASK != 0 && (previous - delta) & UNFINISHED_MASK == 0 {
+            self.drain_count.fetch_add(1, SeqCst);
             self.finished.notify_all();
             if previous & CLOSED != 0 {
                 // `shutdown` waits for a drained pool with no thread alive.
@@ -589,10 +755,25 @@ impl Shared {
         self.live.fetch_sub(1, SeqCst) - 1
     }
 
-    /// A worker thread is about to return from its main function.
+    /// A worker thread is about to return from its main function. From
+    /// here on it is a thread of this pool on its way out: the wake-ups
+    /// below run user code on it (see [`Shared::is_exiting_thread`]).
     pub(crate) fn thread_exited(&self) {
+        EXITING.with(|exiting| exiting.set(self.address()));
         self.alive.fetch_sub(1, SeqCst);
         self.threads_changed();
+    }
+
+    /// Whether the calling thread is one of this pool's threads on its way
+    /// out: it has left its loop and been counted out of `alive`, and runs
+    /// the last wake-ups (or thread-local destructors). `shutdown` there
+    /// must not wait for joins, one of which may be its own.
+    pub(crate) fn is_exiting_thread(&self) -> bool {
+        EXITING.with(std::cell::Cell::get) == self.address()
+    }
+
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
     /// Wakes whoever waits for threads to exit (`shutdown`), after a
@@ -648,6 +829,27 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// The last step of a job settled unrun by a thread that is not a worker
+/// (a displaced job): it leaves `unfinished` on return or unwind.
+struct FinishedOnDrop<'a>(&'a Shared);
+
+impl Drop for FinishedOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.release(ONE_UNFINISHED);
+    }
+}
+
+/// A cancelled job's last step ([`Shared::cancel_counted`]): it counts as
+/// cancelled and leaves `unfinished`, on return or unwind.
+struct CancelledOnDrop<'a>(&'a Shared);
+
+impl Drop for CancelledOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.cancelled.fetch_add(1, SeqCst);
+        self.0.release(ONE_UNFINISHED);
+    }
+}
+
 /// A worker's place in `idle`, given up on drop (on an unwind too, so
 /// `idle` never counts a thread that is gone).
 #[must_use = "dropping an Idle leaves the idle count"]
@@ -663,26 +865,43 @@ impl Drop for Idle<'_> {
 /// a future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Condition {
-    /// Every accepted job settled (`wait`).
-    Finished,
+    /// Every accepted job settled, or the pool drained at least once since
+    /// the waiter registered, when [`Shared::drains`] read this count
+    /// (`wait`): a waiter woken by a drain returns even if new jobs came
+    /// before it ran.
+    Finished(u64),
     /// The pool is closed, every job settled and every thread has exited
     /// (`shutdown`).
     Exited,
+    /// As `Exited`, and every thread has been joined (`shutdown` waits for
+    /// the joins of a concurrent `shutdown`).
+    Joined,
 }
 
 impl Shared {
+    /// The drain generation, for a waiter about to register: see
+    /// [`Condition::Finished`].
+    pub(crate) fn drains(&self) -> u64 {
+        self.drain_count.load(SeqCst)
+    }
+
     pub(crate) fn holds(&self, condition: Condition) -> bool {
         match condition {
-            Condition::Finished => self.counts().unfinished == 0,
+            Condition::Finished(since) => {
+                self.counts().unfinished == 0 || self.drain_count.load(SeqCst) != since
+            }
             Condition::Exited => self.is_drained() && self.alive.load(SeqCst) == 0,
+            Condition::Joined => {
+                self.holds(Condition::Exited) && crate::sync::lock(&self.registry).all_joined()
+            }
         }
     }
 
     /// The event notified when `condition` may have become true.
     fn event(&self, condition: Condition) -> &Event {
         match condition {
-            Condition::Finished => &self.finished,
-            Condition::Exited => &self.threads,
+            Condition::Finished(_) => &self.finished,
+            Condition::Exited | Condition::Joined => &self.threads,
         }
     }
 
@@ -720,8 +939,8 @@ impl Future for Until {
         let (shared, condition) = (&this.shared, this.condition);
         if !shared.holds(condition) {
             shared.refuse_own_worker(match condition {
-                Condition::Finished => "wait_async",
-                Condition::Exited => "shutdown_async",
+                Condition::Finished(_) => "wait_async",
+                Condition::Exited | Condition::Joined => "shutdown_async",
             });
         }
         shared

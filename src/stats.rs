@@ -44,7 +44,10 @@ pub struct Stats {
     /// once in a bounded pool (its handle counts it out), otherwise when a
     /// worker or `shutdown_now` takes its entry out of the queue.
     pub queued: u64,
-    /// Jobs started and not finished (their callbacks included).
+    /// Jobs started and not finished (their callbacks included), and jobs
+    /// settling without running (expired or cancelled) while their closure
+    /// is dropped and their callbacks run: their place in a bounded queue
+    /// is free by then.
     pub running: u64,
     /// Jobs that ran and returned, over the pool's life (on the pool's
     /// threads: a job run by its caller through
@@ -58,7 +61,9 @@ pub struct Stats {
     /// cancelled by their handle (or a dropped [`Run`](crate::Run) or
     /// [`TryRun`](crate::TryRun) future) while queued, or by the pool when
     /// no thread could be started to run them. Jobs handed back by
-    /// `shutdown_now` are not counted (the caller holds them).
+    /// `shutdown_now` are not counted here (see `handed_back`). A scoped
+    /// job's runner whose job another thread ran first counts here too
+    /// (see [`Executor::scope`](crate::Executor::scope)).
     pub cancelled: u64,
     /// Jobs whose queue deadline ([`Job::deadline`](crate::Job::deadline),
     /// [`Job::queue_timeout`](crate::Job::queue_timeout),
@@ -66,6 +71,28 @@ pub struct Stats {
     /// passed when a worker reached them, so they never ran, over the
     /// pool's life.
     pub expired: u64,
+    /// Jobs and submissions the pool shed under overload, by reason (see
+    /// [`Builder::overload_control`](crate::Builder::overload_control)).
+    /// Every accepted job ends exactly one way (see
+    /// [`handed_back`](Stats::handed_back)).
+    pub shed: Shed,
+    /// Whether the pool is overloaded now: the least queue wait of the last
+    /// interval was above the target, so its sheddable jobs are being shed.
+    /// An idle pool is not.
+    pub overloaded: bool,
+    /// How loaded the queue is, 0 to 100: the least queue wait of the
+    /// current interval as a share of twice the target (folly's load
+    /// figure); 100 means waits of twice the target or more.
+    pub load: u8,
+    /// Jobs [`shutdown_now`](crate::Executor::shutdown_now) took out of the
+    /// queue before they started and handed back as
+    /// [`PendingJob`](crate::PendingJob)s, over the pool's life. What the
+    /// caller then does with them (runs or drops them) happens off the pool
+    /// and is not counted. Once the pool is quiet, every accepted job is
+    /// counted once: accepted = `completed + panicked + cancelled +
+    /// expired + shed.accepted() + handed_back`, plus `queued + running`
+    /// while it works.
+    pub handed_back: u64,
     /// Submissions refused because the bounded queue was full
     /// ([`try_spawn`](crate::Executor::try_spawn),
     /// [`try_send`](crate::Executor::try_send),
@@ -85,10 +112,68 @@ pub struct Stats {
     pub run_time: Timings,
 }
 
+/// The jobs an executor shed under overload, by reason, over its life
+/// (see [`Stats::shed`]).
+///
+/// # Examples
+///
+/// ```
+/// let pool = thread_exec::Executor::new(1);
+/// pool.spawn(|| ());
+/// pool.wait();
+/// let shed = pool.stats().shed;
+/// assert_eq!((shed.accepted(), shed.total()), (0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Shed {
+    /// Sheddable submissions refused at once because the pool was
+    /// overloaded and they would have waited past their slough time
+    /// ([`ShedReason::Submit`](crate::ShedReason::Submit)). Never accepted,
+    /// so not in the accounting of accepted jobs (nor in
+    /// [`Stats::rejected`]).
+    pub at_submit: u64,
+    /// Queued jobs settled unrun because they had waited past their slough
+    /// time in a standing queue.
+    pub standing_queue: u64,
+    /// Queued jobs settled unrun because their deadline was nearer than the
+    /// run time the pool expected for them.
+    pub would_miss_deadline: u64,
+    /// Queued jobs that gave their place in a full bounded queue to a job
+    /// of a higher lane.
+    pub displaced: u64,
+}
+
+impl Shed {
+    /// Accepted jobs that were shed: all but [`at_submit`](Shed::at_submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(thread_exec::Executor::new(1).stats().shed.accepted(), 0);
+    /// ```
+    pub fn accepted(&self) -> u64 {
+        self.standing_queue + self.would_miss_deadline + self.displaced
+    }
+
+    /// Every shed job and submission.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(thread_exec::Executor::new(1).stats().shed.total(), 0);
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.at_submit + self.accepted()
+    }
+}
+
 /// Reads a [`Stats`] off the pool's state (`Executor::stats`).
 pub(crate) fn snapshot(shared: &Shared) -> Stats {
     let counts = shared.counts();
     let totals = lock(&shared.registry).totals();
+    let (at_submit, displaced) = shared.shed_by_submitters();
+    let now = crate::job::Stamp::now().nanos();
     Stats {
         threads: shared.threads(),
         idle_threads: shared.idle_threads(),
@@ -96,9 +181,18 @@ pub(crate) fn snapshot(shared: &Shared) -> Stats {
         running: counts.unfinished - counts.queued,
         completed: totals.completed,
         panicked: totals.panicked,
-        cancelled: shared.cancelled(),
+        cancelled: shared.cancelled() + totals.withdrawn,
         expired: totals.expired,
+        handed_back: shared.handed_back(),
         rejected: shared.rejected(),
+        shed: Shed {
+            at_submit,
+            standing_queue: totals.shed_standing,
+            would_miss_deadline: totals.shed_late,
+            displaced,
+        },
+        overloaded: shared.overload.is_overloaded(now),
+        load: shared.overload.load(now),
         queue_wait: totals.queue_wait,
         run_time: totals.run_time,
     }

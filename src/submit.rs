@@ -8,10 +8,10 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use crate::error::{JobError, SpawnError, TrySpawnError};
+use crate::error::{JobError, ShedReason, SpawnError, TrySpawnError};
 use crate::event::Listener;
 use crate::handle::JobHandle;
-use crate::job::{Callback, Deadline, IntoJob, Job, Stamp, Times};
+use crate::job::{Callback, Deadline, IntoJob, Job, Priority, Stamp, Times};
 use crate::state::{Owed, Refused, Shared};
 use crate::sync::{deadline_after, spin_briefly, Arc};
 
@@ -75,6 +75,9 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
+    if overloaded(shared, &job) {
+        return refused(job, JobError::shed(ShedReason::Submit));
+    }
     match accept_blocking(shared) {
         Ok(queued) => enqueue(shared, job, queued),
         Err(Refused::Closed | Refused::Full) => refused(job, JobError::closed()),
@@ -92,27 +95,41 @@ where
     C: Callback<T>,
     T: Send + 'static,
 {
-    match shared.accept() {
-        Ok(queued) => Ok(enqueue(shared, job, queued)),
-        Err(Refused::Full) => {
-            shared.count_rejected();
-            Err(TrySpawnError::full(job))
+    if overloaded(shared, &job) {
+        return Err(TrySpawnError::overloaded(job));
+    }
+    loop {
+        match shared.accept() {
+            Ok(queued) => return Ok(enqueue(shared, job, queued)),
+            // A lower lane's sheddable job gives up its place.
+            Err(Refused::Full) if shared.displace_below(job.priority) => {}
+            Err(Refused::Full) => {
+                shared.count_rejected();
+                return Err(TrySpawnError::full(job));
+            }
+            Err(Refused::Closed) => return Err(TrySpawnError::closed(job)),
         }
-        Err(Refused::Closed) => Err(TrySpawnError::closed(job)),
     }
 }
 
 /// `Executor::try_run`, for a closure or a whole `Job` alike: the one path
 /// of a job whose submitter sheds load rather than wait and whose future
-/// cancels it when dropped after being polled.
+/// cancels it when dropped after being polled. Its caller waits for the
+/// answer, so the pool may shed it; a job handed back has its own setting
+/// again.
 pub(crate) fn try_run_job<J, T>(shared: &Arc<Shared>, job: J) -> Result<TryRun<T>, TrySpawnError<J>>
 where
     J: IntoJob<T>,
     T: Send + 'static,
 {
-    try_submit(shared, job.into_job())
-        .map(TryRun::new)
-        .map_err(|err| err.map(J::from_job))
+    let mut job = job.into_job();
+    let own = std::mem::replace(&mut job.sheddable, true);
+    try_submit(shared, job).map(TryRun::new).map_err(|err| {
+        err.map(|mut job| {
+            job.sheddable = own;
+            J::from_job(job)
+        })
+    })
 }
 
 /// `Executor::run`, for a closure or a whole `Job` alike: waits for room,
@@ -136,9 +153,14 @@ where
     // subscriber asked for the current span, say), count it out again, or
     // `wait` and `shutdown` would wait for it forever.
     let unqueued = Unqueued(shared);
-    // A pool that records timings reads the clock once here, for the
-    // submission time and the pool's queue timeout both.
-    let submitted = if shared.config.record_timings {
+    // A job the pool may shed carries its lane, and its submission time
+    // for the overload detector (see `crate::overload`).
+    let shed = shared
+        .may_shed(job.deadline, job.sheddable)
+        .then_some(job.priority);
+    // A pool that records timings, or a job it may shed, reads the clock
+    // once here, for the submission time and the pool's queue timeout both.
+    let submitted = if shared.config.record_timings || shed.is_some() {
         Stamp::now()
     } else {
         Stamp::NONE
@@ -152,7 +174,7 @@ where
         deadline,
         submitted,
     };
-    let (task, handle) = crate::slot::queued(job.f, job.callback, times);
+    let (task, handle) = crate::slot::queued(job.f, job.callback, times, shed);
     // A bounded pool's handle can give the job's place in the queue back
     // the moment it cancels the job; that needs the pool. Only its own
     // thread touches the reference count (a clone here, a drop with the
@@ -172,6 +194,30 @@ struct Unqueued<'a>(&'a Shared);
 impl Drop for Unqueued<'_> {
     fn drop(&mut self) {
         self.0.settle_unrun(&mut Owed::default());
+    }
+}
+
+/// Whether the pool is overloaded and would only shed `job` after it
+/// waited: a sheddable job is then refused at submission, which costs far
+/// less than queuing it to shed it later (see `crate::overload`). Loads
+/// only, no clock read: one load of the detector's verdict while the pool
+/// is not overloaded.
+pub(crate) fn overloaded<F, C>(shared: &Shared, job: &Job<F, C>) -> bool {
+    shared.overload.was_overloaded()
+        && shared.may_shed(job.deadline, job.sheddable)
+        && shared.refuses_overloaded(job.priority)
+}
+
+/// [`overloaded`] for what a submitter passed, before it is made a `Job`:
+/// a bare closure has a `Job::new`'s settings.
+fn overloaded_as_passed<J: IntoJob<T>, T>(shared: &Shared, job: &J) -> bool {
+    match job.as_job() {
+        Some(job) => overloaded(shared, job),
+        None => {
+            shared.overload.was_overloaded()
+                && shared.may_shed(Deadline::NONE, false)
+                && shared.refuses_overloaded(Priority::Normal)
+        }
     }
 }
 
@@ -230,6 +276,15 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let shared = &this.shared;
+        if this
+            .job
+            .as_ref()
+            .is_some_and(|job| overloaded_as_passed(shared, job))
+        {
+            shared.capacity.unlisten(&mut this.listener);
+            let job = this.job.take().expect("checked above").into_job();
+            return Poll::Ready(Ok(refused(job, JobError::shed(ShedReason::Submit))));
+        }
         let mut spun = false;
         loop {
             match shared.accept() {

@@ -110,9 +110,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use crate::error::JobError;
+use crate::overload::{RunEstimate, Verdict};
 use crate::queue::Msg;
 use crate::registry::WorkerCounters;
-use crate::slot::{Claim, TaskRef};
+use crate::slot::{Claim, Outcome, TaskRef};
 use crate::state::{Owed, Shared};
 use crate::sync::{lock, Arc};
 
@@ -226,14 +228,17 @@ impl Drop for ExitGuard<'_> {
 fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
     let mut owed = Owed::default();
     let mut policy = SpinPolicy::new(shared.config.max_spin);
+    let mut estimate = RunEstimate::default();
     loop {
         // BUSY: drain whatever is queued.
         while let Some(msg) = shared.queue.try_pop() {
-            if let Some(reason) = handle(shared, counters, &mut owed, msg) {
+            if let Some(reason) = handle(shared, counters, &mut owed, &mut estimate, msg) {
                 return reason;
             }
         }
         shared.pay(&mut owed);
+        // The gap until the next job is idleness, not a run time.
+        estimate.interrupted();
         // Empty queue: exit if the pool is closed and every job settled.
         if shared.is_drained() {
             return leave_drained(shared);
@@ -244,7 +249,7 @@ fn run_loop(shared: &Shared, counters: &WorkerCounters) -> ExitReason {
         drop(idle);
         match msg {
             Some(msg) => {
-                if let Some(reason) = handle(shared, counters, &mut owed, msg) {
+                if let Some(reason) = handle(shared, counters, &mut owed, &mut estimate, msg) {
                     return reason;
                 }
             }
@@ -268,6 +273,7 @@ fn handle(
     shared: &Shared,
     counters: &WorkerCounters,
     owed: &mut Owed,
+    estimate: &mut RunEstimate,
     msg: Msg,
 ) -> Option<ExitReason> {
     match msg {
@@ -277,7 +283,7 @@ fn handle(
                 return Some(leave_drained(shared));
             }
         }
-        Msg::Job(task) => run_job(shared, counters, owed, task),
+        Msg::Job(task) => run_job(shared, counters, owed, estimate, task),
     }
     if shared.retire(shared.max_threads()) {
         shared.pay(owed);
@@ -293,27 +299,64 @@ fn handle(
 
 /// Claims and runs one job (or settles it if it was cancelled), with its
 /// accounting.
-fn run_job(shared: &Shared, counters: &WorkerCounters, owed: &mut Owed, task: TaskRef) {
+///
+/// A job that does not run (expired, shed) leaves `queued` before its
+/// callbacks run, so a callback that submits finds its place in a bounded
+/// queue free, and `unfinished` after them, so `wait` waits for them.
+fn run_job(
+    shared: &Shared,
+    counters: &WorkerCounters,
+    owed: &mut Owed,
+    estimate: &mut RunEstimate,
+    task: TaskRef,
+) {
     match task.claim() {
-        Claim::Run(job, started) => {
+        Claim::Run(job, reached) => {
+            let shed_lane = job.shed_lane();
+            if shed_lane.is_some() {
+                // The claim's clock read ends the last sheddable job's run.
+                estimate.reached(reached.at.nanos(), &shared.overload);
+            } else {
+                estimate.interrupted();
+            }
+            let verdict = if reached.expired() {
+                Err(JobError::expired())
+            } else if let Some(lane) = shed_lane {
+                match shared.verdict(&reached, lane) {
+                    Verdict::Run => Ok(()),
+                    Verdict::Shed(reason) => Err(JobError::shed(reason)),
+                }
+            } else {
+                Ok(())
+            };
+            if let Err(error) = verdict {
+                // Its place in the queue is given back first (a callback
+                // that submits to this full pool finds it), then its user
+                // code runs; it counts as unfinished until then, as a job
+                // that runs does, so `wait` waits for its callbacks.
+                counters.count_unrun(&error);
+                shared.start_job(owed);
+                job.settle(error);
+                owed.finished_one();
+                return;
+            }
+            if shed_lane.is_some() {
+                estimate.started(reached.at.nanos());
+            }
             // Starting the job pays the previous one's count too.
             shared.start_job(owed);
+            let outcome = job.run();
             // A timed job (the pool records timings): the claim's clock
             // read is its start; one more read at its end. Untimed jobs
-            // read no clock here.
-            if let Some(started) = started {
+            // read no clock here. A withdrawn scoped runner counts as
+            // cancelled, and cancelled jobs are not timed.
+            let started = reached.started();
+            if let Some(started) = started.filter(|_| outcome != Outcome::Withdrawn) {
                 counters.record_wait(started);
-            }
-            let outcome = job.run();
-            if let Some(started) = started {
                 counters.record_run(started);
             }
             counters.count(outcome);
             owed.finished_one();
-        }
-        Claim::Expired => {
-            counters.count_expired();
-            shared.settle_unrun(owed);
         }
         // Cancelled, and counted here unless its handle counted it when it
         // cancelled (a bounded pool's handles give the place back at once).
@@ -354,7 +397,14 @@ pub(crate) fn help(shared: &Shared, counters: &WorkerCounters) -> bool {
         return false;
     };
     let mut owed = Owed::default();
-    run_job(shared, counters, &mut owed, task);
+    // Not this worker's loop: its run times are not a back-to-back series.
+    run_job(
+        shared,
+        counters,
+        &mut owed,
+        &mut RunEstimate::default(),
+        task,
+    );
     shared.pay(&mut owed);
     true
 }

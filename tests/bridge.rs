@@ -386,3 +386,36 @@ fn errors_convert_for_the_question_mark() {
     assert!(boxed(&pool).unwrap_err().to_string().contains("shut down"));
     assert!(unified(&pool).unwrap_err().is_closed());
 }
+
+/// A handle awaited inside a job with a `block_on` of the job's own runs
+/// the awaited job on another worker, never inside the awaiting executor:
+/// three levels of `futures::executor::block_on`, each awaiting a job of
+/// the same pool, all return when the pool has a thread for each level.
+/// (This is why a poll on one of the pool's own workers does not run
+/// queued jobs as `join` does: a job run inside the awaiting `block_on`
+/// that calls `block_on` itself panics with `EnterError`; measured with
+/// such helping in `JobHandle::poll`, one of these two chains failed so,
+/// and 200 jobs each awaiting one more on three threads panicked instead
+/// of finishing. See RELIABILITY.md's known limits.)
+#[test]
+fn nested_block_ons_of_handles_run_each_job_outside_the_awaiting_executor() {
+    within(LIMIT, "nested block_on of handles", || {
+        let pool = Executor::new(8);
+        let chains: Vec<_> = (0..2)
+            .map(|_| {
+                let middle = pool.clone();
+                pool.spawn(move || {
+                    let inner = middle.clone();
+                    futures::executor::block_on(middle.spawn(move || {
+                        futures::executor::block_on(inner.spawn(|| 1)).map_err(|e| e.to_string())
+                    }))
+                    .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for chain in chains {
+            assert_eq!(chain.join().unwrap(), Ok(Ok(1)));
+        }
+        pool.shutdown();
+    });
+}

@@ -1699,15 +1699,15 @@ mod documented_panics {
         assert!(!closed, "a refused shutdown must not close the pool");
     }
 
+    /// `set_threads(0)` returns its error, on the pool's own threads too,
+    /// and changes nothing.
     #[test]
-    fn set_threads_zero_panics_with_its_message() {
-        let result = in_a_job(|pool| pool.set_threads(0).is_ok());
-        let text = result.unwrap_err();
+    fn set_threads_zero_is_an_error_everywhere() {
+        let result = in_a_job(|pool| pool.set_threads(0).map_err(|e| e.to_string()));
+        let text = result.unwrap().unwrap_err();
         assert!(text.contains("set_threads(0)"), "{text}");
         let pool = Executor::new(1);
-        let text = catch_unwind(AssertUnwindSafe(|| pool.set_threads(0)))
-            .map_err(|payload| panic_text(&*payload))
-            .unwrap_err();
+        let text = pool.set_threads(0).unwrap_err().to_string();
         assert!(text.contains("a pool needs at least one thread"), "{text}");
         assert_eq!(pool.stats().threads, 1);
         pool.shutdown();
@@ -2515,5 +2515,169 @@ mod tracing_layer {
                 assert!(pool.spawn(|| 2).join().unwrap_err().is_closed());
             });
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The callbacks of jobs that never run, resubmitting to their full pool
+// ---------------------------------------------------------------------------
+
+/// An expired or cancelled job's callbacks (and its closure's destructor)
+/// run once the job's place in the bounded queue is free: a callback that
+/// submits to its own full pool finds the place it held. Before, the place
+/// was given back only after the user code: a `try_spawn` there was refused
+/// as full (and counted as rejected), a blocking `spawn` from an expired
+/// job's callback hung the only worker (`queued: 1, running: 1` for ever,
+/// `wait()` too), and one from a cancelled job's callback kept `cancel()`
+/// from returning until a worker was free.
+mod unrun_callbacks_on_a_full_pool {
+    use super::*;
+    use std::time::Instant;
+
+    /// A one-thread pool with a queue of one, its worker held at `gate`.
+    fn full_pool(gate: &Arc<Gate>) -> (Executor, Vec<JobHandle<()>>) {
+        let pool = Executor::builder()
+            .threads(1)
+            .max_queue_size(1)
+            .thread_name(POOL_NAME)
+            .build()
+            .unwrap();
+        let blockers = occupy_until(&pool, 1, gate);
+        (pool, blockers)
+    }
+
+    /// What a callback did: `try_spawn` accepted, or `spawn`'s job ran.
+    type Verdict = mpsc::Sender<Result<i32, String>>;
+
+    /// Resubmits to `pool` with `try_spawn` (`blocking: false`) or `spawn`,
+    /// reporting what came of it.
+    fn resubmit(pool: &Executor, blocking: bool, verdict: &Verdict) {
+        if blocking {
+            // Not joined here: on the worker, the job is queued behind us.
+            let verdict = verdict.clone();
+            drop(pool.spawn(|| 7).on_complete(move |result| {
+                let _ = verdict.send(result.as_ref().map(|v| *v).map_err(kind));
+            }));
+        } else {
+            let outcome = pool.try_spawn(|| 7).map(|_| 7).map_err(|e| e.to_string());
+            let _ = verdict.send(outcome);
+        }
+    }
+
+    fn expired_job_callback(blocking: bool) {
+        within(
+            LIMIT / 3,
+            "an expired job's callback resubmits",
+            move || {
+                let gate = Gate::new();
+                let (pool, blockers) = full_pool(&gate);
+                let (tx, rx) = mpsc::channel();
+                let inner = pool.clone();
+                let expired = pool.send(Job::new(|| 1).deadline(Instant::now()).callback(
+                    move |result: &Result<i32, JobError>| {
+                        assert!(result.as_ref().unwrap_err().is_expired());
+                        resubmit(&inner, blocking, &tx);
+                    },
+                ));
+                gate.open();
+                assert!(expired.join().unwrap_err().is_expired());
+                let verdict = rx.recv_timeout(LIMIT / 3).expect("the callback reported");
+                assert_eq!(verdict, Ok(7), "the expired job's place was still held");
+                for blocker in blockers {
+                    blocker.join().unwrap();
+                }
+                pool.wait();
+                let stats = pool.stats();
+                assert_eq!((stats.expired, stats.rejected), (1, 0), "{stats:?}");
+                assert_eq!((stats.queued, stats.running), (0, 0), "{stats:?}");
+                pool.shutdown();
+            },
+        );
+    }
+
+    fn cancelled_job_callback(blocking: bool) {
+        within(
+            LIMIT / 3,
+            "a cancelled job's callback resubmits",
+            move || {
+                let gate = Gate::new();
+                let (pool, blockers) = full_pool(&gate);
+                let (tx, rx) = mpsc::channel();
+                let inner = pool.clone();
+                let queued = pool.send(Job::new(|| 1).callback(
+                    move |result: &Result<i32, JobError>| {
+                        assert!(result.as_ref().unwrap_err().is_cancelled());
+                        resubmit(&inner, blocking, &tx);
+                    },
+                ));
+                // The callback runs here, on the test thread, inside `cancel`.
+                assert!(queued.cancel());
+                if !blocking {
+                    let verdict = rx.try_recv().expect("the callback ran inside cancel");
+                    assert_eq!(verdict, Ok(7), "the cancelled job's place was still held");
+                }
+                gate.open();
+                if blocking {
+                    let verdict = rx.recv_timeout(LIMIT / 3).expect("the resubmitted job ran");
+                    assert_eq!(verdict, Ok(7));
+                }
+                for blocker in blockers {
+                    blocker.join().unwrap();
+                }
+                pool.wait();
+                let stats = pool.stats();
+                assert_eq!((stats.cancelled, stats.rejected), (1, 0), "{stats:?}");
+                assert_eq!((stats.queued, stats.running), (0, 0), "{stats:?}");
+                pool.shutdown();
+            },
+        );
+    }
+
+    #[test]
+    fn try_spawn_from_an_expired_jobs_callback_finds_its_place() {
+        expired_job_callback(false);
+    }
+
+    #[test]
+    fn spawn_from_an_expired_jobs_callback_does_not_hang_the_worker() {
+        expired_job_callback(true);
+    }
+
+    #[test]
+    fn try_spawn_from_a_cancelled_jobs_callback_finds_its_place() {
+        cancelled_job_callback(false);
+    }
+
+    #[test]
+    fn spawn_from_a_cancelled_jobs_callback_lets_cancel_return() {
+        cancelled_job_callback(true);
+    }
+
+    /// The closure's destructor is user code too: a cancelled job whose
+    /// captured value resubmits when dropped finds the place free.
+    #[test]
+    fn try_spawn_from_a_cancelled_jobs_closure_drop_finds_its_place() {
+        within(LIMIT / 3, "a cancelled closure's drop resubmits", || {
+            struct OnDrop(Executor, Verdict);
+            impl Drop for OnDrop {
+                fn drop(&mut self) {
+                    resubmit(&self.0, false, &self.1);
+                }
+            }
+            let gate = Gate::new();
+            let (pool, blockers) = full_pool(&gate);
+            let (tx, rx) = mpsc::channel();
+            let capture = OnDrop(pool.clone(), tx);
+            let queued = pool.spawn(move || drop(capture));
+            assert!(queued.cancel());
+            assert_eq!(rx.try_recv().expect("dropped inside cancel"), Ok(7));
+            gate.open();
+            for blocker in blockers {
+                blocker.join().unwrap();
+            }
+            pool.wait();
+            assert_eq!(pool.stats().rejected, 0);
+            pool.shutdown();
+        });
     }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -476,4 +477,196 @@ fn a_hook_holding_a_weak_executor_lets_the_pool_close() {
         // The last Executor is gone: the pool closed, and stays unreachable.
         assert!(watcher.upgrade().is_none());
     });
+}
+
+// ---------------------------------------------------------------------------
+// Round three
+// ---------------------------------------------------------------------------
+
+/// A per-job "no deadline" (`Job::queue_timeout(Duration::MAX)`, or a
+/// `Job::deadline` too far for the clock to count) saturated to *unset*,
+/// so the pool's `queue_timeout` took its place and the job expired. It
+/// saturates to *never* now, which replaces the pool's timeout as the docs
+/// say.
+#[test]
+fn a_per_job_deadline_too_far_to_count_replaces_the_pools_timeout() {
+    within(
+        LIMIT,
+        "per-job no-deadline on a pool with a timeout",
+        || {
+            let pool = Executor::builder()
+                .threads(1)
+                .queue_timeout(Duration::from_millis(1))
+                .build()
+                .unwrap();
+            // The blocker has an hour to start (an ordinary deadline), so that
+            // a loaded machine cannot expire it under the pool's 1 ms.
+            let gate = common::Gate::new();
+            let (started_tx, started) = mpsc::channel();
+            let blocker = {
+                let gate = Arc::clone(&gate);
+                pool.send(
+                    Job::new(move || {
+                        started_tx.send(()).unwrap();
+                        gate.wait();
+                    })
+                    .queue_timeout(Duration::from_secs(3_600)),
+                )
+            };
+            started.recv_timeout(LIMIT).expect("the blocker started");
+            let far = std::time::Instant::now() + Duration::from_secs(1 << 40);
+            let max = pool.send(Job::new(|| 1).queue_timeout(Duration::MAX));
+            let beyond = pool.send(Job::new(|| 2).deadline(far));
+            let plain = pool.spawn(|| 3);
+            // Not synchronisation: the pool's 1 ms timeout must pass while the
+            // jobs wait.
+            std::thread::sleep(Duration::from_millis(5));
+            common::release(&gate, vec![blocker]);
+            assert_eq!(max.join().unwrap(), 1);
+            assert_eq!(beyond.join().unwrap(), 2);
+            let plain = plain.join();
+            assert!(
+                plain.unwrap_err().is_expired(),
+                "the pool's timeout applies"
+            );
+            assert_eq!(pool.stats().expired, 1);
+            pool.shutdown();
+        },
+    );
+}
+
+/// Whether every thread of this process whose name starts with `prefix`
+/// sleeps in the kernel (state `S`), and there are `n` of them (Linux).
+fn threads_asleep(prefix: &str, n: usize) -> bool {
+    let mut asleep = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        if !state.starts_with('S') {
+            return false;
+        }
+        asleep += 1;
+    }
+    asleep == n
+}
+
+/// `threadpool`'s "join wavesurfer": every thread waiting when the pool
+/// drains leaves together, even though each submits more work as soon as
+/// it returns. A waiter woken by the drain re-checked the count after
+/// another waiter's submission and slept again, so they left one per
+/// drain; each now returns at the first drain after it started waiting.
+#[test]
+fn every_wait_waiting_at_a_drain_returns_at_it() {
+    within(LIMIT, "wait() waiters at one drain", || {
+        let pool = Executor::new(1);
+        let first = common::Gate::new();
+        let later = common::Gate::new();
+        let (gate, blocker) = (Arc::clone(&first), pool.spawn(move || first.wait()));
+        let returned = Arc::new(AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..8)
+            .map(|i| {
+                let (pool, returned, later) =
+                    (pool.clone(), Arc::clone(&returned), Arc::clone(&later));
+                std::thread::Builder::new()
+                    .name(format!("drain-waiter-{i}"))
+                    .spawn(move || {
+                        pool.wait();
+                        returned.fetch_add(1, SeqCst);
+                        pool.spawn(move || later.wait());
+                    })
+                    .unwrap()
+            })
+            .collect();
+        common::eventually(LIMIT, "every waiter asleep in wait()", || {
+            threads_asleep("drain-waiter-", 8)
+        });
+        gate.open();
+        blocker.join().unwrap();
+        let all_left = std::panic::catch_unwind(|| {
+            common::eventually(LIMIT / 6, "all eight waiters return at the drain", || {
+                returned.load(SeqCst) == 8
+            });
+        });
+        let at_the_drain = returned.load(SeqCst);
+        later.open();
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        pool.shutdown();
+        assert!(
+            all_left.is_ok(),
+            "{at_the_drain} of 8 returned at the drain"
+        );
+    });
+}
+
+/// The same for `wait_async`: every future registered before a drain
+/// resolves at it, whatever was submitted after the drain.
+#[test]
+fn every_wait_async_registered_before_a_drain_resolves_at_it() {
+    within(LIMIT, "wait_async futures at one drain", || {
+        let pool = Executor::new(1);
+        let (gate, busy) = occupy(&pool, 1);
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut waits: Vec<_> = (0..8).map(|_| pool.wait_async()).collect();
+        for wait in &mut waits {
+            assert!(std::pin::Pin::new(wait).poll(&mut cx).is_pending());
+        }
+        common::release(&gate, busy);
+        pool.wait();
+        let later = common::Gate::new();
+        let mut resolved = 0;
+        for wait in &mut waits {
+            if std::pin::Pin::new(wait).poll(&mut cx).is_ready() {
+                resolved += 1;
+            }
+            // Each one that returns submits more work, as a waiter would.
+            let later = Arc::clone(&later);
+            pool.spawn(move || later.wait());
+        }
+        later.open();
+        pool.shutdown();
+        assert_eq!(resolved, 8, "futures registered before the drain");
+    });
+}
+
+/// A config value of 0 meant as "off": `max_queue_size(0)` is unbounded,
+/// but `queue_timeout(Duration::ZERO)` expired every job, even on an idle
+/// pool. Zero means "no queue timeout" now, as it means "no bound".
+#[test]
+fn a_zero_queue_timeout_is_off_as_a_zero_queue_size_is() {
+    within(LIMIT, "queue_timeout(ZERO)", || {
+        let pool = Executor::builder()
+            .threads(1)
+            .max_queue_size(0)
+            .queue_timeout(Duration::ZERO)
+            .build()
+            .unwrap();
+        let (gate, busy) = occupy(&pool, 1);
+        let handles: Vec<_> = (0..10).map(|i| pool.spawn(move || i)).collect();
+        common::release(&gate, busy);
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.join().unwrap(), i);
+        }
+        assert_eq!(pool.stats().expired, 0);
+        pool.shutdown();
+    });
+}
+
+/// `set_threads(0)` panicked although it returns a `Result`.
+#[test]
+fn set_threads_zero_is_an_error_not_a_panic() {
+    let pool = Executor::new(2);
+    let error = pool.set_threads(0).unwrap_err();
+    assert!(!error.is_closed());
+    assert!(error.to_string().contains("at least one thread"), "{error}");
+    assert_eq!(pool.stats().threads, 2);
+    assert_eq!(pool.set_threads(1).unwrap(), 1);
+    pool.shutdown();
 }

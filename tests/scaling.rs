@@ -84,13 +84,6 @@ fn set_threads_moves_the_target_both_ways() {
 }
 
 #[test]
-#[should_panic(expected = "set_threads(0)")]
-fn set_threads_zero_panics() {
-    let pool = Executor::new(1);
-    let _ = pool.set_threads(0);
-}
-
-#[test]
 fn scale_operations_after_shutdown_change_nothing() {
     let pool = Executor::new(3);
     shutdown(&pool);

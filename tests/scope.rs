@@ -404,7 +404,7 @@ impl Drop for SpawnsThenPanics<'_, '_> {
 /// on the report of a panicking result destructor that spawned one more
 /// job: that job has run when `scope` returns. (The borrow here outlives
 /// the pool, so a regression shows as a late job, not a use after free;
-/// the Miri test `slot::scoped::tests::a_panicking_subscriber_does_not_end_the_scope_early`
+/// the Miri test `scope::tests::a_panicking_subscriber_does_not_end_the_scope_early`
 /// checks the unsound case.)
 #[test]
 fn the_scope_end_does_not_unwind_through_a_panicking_subscriber() {
@@ -531,6 +531,88 @@ fn a_scoped_job_past_the_queue_timeout_is_not_counted_as_expired() {
             0,
             "no job expired: the one queued past its deadline ran"
         );
+        pool.shutdown();
+    });
+}
+
+/// Whether the calling thread is one of a default-named pool's workers.
+fn on_a_worker() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|name| name.starts_with("thread-exec"))
+}
+
+/// A scoped job's runner that a worker had already claimed when the caller
+/// ran the job first (a `join` racing the worker) found nothing to run and
+/// was counted as completed; `Executor::scope` says such a runner counts as
+/// cancelled. Each job records where it ran: `completed` must count exactly
+/// the jobs the workers ran, `cancelled` the ones the caller ran.
+#[test]
+fn a_runner_whose_job_the_caller_ran_first_counts_as_cancelled_even_if_a_worker_had_claimed_it() {
+    within(LIMIT, "runner outcomes", || {
+        let pool = Executor::new(1);
+        let on_workers = AtomicUsize::new(0);
+        let jobs = 3_000;
+        pool.scope(|s| {
+            for _ in 0..jobs {
+                let on_workers = &on_workers;
+                let job = s.spawn(move || {
+                    if on_a_worker() {
+                        on_workers.fetch_add(1, SeqCst);
+                    }
+                });
+                job.join().unwrap();
+            }
+        });
+        pool.wait();
+        let stats = pool.stats();
+        let on_workers = on_workers.load(SeqCst) as u64;
+        assert_eq!(
+            (stats.completed, stats.cancelled),
+            (on_workers, jobs - on_workers),
+            "{stats:?}"
+        );
+        pool.shutdown();
+    });
+}
+
+/// `Scope::spawn` into a full bounded pool looked at every job spawned in
+/// the scope so far (a copy of the whole list per spawn): 40,000 jobs with
+/// a queue of one took 24 s. Each spawn costs O(1) now; the bound here is
+/// generous (the quadratic took tens of seconds in a debug build).
+#[test]
+fn spawning_into_a_full_pool_costs_the_same_at_the_ten_thousandth_job() {
+    within(LIMIT / 3, "40,000 scoped jobs on a queue of one", || {
+        let pool = Builder::new().threads(1).max_queue_size(1).build().unwrap();
+        let ran = AtomicUsize::new(0);
+        pool.scope(|s| {
+            for _ in 0..40_000 {
+                let ran = &ran;
+                s.spawn(move || ran.fetch_add(1, SeqCst));
+            }
+        });
+        assert_eq!(ran.load(SeqCst), 40_000);
+        pool.shutdown();
+    });
+}
+
+/// `Scope`'s `Debug` counted joined jobs as unfinished.
+#[test]
+fn the_scopes_debug_counts_only_unfinished_jobs() {
+    within(LIMIT, "scope debug", || {
+        let pool = Executor::new(1);
+        let (gate, blockers) = occupy(&pool, 1);
+        pool.scope(|s| {
+            for i in 0..3 {
+                assert_eq!(s.spawn(move || i).join().unwrap(), i);
+            }
+            let text = format!("{s:?}");
+            assert!(text.contains("unfinished: 0"), "{text}");
+            let _queued = s.spawn(|| ()); // the only worker is held
+            let text = format!("{s:?}");
+            assert!(text.contains("unfinished: 1"), "{text}");
+        });
+        release(&gate, blockers);
         pool.shutdown();
     });
 }

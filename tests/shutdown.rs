@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -596,4 +597,139 @@ fn shutdown_of_an_empty_dynamic_pool_runs_a_concurrently_accepted_job_first() {
             );
         },
     );
+}
+
+/// A waker that runs `on_wake` (once) on whichever thread wakes it.
+struct OnWake(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl std::task::Wake for OnWake {
+    fn wake(self: Arc<Self>) {
+        let on_wake = self.0.lock().unwrap().take();
+        if let Some(on_wake) = on_wake {
+            on_wake();
+        }
+    }
+}
+
+/// Registers a waker that runs `on_wake` with the `shutdown_async` future
+/// of an idle one-thread pool: it closes the pool, so the worker exits and
+/// wakes it as it leaves. `false` if the worker was gone before the poll
+/// registered the waker (the round proves nothing then).
+fn wake_as_the_worker_exits(pool: &Executor, on_wake: impl FnOnce() + Send + 'static) -> bool {
+    let waker = std::task::Waker::from(Arc::new(OnWake(Mutex::new(Some(Box::new(on_wake))))));
+    let mut future = pool.shutdown_async();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let registered = std::pin::Pin::new(&mut future).poll(&mut cx).is_pending();
+    // Dropping the future does not unregister a waker already taken out by
+    // the exit's notification; keep it until the pool is gone anyway.
+    std::mem::forget(future);
+    registered
+}
+
+/// Two shutdowns deadlocked through a waker: the last worker, on its way
+/// out, woke a `shutdown_async` waker that called `shutdown()`, which waited
+/// for the lock under which another thread's `shutdown_timeout` (or
+/// `shutdown`) was joining that very worker. A pool thread on its way out
+/// now returns from `shutdown` without joining anything.
+#[test]
+fn a_shutdown_async_waker_calling_shutdown_as_the_last_worker_exits_does_not_deadlock() {
+    within(LIMIT, "a waker's shutdown racing shutdown_timeout", || {
+        let mut exercised = 0;
+        for _ in 0..20 {
+            let pool = Executor::new(1);
+            let inner = pool.clone();
+            let (done_tx, done) = mpsc::channel();
+            let registered = wake_as_the_worker_exits(&pool, move || {
+                // Widens the window in which the other shutdown finds every
+                // thread exited and starts joining this one.
+                thread::sleep(Duration::from_millis(2));
+                inner.shutdown();
+                done_tx.send(()).unwrap();
+            });
+            while !pool.shutdown_timeout(Duration::from_millis(1)) {}
+            if registered {
+                exercised += 1;
+                done.recv_timeout(LIMIT / 3)
+                    .expect("the waker's shutdown returned");
+            }
+        }
+        assert!(exercised > 0, "no round registered the waker in time");
+    });
+}
+
+/// `shutdown_timeout` waited without bound for another `shutdown` that was
+/// joining a thread still running user code on its way out (a waker).
+#[test]
+fn shutdown_timeout_keeps_its_bound_while_another_shutdown_joins() {
+    within(LIMIT, "shutdown_timeout beside a long join", || {
+        let pool = Executor::new(1);
+        let (release, held) = mpsc::channel::<()>();
+        let (woken_tx, woken) = mpsc::channel();
+        let registered = wake_as_the_worker_exits(&pool, move || {
+            woken_tx.send(()).unwrap();
+            let _ = held.recv_timeout(LIMIT);
+        });
+        assert!(registered, "the worker exited before the waker registered");
+        woken
+            .recv_timeout(LIMIT)
+            .expect("the exiting worker woke the waker");
+        // This one joins the worker, which is held in the waker.
+        let joiner = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.shutdown())
+        };
+        let (bounded_tx, bounded) = mpsc::channel();
+        let timed = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let joined = pool.shutdown_timeout(Duration::from_millis(10));
+                bounded_tx.send(started.elapsed()).unwrap();
+                joined
+            })
+        };
+        let took = bounded.recv_timeout(Duration::from_secs(5));
+        release.send(()).unwrap();
+        joiner.join().unwrap();
+        timed.join().unwrap();
+        let took = took.expect("shutdown_timeout(10 ms) overran its bound by seconds");
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    });
+}
+
+/// `PendingJob::run` promises to run the job; it expired one whose queue
+/// deadline had passed instead, and no count recorded it. It runs it now
+/// (the deadline is for the pool's queue, which the job has left), and the
+/// pool counts what `shutdown_now` handed back.
+#[test]
+fn a_pending_job_past_its_deadline_runs_and_the_hand_back_is_counted() {
+    within(LIMIT, "run a pending job past its deadline", || {
+        let pool = Executor::new(1);
+        let (gate, busy) = occupy(&pool, 1);
+        let (called_tx, called) = mpsc::channel();
+        let late = pool.send(
+            Job::new(|| "ran")
+                .deadline(std::time::Instant::now())
+                .callback(move |result: &Result<&str, JobError>| {
+                    called_tx.send(result.is_ok()).unwrap();
+                }),
+        );
+        let on_time = pool.spawn(|| "also ran");
+        let pending = pool.shutdown_now();
+        assert_eq!(pending.len(), 2);
+        for job in pending {
+            job.run();
+        }
+        assert_eq!(late.join().unwrap(), "ran");
+        assert!(called.recv().unwrap(), "the callback saw the value");
+        assert_eq!(on_time.join().unwrap(), "also ran");
+        common::release(&gate, busy);
+        pool.shutdown();
+        let stats = pool.stats();
+        assert_eq!((stats.handed_back, stats.expired), (2, 0), "{stats:?}");
+        assert_eq!(
+            stats.completed, 1,
+            "the blocker; pending jobs run off the pool"
+        );
+    });
 }
