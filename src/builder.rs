@@ -120,7 +120,16 @@ impl Builder {
             on_thread_stop: None,
             on_panic: None,
             record_timings: false,
-            overload: OverloadControl::adaptive(),
+            // The loom models check the pool's protocol, which shedding
+            // does not change (a shed job settles as an expired one does);
+            // the detector's own state has a model of its own
+            // (`overload::loom_models`), and its loads in every pool model
+            // only multiply the interleavings to explore.
+            overload: if cfg!(thread_exec_loom) {
+                OverloadControl::off()
+            } else {
+                OverloadControl::adaptive()
+            },
             #[cfg(feature = "metrics")]
             metrics_label: None,
         }

@@ -351,7 +351,7 @@ impl Overload {
     /// verdict, unless a whole interval passed since with no dequeue to
     /// renew it (an idle pool is not overloaded).
     pub(crate) fn is_overloaded(&self, now: u64) -> bool {
-        self.detector.0.overloaded.load(Relaxed) && !self.is_stale(now)
+        self.was_overloaded() && !self.is_stale(now)
     }
 
     /// Whether a whole interval passed after the current one's end with no
@@ -367,6 +367,9 @@ impl Overload {
     /// folly's load figure: 0 to 100, 100 once the least wait of the
     /// current interval reaches twice the target.
     pub(crate) fn load(&self, now: u64) -> u8 {
+        if !self.control.enabled {
+            return 0;
+        }
         let detector = &self.detector.0;
         let least = detector.min_wait.load(Relaxed);
         let target = detector.target.load(Relaxed).max(1);
