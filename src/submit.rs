@@ -130,7 +130,7 @@ impl Drop for Unqueued<'_> {
 pub(crate) fn overloaded<F, C>(shared: &Shared, job: &Job<F, C>) -> bool {
     shared.overload.was_overloaded()
         && shared.may_shed(job.deadline, job.sheddable)
-        && shared.refuses_overloaded(job.priority)
+        && shared.refuses_overloaded(job.priority, job.deadline)
 }
 
 /// A handle that is settled already: the executor refused the job.
