@@ -120,7 +120,16 @@ impl Builder {
             on_thread_stop: None,
             on_panic: None,
             record_timings: false,
-            overload: OverloadControl::adaptive(),
+            // The loom models check the pool's protocol, which shedding
+            // does not change (a shed job settles as an expired one does);
+            // the detector's own state has a model of its own
+            // (`overload::loom_models`), and its loads in every pool model
+            // only multiply the interleavings to explore.
+            overload: if cfg!(thread_exec_loom) {
+                OverloadControl::off()
+            } else {
+                OverloadControl::adaptive()
+            },
             #[cfg(feature = "metrics")]
             metrics_label: None,
         }
@@ -477,22 +486,30 @@ impl Builder {
     /// deadlines behaves as a plain FIFO and pays nothing for the rule.
     ///
     /// While the pool is *overloaded* — the least queue wait over a whole
-    /// interval stayed above a target, so the queue never emptied — a
-    /// sheddable job is settled unrun (its handle yields an error for which
+    /// interval stayed above a target and the queue did not shrink, so it
+    /// never emptied and is not a burst draining — a sheddable job is
+    /// settled unrun (its handle yields an error for which
     /// [`JobError::is_shed`](crate::JobError::is_shed) holds) if it waited
-    /// longer than its lane's slough time (the target for
-    /// [`Priority::Low`](crate::Priority::Low), twice it for `Normal`, four
-    /// times for `High`), or if its deadline is nearer than the run time
-    /// the pool measured for recent jobs (unless its whole queue budget was
-    /// shorter than that run time: such a deadline only says when the job
-    /// must start); and a sheddable submission that
-    /// would wait longer than its slough time is refused at once
+    /// longer than its *slough time*, or if its deadline is nearer than the
+    /// run time the pool measured for recent jobs (unless its whole queue
+    /// budget was shorter than that run time: such a deadline only says
+    /// when the job must start); and a sheddable submission that would wait
+    /// longer than its slough time is refused at once
     /// ([`TrySpawnError::is_overloaded`](crate::TrySpawnError::is_overloaded),
-    /// or a handle already shed). A burst that drains within an interval is
-    /// never shed. The target is `max(5 ms, R / N)` and the interval
+    /// or a handle already shed). The slough time is the target, or a tenth
+    /// of the job's queue budget if longer, times its lane's factor: 1 for
+    /// [`Priority::Low`](crate::Priority::Low), 2 for `Normal`, 4 for
+    /// `High` (a `Normal` job whose client waits 200 ms may wait 40 ms). An
+    /// interval that shed anything keeps the pool overloaded through the
+    /// next one; overload ends after an interval with short waits and
+    /// nothing shed. The target is `max(5 ms, R / N)` and the interval
     /// `max(100 ms, 16 R / N)` for a measured run time `R` on `N` threads;
     /// [`OverloadControl::target`] and [`OverloadControl::interval`] fix
-    /// them. Independently of overload, a `try_*` submission to a full
+    /// them (a fixed target also drops the budget's part: folly's rule
+    /// exactly). A pool whose clients are all served in time (a closed
+    /// loop at capacity) can count as overloaded, since its queue stands,
+    /// and sheds only what waited past its slough time.
+    /// Independently of overload, a `try_*` submission to a full
     /// bounded queue takes the place of a queued job of a lower lane if
     /// every job of that lane may be shed. [`Stats`](crate::Stats) counts
     /// each shed job by reason and shows whether the pool is overloaded.

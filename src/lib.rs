@@ -153,10 +153,12 @@
 //! almost its whole deadline, so the pool stays busy and answers nobody in
 //! time. This pool tells a standing queue from a burst as CoDel does: if
 //! even the shortest queue wait of a whole interval (100 ms) stayed above
-//! a target (5 ms), it is *overloaded*, and until that ends it settles
-//! unrun the jobs that waited past their lane's slough time or would miss
-//! their deadline, and refuses at once the submissions that would only
-//! wait to be shed ([`JobError::is_shed`], [`TrySpawnError::is_overloaded`]).
+//! a target (5 ms) and the queue did not shrink, it is *overloaded*, and
+//! until that ends it settles unrun the jobs that waited past their slough
+//! time (a fifth of their budget, for `Normal` jobs with a budget) or
+//! would miss their deadline, and refuses at once the submissions that
+//! would only wait to be shed ([`JobError::is_shed`],
+//! [`TrySpawnError::is_overloaded`]).
 //! Only jobs that may be shed take part: those with a queue deadline and
 //! those from [`Executor::try_run`]. A burst that drains is never shed, and
 //! a pool whose jobs have no deadline behaves as a plain FIFO.

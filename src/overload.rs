@@ -18,10 +18,20 @@
 //!   waited. Time is cut into *intervals*; the pool keeps the least wait
 //!   seen in the current one. When an interval ends, the pool is
 //!   *overloaded* for the next one if that least wait was above the
-//!   *target*: even the luckiest job waited, so the queue never emptied
-//!   (a standing queue). A burst that drains within an interval leaves one
-//!   short wait behind and never counts. The dequeue that closes an
-//!   interval is never shed.
+//!   *target* — even the luckiest job waited, so the queue never emptied
+//!   (a standing queue) — and the queue is not shorter than when the
+//!   interval began. A burst that drains within an interval leaves one
+//!   short wait behind and never counts; one that takes longer to drain
+//!   shows a queue that shrinks, and does not count either. The dequeue
+//!   that closes an interval is never shed.
+//! - **Staying overloaded.** An interval in which the pool shed a job or
+//!   refused a submission keeps it overloaded through the next one, even
+//!   if its waits were short: shedding is what kept them short, and the
+//!   load that caused it has not gone. Overload ends after an interval
+//!   with short waits and nothing shed. (Without this, the pool flipped
+//!   in and out every interval: shedding emptied the queue, the next
+//!   interval saw short waits, and a deep queue then filled for a whole
+//!   interval.)
 //! - **Shedding at dequeue.** While overloaded, a sheddable job that waited
 //!   longer than its lane's *slough time* is settled without running
 //!   ([`ShedReason::StandingQueue`]); so is one whose deadline is nearer
@@ -33,9 +43,16 @@
 //!   times the expected run time, over the threads) is already past its
 //!   slough time is refused at once: it would only wait to be shed, and a
 //!   refusal costs far less than a dequeue, a wake-up and a settle.
-//! - **Lanes.** The slough time is the target for `Low` jobs, twice it for
-//!   `Normal` and four times for `High`, so under overload `Low` work is
-//!   shed first and `High` last.
+//! - **Slough times.** A job's slough time is the target, or a tenth of its
+//!   queue budget (its deadline less its submission) if that is longer,
+//!   times its lane's factor: 1 for `Low`, 2 for `Normal`, 4 for `High`,
+//!   so under overload `Low` work is shed first and `High` last. A job
+//!   whose client waits 200 ms may wait 40 ms (`Normal`): clients that are
+//!   all served in time (a closed loop at capacity, whose queue stands at
+//!   some tens of milliseconds) are not shed for a latency they can
+//!   afford, while a sustained overload keeps every answer within a
+//!   fifth of the budget. With a fixed target the budget plays no part
+//!   (folly's rule exactly).
 //!
 //! # The numbers
 //!
@@ -68,6 +85,11 @@ const TARGET_FLOOR: u64 = 5_000_000;
 const INTERVAL_FLOOR: u64 = 100_000_000;
 /// An interval sees at least this many dequeues of a fully busy pool.
 const DEQUEUES_PER_INTERVAL: u64 = 16;
+/// A job's slough time is at least this share of its queue budget, per lane
+/// factor: a job that may wait 200 ms waits up to 40 ms (`Normal`) before
+/// an overloaded pool sheds it, so a queue of clients all served in time
+/// (a closed loop at capacity) is not shed for a latency it can afford.
+const BUDGET_SHARE: u64 = 10;
 /// A worker publishes its run-time average every this many samples.
 const PUBLISH_EVERY: u32 = 8;
 
@@ -226,6 +248,12 @@ struct Detector {
     min_wait: AtomicU64,
     /// The verdict of the last interval that ended.
     overloaded: AtomicBool,
+    /// A job was shed, or a submission refused, in the current interval:
+    /// the load that made the pool overloaded has not gone.
+    shed: AtomicBool,
+    /// The jobs queued when the last interval ended: a queue shorter now
+    /// is a burst draining, not a standing queue.
+    queued: AtomicU64,
     /// The target and interval in force since the last interval ended.
     target: AtomicU64,
     interval: AtomicU64,
@@ -239,6 +267,8 @@ impl Overload {
                 interval_end: AtomicU64::new(0),
                 min_wait: AtomicU64::new(u64::MAX),
                 overloaded: AtomicBool::new(false),
+                shed: AtomicBool::new(false),
+                queued: AtomicU64::new(0),
                 target: AtomicU64::new(if control.target == 0 {
                     TARGET_FLOOR
                 } else {
@@ -278,7 +308,9 @@ impl Overload {
     /// A sheddable job reached by a worker at `now` (nanoseconds on the
     /// stamps' scale) after waiting `wait`, in `lane`, with `deadline`
     /// (nanoseconds on the same scale, 0 for none) set `budget` after its
-    /// submission. `threads` is the pool's thread count.
+    /// submission. `threads` is the pool's thread count; `queued` reads how
+    /// many jobs are queued (only when this dequeue closes an interval).
+    #[allow(clippy::too_many_arguments)] // each is one figure of the rule
     pub(crate) fn dequeued(
         &self,
         wait: u64,
@@ -287,6 +319,7 @@ impl Overload {
         deadline: u64,
         budget: u64,
         threads: usize,
+        queued: impl FnOnce() -> u64,
     ) -> Verdict {
         if !self.control.enabled {
             return Verdict::Run;
@@ -306,11 +339,16 @@ impl Overload {
                 // This dequeue closes the interval: it decides, and is
                 // never shed itself.
                 let least = detector.min_wait.swap(u64::MAX, Relaxed);
+                let shedding = detector.shed.swap(false, Relaxed);
+                let was = detector.overloaded.load(Relaxed);
+                let queued = queued();
+                let draining = queued < detector.queued.swap(queued, Relaxed);
                 detector.target.store(target, Relaxed);
                 detector.interval.store(interval, Relaxed);
+                let standing = least > target && !draining;
                 detector
                     .overloaded
-                    .store(end != 0 && least > target, Relaxed);
+                    .store(end != 0 && (standing || (was && shedding)), Relaxed);
                 return Verdict::Run;
             }
         }
@@ -318,14 +356,40 @@ impl Overload {
             return Verdict::Run;
         }
         let target = detector.target.load(Relaxed);
-        if wait > slough(target, lane) {
-            return Verdict::Shed(ShedReason::StandingQueue);
+        let verdict = if wait > slough(target, lane, self.budget_share(budget)) {
+            Verdict::Shed(ShedReason::StandingQueue)
+        } else {
+            let run = self.run_nanos.load(Relaxed);
+            if deadline != 0 && budget > run && deadline.saturating_sub(now) < run {
+                Verdict::Shed(ShedReason::WouldMissDeadline)
+            } else {
+                Verdict::Run
+            }
+        };
+        if verdict != Verdict::Run {
+            self.shedding();
         }
-        let run = self.run_nanos.load(Relaxed);
-        if deadline != 0 && budget > run && deadline.saturating_sub(now) < run {
-            return Verdict::Shed(ShedReason::WouldMissDeadline);
+        verdict
+    }
+
+    /// The part of a job's budget its slough time follows: a tenth of it
+    /// when the target is derived, none when it is fixed (then the slough
+    /// times are exactly folly's multiples of the target).
+    fn budget_share(&self, budget: u64) -> u64 {
+        if self.control.target == 0 {
+            budget / BUDGET_SHARE
+        } else {
+            0
         }
-        Verdict::Run
+    }
+
+    /// Notes that the pool shed a job or refused a submission in this
+    /// interval (a load, and a store only the first time).
+    fn shedding(&self) {
+        let shed = &self.detector.0.shed;
+        if !shed.load(Relaxed) {
+            shed.store(true, Relaxed);
+        }
     }
 
     /// Whether the last interval's verdict was overload (no clock read:
@@ -335,23 +399,33 @@ impl Overload {
     }
 
     /// Whether a sheddable submission to `lane`, with `ahead` jobs queued
-    /// in its lane and the lanes above, would only wait to be shed. Reads
-    /// no clock: `overloaded` is the last interval's verdict.
-    pub(crate) fn refuses(&self, ahead: u64, lane: Priority, threads: usize) -> bool {
+    /// in its lane and the lanes above and a queue budget of `budget`
+    /// nanoseconds (0 if unknown), would only wait to be shed. Reads no
+    /// clock: `overloaded` is the last interval's verdict.
+    pub(crate) fn refuses(&self, ahead: u64, lane: Priority, budget: u64, threads: usize) -> bool {
         let detector = &self.detector.0;
         if !self.was_overloaded() {
             return false;
         }
         let run = self.run_nanos.load(Relaxed);
         let expected = ahead.saturating_mul(run) / (threads.max(1) as u64);
-        expected > slough(detector.target.load(Relaxed), lane)
+        let refuses = expected
+            > slough(
+                detector.target.load(Relaxed),
+                lane,
+                self.budget_share(budget),
+            );
+        if refuses {
+            self.shedding();
+        }
+        refuses
     }
 
     /// Whether the pool is overloaded at `now`: the last interval's
     /// verdict, unless a whole interval passed since with no dequeue to
     /// renew it (an idle pool is not overloaded).
     pub(crate) fn is_overloaded(&self, now: u64) -> bool {
-        self.detector.0.overloaded.load(Relaxed) && !self.is_stale(now)
+        self.was_overloaded() && !self.is_stale(now)
     }
 
     /// Whether a whole interval passed after the current one's end with no
@@ -367,6 +441,9 @@ impl Overload {
     /// folly's load figure: 0 to 100, 100 once the least wait of the
     /// current interval reaches twice the target.
     pub(crate) fn load(&self, now: u64) -> u8 {
+        if !self.control.enabled {
+            return 0;
+        }
         let detector = &self.detector.0;
         let least = detector.min_wait.load(Relaxed);
         let target = detector.target.load(Relaxed).max(1);
@@ -395,14 +472,16 @@ impl Overload {
     }
 }
 
-/// How long a job of `lane` may wait while the pool is overloaded.
-fn slough(target: u64, lane: Priority) -> u64 {
+/// How long a job of `lane` may wait while the pool is overloaded: the
+/// target, or `share` of its budget if that is longer, times its lane's
+/// factor.
+fn slough(target: u64, lane: Priority, share: u64) -> u64 {
     let factor = match lane {
         Priority::Low => 1,
         Priority::Normal => 2,
         Priority::High => 4,
     };
-    target.saturating_mul(factor)
+    target.max(share).saturating_mul(factor)
 }
 
 /// One worker's average of its run times, published to the pool every few
@@ -467,7 +546,8 @@ mod tests {
     fn feed(overload: &Overload, from: u64, to: u64, wait: u64) -> usize {
         (from..to)
             .filter(|&t| {
-                overload.dequeued(wait * MS, t * MS, Priority::Normal, 0, 0, 2) != Verdict::Run
+                overload.dequeued(wait * MS, t * MS, Priority::Normal, 0, 0, 2, || wait)
+                    != Verdict::Run
             })
             .count()
     }
@@ -511,18 +591,99 @@ mod tests {
         feed(&overload, 1, 2, 0);
         feed(&overload, 2, 103, 30);
         assert!(overload.is_overloaded(103 * MS));
-        // Short waits through the next interval: overload ends when it does
-        // (at 201 ms).
-        feed(&overload, 103, 201, 0);
-        assert!(overload.is_overloaded(200 * MS));
-        feed(&overload, 201, 204, 0);
-        assert!(!overload.is_overloaded(204 * MS));
+        // Short waits from 103 ms on. The interval that ends at 201 ms shed
+        // jobs (at 102 ms): the load that caused the overload was still
+        // there, so the pool stays overloaded through the next interval.
+        feed(&overload, 103, 202, 0);
+        assert!(overload.is_overloaded(202 * MS));
+        // That one shed nothing and its waits were short: overload ends
+        // when it does (at 301 ms).
+        feed(&overload, 202, 302, 0);
+        assert!(!overload.is_overloaded(302 * MS));
         // Back to overload, then no dequeue at all: it lapses after an
         // interval past its end.
-        feed(&overload, 204, 410, 30);
-        assert!(overload.is_overloaded(410 * MS));
-        assert!(!overload.is_overloaded(700 * MS));
-        assert_eq!(overload.load(700 * MS), 0);
+        feed(&overload, 302, 510, 30);
+        assert!(overload.is_overloaded(510 * MS));
+        assert!(!overload.is_overloaded(800 * MS));
+        assert_eq!(overload.load(800 * MS), 0);
+    }
+
+    #[test]
+    fn overload_lasts_while_submissions_are_refused_even_with_short_waits() {
+        let overload = pool(MS);
+        feed(&overload, 1, 2, 0);
+        feed(&overload, 2, 103, 30);
+        // The pool now keeps its queue short by refusing: every wait is
+        // short, but refusals go on in every interval.
+        for interval in 0..5_u64 {
+            let start = 103 + interval * 100;
+            assert!(overload.refuses(100, Priority::Normal, 0, 2));
+            feed(&overload, start, start + 100, 0);
+            assert!(
+                overload.is_overloaded((start + 100) * MS),
+                "interval {interval}: refusing, so still overloaded"
+            );
+        }
+        // Demand falls: no refusal, no shed, short waits: it ends.
+        feed(&overload, 603, 703, 0);
+        feed(&overload, 703, 704, 0);
+        assert!(!overload.is_overloaded(704 * MS));
+    }
+
+    #[test]
+    fn a_jobs_budget_lengthens_its_slough_time() {
+        let overload = pool(MS);
+        feed(&overload, 1, 2, 0);
+        feed(&overload, 2, 103, 30);
+        let at = 110 * MS;
+        // No budget: Normal sloughs at 2 × 5 ms.
+        assert_eq!(
+            overload.dequeued(15 * MS, at, Priority::Normal, 0, 0, 2, || 0),
+            Verdict::Shed(ShedReason::StandingQueue)
+        );
+        // A 200 ms budget: 2 × 20 ms.
+        let deadline = at + 185 * MS;
+        assert_eq!(
+            overload.dequeued(15 * MS, at, Priority::Normal, deadline, 200 * MS, 2, || 0),
+            Verdict::Run
+        );
+        assert_eq!(
+            overload.dequeued(45 * MS, at, Priority::Normal, deadline, 200 * MS, 2, || 0),
+            Verdict::Shed(ShedReason::StandingQueue)
+        );
+        // The same at submission: 1 ms jobs on 2 threads, 80 jobs ahead
+        // wait 40 ms.
+        assert!(!overload.refuses(80, Priority::Normal, 200 * MS, 2));
+        assert!(overload.refuses(81, Priority::Normal, 200 * MS, 2));
+        // Lanes keep their order: Low at 20 ms, High at 80 ms.
+        assert!(overload.refuses(41, Priority::Low, 200 * MS, 2));
+        assert!(!overload.refuses(160, Priority::High, 200 * MS, 2));
+    }
+
+    #[test]
+    fn a_queue_that_drains_is_a_burst_not_a_standing_queue() {
+        let overload = pool(MS);
+        feed(&overload, 1, 2, 0);
+        // A burst at twice capacity for 100 ms, then half capacity: the
+        // queue grows to ~270 jobs (waits from 0 to ~135 ms) and drains
+        // over the next ~270 ms, every wait above the target until then.
+        for t in 2..370_u64 {
+            let queued = if t < 102 {
+                (t - 2) * 27 / 10
+            } else {
+                270 - (t - 102)
+            };
+            let wait = queued / 2;
+            let verdict =
+                overload.dequeued(wait * MS, t * MS, Priority::Normal, 0, 0, 2, || queued);
+            assert_eq!(verdict, Verdict::Run, "at {t} ms");
+            assert!(!overload.is_overloaded(t * MS), "at {t} ms");
+        }
+        // The same waits over a queue that does not shrink: overloaded.
+        for t in 370..520_u64 {
+            let _ = overload.dequeued(30 * MS, t * MS, Priority::Normal, 0, 0, 2, || 100);
+        }
+        assert!(overload.is_overloaded(520 * MS));
     }
 
     #[test]
@@ -530,7 +691,7 @@ mod tests {
         let overload = pool(MS);
         feed(&overload, 1, 2, 0);
         feed(&overload, 2, 103, 30);
-        let verdict = |wait, lane| overload.dequeued(wait * MS, 110 * MS, lane, 0, 0, 2);
+        let verdict = |wait, lane| overload.dequeued(wait * MS, 110 * MS, lane, 0, 0, 2, || 0);
         assert_eq!(
             verdict(6, Priority::Low),
             Verdict::Shed(ShedReason::StandingQueue)
@@ -552,7 +713,7 @@ mod tests {
         let overload = pool(20 * MS);
         // Not overloaded: a job 5 ms from its deadline runs.
         assert_eq!(
-            overload.dequeued(0, MS, Priority::Normal, 6 * MS, 200 * MS, 2),
+            overload.dequeued(0, MS, Priority::Normal, 6 * MS, 200 * MS, 2, || 0),
             Verdict::Run
         );
         // The interval is max(100, 16 × 20 / 2) = 160 ms.
@@ -562,16 +723,16 @@ mod tests {
         assert_eq!(overload.target(), 10 * MS);
         let at = 170 * MS;
         assert_eq!(
-            overload.dequeued(MS, at, Priority::Normal, at + 5 * MS, 200 * MS, 2),
+            overload.dequeued(MS, at, Priority::Normal, at + 5 * MS, 200 * MS, 2, || 0),
             Verdict::Shed(ShedReason::WouldMissDeadline)
         );
         assert_eq!(
-            overload.dequeued(MS, at, Priority::Normal, at + 50 * MS, 200 * MS, 2),
+            overload.dequeued(MS, at, Priority::Normal, at + 50 * MS, 200 * MS, 2, || 0),
             Verdict::Run
         );
         // A budget shorter than the run time is a start deadline only.
         assert_eq!(
-            overload.dequeued(MS, at, Priority::Normal, at + 5 * MS, 10 * MS, 2),
+            overload.dequeued(MS, at, Priority::Normal, at + 5 * MS, 10 * MS, 2, || 0),
             Verdict::Run
         );
     }
@@ -580,16 +741,16 @@ mod tests {
     fn submissions_that_would_only_wait_to_be_shed_are_refused() {
         let overload = pool(MS);
         assert!(
-            !overload.refuses(1_000, Priority::Normal, 2),
+            !overload.refuses(1_000, Priority::Normal, 0, 2),
             "not overloaded"
         );
         feed(&overload, 1, 2, 0);
         feed(&overload, 2, 103, 30);
         // 1 ms jobs on 2 threads: 20 jobs ahead wait 10 ms, Normal's slough.
-        assert!(!overload.refuses(20, Priority::Normal, 2));
-        assert!(overload.refuses(21, Priority::Normal, 2));
-        assert!(overload.refuses(11, Priority::Low, 2));
-        assert!(!overload.refuses(40, Priority::High, 2));
+        assert!(!overload.refuses(20, Priority::Normal, 0, 2));
+        assert!(overload.refuses(21, Priority::Normal, 0, 2));
+        assert!(overload.refuses(11, Priority::Low, 0, 2));
+        assert!(!overload.refuses(40, Priority::High, 0, 2));
     }
 
     #[test]
@@ -611,11 +772,11 @@ mod tests {
         let overload = Overload::new(OverloadControl::off());
         for t in 1..500 {
             assert_eq!(
-                overload.dequeued(100 * MS, t * MS, Priority::Low, 0, 0, 1),
+                overload.dequeued(100 * MS, t * MS, Priority::Low, 0, 0, 1, || 0),
                 Verdict::Run
             );
         }
-        assert!(!overload.refuses(u64::MAX, Priority::Low, 1));
+        assert!(!overload.refuses(u64::MAX, Priority::Low, 0, 1));
         assert!(!overload.is_overloaded(500 * MS));
     }
 
@@ -623,10 +784,18 @@ mod tests {
     fn extreme_values_saturate() {
         let overload = pool(u64::MAX);
         assert_eq!(
-            overload.dequeued(u64::MAX, u64::MAX, Priority::High, u64::MAX, u64::MAX, 0),
+            overload.dequeued(
+                u64::MAX,
+                u64::MAX,
+                Priority::High,
+                u64::MAX,
+                u64::MAX,
+                0,
+                || 0
+            ),
             Verdict::Run
         );
-        assert!(!overload.refuses(u64::MAX, Priority::High, 0));
+        assert!(!overload.refuses(u64::MAX, Priority::High, 0, 0));
         let _ = overload.load(u64::MAX);
         let mut estimate = RunEstimate::default();
         estimate.started(1);
@@ -675,7 +844,7 @@ mod loom_models {
             ));
             // Opens the first interval: it ends at 11 ms.
             assert_eq!(
-                overload.dequeued(0, MS, Priority::Normal, 0, 0, 2),
+                overload.dequeued(0, MS, Priority::Normal, 0, 0, 2, || 0),
                 Verdict::Run
             );
             let workers: Vec<_> = [12, 13]
@@ -683,7 +852,7 @@ mod loom_models {
                 .map(|at| {
                     let overload = Arc::clone(&overload);
                     loom::thread::spawn(move || {
-                        overload.dequeued(20 * MS, at * MS, Priority::Normal, 0, 0, 2)
+                        overload.dequeued(20 * MS, at * MS, Priority::Normal, 0, 0, 2, || 0)
                     })
                 })
                 .collect();

@@ -166,6 +166,9 @@ pub(crate) struct Started {
 pub(crate) struct Reached {
     pub(crate) times: Times,
     pub(crate) at: Stamp,
+    /// The lane of a job the pool may shed, `None` for one it may not:
+    /// from the word the claim replaced, at no extra load.
+    pub(crate) shed: Option<Priority>,
 }
 
 impl Reached {
@@ -340,6 +343,16 @@ where
     }
 }
 
+/// The lane a state word's `SHED` bits name.
+fn shed_lane_of(word: usize) -> Option<Priority> {
+    match (word & SHED) >> SHED_SHIFT {
+        0 => None,
+        1 => Some(Priority::Low),
+        2 => Some(Priority::Normal),
+        _ => Some(Priority::High),
+    }
+}
+
 /// The `SHED` bits of a job the pool may shed in `lane`, or may not.
 fn shed_bits(lane: Option<Priority>) -> usize {
     let bits = match lane {
@@ -413,10 +426,16 @@ impl Header {
     /// Moves the stage from `QUEUED` to `RUNNING`: `true` for the one caller
     /// that does, which now owns `queued` (invariant 1).
     fn start(&self) -> bool {
+        self.start_observed().is_some()
+    }
+
+    /// [`start`](Self::start), returning the word it replaced: the caller
+    /// reads the `SHED` bits from it instead of loading the word again.
+    fn start_observed(&self) -> Option<usize> {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             if state & STAGE != QUEUED {
-                return false;
+                return None;
             }
             match self.state.compare_exchange_weak(
                 state,
@@ -424,7 +443,7 @@ impl Header {
                 Ordering::Acquire,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(state),
                 Err(actual) => state = actual,
             }
         }
@@ -480,12 +499,7 @@ impl Header {
     /// The `SHED` bits: never changed after the slot was made, so any
     /// owner of a reference reads them without claiming the job.
     fn shed_lane(&self) -> Option<Priority> {
-        match (self.state.load(Ordering::Relaxed) & SHED) >> SHED_SHIFT {
-            0 => None,
-            1 => Some(Priority::Low),
-            2 => Some(Priority::Normal),
-            _ => Some(Priority::High),
-        }
+        shed_lane_of(self.state.load(Ordering::Relaxed))
     }
 
     /// Takes the duty of counting a job that settled without running out
@@ -808,20 +822,27 @@ impl TaskRef {
     /// at most one clock read. `Claim::Settled` if it had left `QUEUED`
     /// already (cancelled, or handed back): the reference is given up.
     pub(crate) fn claim(self) -> Claim {
-        if !self.header().start() {
+        let Some(word) = self.header().start_observed() else {
             let account = self.header().take_accounting();
             // Already settled: nothing to cancel on drop.
             // SAFETY: we own one reference and give it up.
             unsafe { release(self.into_header()) };
             return Claim::Settled { account };
-        }
+        };
         let claimed = Claimed {
             header: self.into_header(),
         };
         let times = claimed.times();
         // One clock read, only for a deadline or a timed job.
         let at = times.reached();
-        Claim::Run(claimed, Reached { times, at })
+        Claim::Run(
+            claimed,
+            Reached {
+                times,
+                at,
+                shed: shed_lane_of(word),
+            },
+        )
     }
 
     /// Claims the job whatever its deadline, if it is still queued: for a
@@ -911,15 +932,15 @@ impl Claimed {
         // SAFETY: as in `run`.
         unsafe { (this.0.as_ref().vtable.settle)(this.0, error) }
     }
-
-    /// The lane of a job the pool may shed, `None` for one it may not.
-    pub(crate) fn shed_lane(&self) -> Option<Priority> {
-        // SAFETY: our reference keeps the slot alive.
-        unsafe { self.header.as_ref() }.shed_lane()
-    }
 }
 
 impl Claimed {
+    #[cfg(test)]
+    fn header(&self) -> &Header {
+        // SAFETY: our reference keeps the slot alive.
+        unsafe { self.header.as_ref() }
+    }
+
     /// Settles the job as cancelled, without running it: drops its closure
     /// and runs its callbacks (user code). Dropping a `Claimed` does the
     /// same; this names it.
@@ -1336,14 +1357,15 @@ mod tests {
             // Registers the waker: takes and releases `LOCKED`.
             assert!(handle.poll(&mut Context::from_waker(&waker)).is_pending());
             assert_eq!(task.shed_lane(), lane);
-            let Claim::Run(job, _) = task.claim() else {
+            let Claim::Run(job, reached) = task.claim() else {
                 panic!("a queued job is claimed");
             };
-            assert_eq!(job.shed_lane(), lane);
+            assert_eq!(reached.shed, lane);
+            assert_eq!(job.header().shed_lane(), lane);
             // Started: the cancel only sets `STOP`.
             assert!(!handle.cancel());
             assert!(handle.take_accounting());
-            assert_eq!(job.shed_lane(), lane);
+            assert_eq!(job.header().shed_lane(), lane);
             job.settle(JobError::shed(crate::error::ShedReason::Displaced));
             assert!(handle.is_finished());
             let Poll::Ready(Err(err)) = handle.poll(&mut Context::from_waker(&waker)) else {

@@ -404,12 +404,19 @@ impl Shared {
                 || (!deadline.is_set() && self.config.queue_timeout.is_some()))
     }
 
-    /// Whether a sheddable submission to `lane` would only wait to be shed
-    /// (no clock read; a load of the state word and a lane count): then it
-    /// is refused, and counted.
-    pub(crate) fn refuses_overloaded(&self, lane: Priority) -> bool {
+    /// Whether a sheddable submission to `lane` with its own `deadline`
+    /// (`Deadline::NONE` if it has none) would only wait to be shed (no
+    /// clock read; a load of the state word and a lane count): then it is
+    /// refused, and counted. Its budget is the pool's queue timeout; that
+    /// of a job with a deadline of its own is not known without a clock
+    /// read, and counts as none.
+    pub(crate) fn refuses_overloaded(&self, lane: Priority, deadline: Deadline) -> bool {
+        let budget = match (deadline.is_set(), self.config.queue_timeout) {
+            (false, Some(timeout)) => crate::timings::saturating_nanos(timeout),
+            _ => 0,
+        };
         let ahead = self.queue.ahead(lane, self.counts().queued);
-        let refuses = self.overload.refuses(ahead, lane, self.threads());
+        let refuses = self.overload.refuses(ahead, lane, budget, self.threads());
         if refuses {
             self.shed_at_submit.fetch_add(1, SeqCst);
         }
@@ -427,6 +434,7 @@ impl Shared {
             deadline,
             deadline.saturating_sub(submitted),
             self.threads(),
+            || self.counts().queued,
         )
     }
 

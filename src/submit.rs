@@ -203,9 +203,7 @@ impl Drop for Unqueued<'_> {
 /// only, no clock read: one load of the detector's verdict while the pool
 /// is not overloaded.
 pub(crate) fn overloaded<F, C>(shared: &Shared, job: &Job<F, C>) -> bool {
-    shared.overload.was_overloaded()
-        && shared.may_shed(job.deadline, job.sheddable)
-        && shared.refuses_overloaded(job.priority)
+    overloaded_with(shared, job.deadline, job.sheddable, job.priority)
 }
 
 /// [`overloaded`] for what a submitter passed, before it is made a `Job`:
@@ -213,12 +211,15 @@ pub(crate) fn overloaded<F, C>(shared: &Shared, job: &Job<F, C>) -> bool {
 fn overloaded_as_passed<J: IntoJob<T>, T>(shared: &Shared, job: &J) -> bool {
     match job.as_job() {
         Some(job) => overloaded(shared, job),
-        None => {
-            shared.overload.was_overloaded()
-                && shared.may_shed(Deadline::NONE, false)
-                && shared.refuses_overloaded(Priority::Normal)
-        }
+        None => overloaded_with(shared, Deadline::NONE, false, Priority::Normal),
     }
+}
+
+/// [`overloaded`], from a job's settings.
+fn overloaded_with(shared: &Shared, deadline: Deadline, sheddable: bool, lane: Priority) -> bool {
+    shared.overload.was_overloaded()
+        && shared.may_shed(deadline, sheddable)
+        && shared.refuses_overloaded(lane, deadline)
 }
 
 /// A handle that is settled already: the executor refused the job.

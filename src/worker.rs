@@ -312,7 +312,7 @@ fn run_job(
 ) {
     match task.claim() {
         Claim::Run(job, reached) => {
-            let shed_lane = job.shed_lane();
+            let shed_lane = reached.shed;
             if shed_lane.is_some() {
                 // The claim's clock read ends the last sheddable job's run.
                 estimate.reached(reached.at.nanos(), &shared.overload);
