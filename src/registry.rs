@@ -214,6 +214,11 @@ impl Registry {
         self.exited.extend(kept);
     }
 
+    /// Whether handles of threads that left their loop wait to be taken.
+    pub(crate) fn has_exited(&self) -> bool {
+        !self.exited.is_empty()
+    }
+
     /// Whether every thread that left its loop has been joined.
     pub(crate) fn all_joined(&self) -> bool {
         self.exited.is_empty() && self.joining == 0

@@ -54,23 +54,36 @@ pub(crate) fn shutdown_until(shared: &Shared, deadline: Option<Instant>) -> bool
         return true;
     }
     let me = crate::sync::thread::current().id();
-    let handles = lock(&shared.registry).take_exited();
-    let taken = handles.len();
-    let mut kept = Vec::new();
-    for handle in handles {
-        // Every thread has left its loop; joining only reaps.
-        let joinable =
-            handle.thread().id() != me && deadline.is_none_or(|at| finished_by(&handle, at));
-        if joinable {
-            let _ = handle.join();
-        } else {
-            kept.push(handle);
+    loop {
+        let handles = lock(&shared.registry).take_exited();
+        let taken = handles.len();
+        let mut kept = Vec::new();
+        for handle in handles {
+            // Every thread has left its loop; joining only reaps.
+            let joinable =
+                handle.thread().id() != me && deadline.is_none_or(|at| finished_by(&handle, at));
+            if joinable {
+                let _ = handle.join();
+            } else {
+                kept.push(handle);
+            }
+        }
+        let all_ours_joined = kept.is_empty();
+        lock(&shared.registry).joined(taken, kept);
+        shared.threads_changed();
+        if !all_ours_joined {
+            return false;
+        }
+        // Until every join is done, or a handle comes back for us to join:
+        // a concurrent caller with a deadline puts back the handles it
+        // could not join in time, and nobody else would join them.
+        if !shared.block_until(Condition::Joinable, deadline) {
+            return false;
+        }
+        if shared.holds(Condition::Joined) {
+            return true;
         }
     }
-    let all_ours_joined = kept.is_empty();
-    lock(&shared.registry).joined(taken, kept);
-    shared.threads_changed();
-    all_ours_joined && shared.block_until(Condition::Joined, deadline)
 }
 
 /// Waits until the thread of `handle` has returned, or `deadline` passes

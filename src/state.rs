@@ -884,6 +884,9 @@ pub(crate) enum Condition {
     /// As `Exited`, and every thread has been joined (`shutdown` waits for
     /// the joins of a concurrent `shutdown`).
     Joined,
+    /// `Joined`, or a handle waits in the registry to be joined (put back
+    /// by a concurrent `shutdown_timeout` whose deadline passed).
+    Joinable,
 }
 
 impl Shared {
@@ -902,6 +905,10 @@ impl Shared {
             Condition::Joined => {
                 self.holds(Condition::Exited) && crate::sync::lock(&self.registry).all_joined()
             }
+            Condition::Joinable => {
+                let registry = crate::sync::lock(&self.registry);
+                registry.all_joined() || registry.has_exited()
+            }
         }
     }
 
@@ -909,7 +916,7 @@ impl Shared {
     fn event(&self, condition: Condition) -> &Event {
         match condition {
             Condition::Finished(_) => &self.finished,
-            Condition::Exited | Condition::Joined => &self.threads,
+            Condition::Exited | Condition::Joined | Condition::Joinable => &self.threads,
         }
     }
 
@@ -948,7 +955,7 @@ impl Future for Until {
         if !shared.holds(condition) {
             shared.refuse_own_worker(match condition {
                 Condition::Finished(_) => "wait_async",
-                Condition::Exited | Condition::Joined => "shutdown_async",
+                Condition::Exited | Condition::Joined | Condition::Joinable => "shutdown_async",
             });
         }
         shared
