@@ -19,8 +19,8 @@
 //!   seen in the current one. When an interval ends, the pool is
 //!   *overloaded* for the next one if that least wait was above the
 //!   *target* — even the luckiest job waited, so the queue never emptied
-//!   (a standing queue) — and the queue is not shorter than when the
-//!   interval began. A burst that drains within an interval leaves one
+//!   (a standing queue) — and the queue did not shrink over the interval
+//!   (by more than a job per thread). A burst that drains within an interval leaves one
 //!   short wait behind and never counts; one that takes longer to drain
 //!   shows a queue that shrinks, and does not count either. The dequeue
 //!   that closes an interval is never shed.
@@ -341,8 +341,11 @@ impl Overload {
                 let least = detector.min_wait.swap(u64::MAX, Relaxed);
                 let shedding = detector.shed.swap(false, Relaxed);
                 let was = detector.overloaded.load(Relaxed);
+                // Shorter by more than a job per thread: a queue of a few
+                // jobs goes up and down by that much as workers take them.
                 let queued = queued();
-                let draining = queued < detector.queued.swap(queued, Relaxed);
+                let draining =
+                    queued.saturating_add(threads as u64) < detector.queued.swap(queued, Relaxed);
                 detector.target.store(target, Relaxed);
                 detector.interval.store(interval, Relaxed);
                 let standing = least > target && !draining;

@@ -14,18 +14,26 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
 use thread_exec::{Executor, Job, Stats};
 
-const GAUGES: [&str; 4] = [
+const GAUGES: [&str; 6] = [
     "thread_exec_threads",
     "thread_exec_idle_threads",
     "thread_exec_queued_jobs",
     "thread_exec_running_jobs",
+    "thread_exec_overloaded",
+    "thread_exec_load",
 ];
-const COUNTERS: [&str; 5] = [
+/// The shed counter is one series per `reason`, named here as
+/// `name{reason}`.
+const COUNTERS: [&str; 9] = [
     "thread_exec_jobs_completed_total",
     "thread_exec_jobs_panicked_total",
     "thread_exec_jobs_cancelled_total",
     "thread_exec_jobs_expired_total",
     "thread_exec_jobs_rejected_total",
+    "thread_exec_jobs_shed_total{submit}",
+    "thread_exec_jobs_shed_total{standing_queue}",
+    "thread_exec_jobs_shed_total{would_miss_deadline}",
+    "thread_exec_jobs_shed_total{displaced}",
 ];
 const HISTOGRAMS: [&str; 2] = [
     "thread_exec_queue_wait_seconds",
@@ -42,7 +50,8 @@ struct Seen {
 
 /// Publishes `pool`'s metrics to a fresh local recorder (or `recorder`'s,
 /// drained by the snapshot) and returns them by name, checking that each
-/// carries exactly the label `pool = label`.
+/// carries exactly the label `pool = label`, and the shed counter also a
+/// `reason` (its series are named `name{reason}`).
 fn publish(
     pool: &Executor,
     recorder: &DebuggingRecorder,
@@ -57,12 +66,16 @@ fn publish(
             .labels()
             .map(|l| (l.key().to_owned(), l.value().to_owned()))
             .collect();
-        let name = key.key().name().to_owned();
-        assert_eq!(
-            labels,
-            [("pool".to_owned(), label.to_owned())],
-            "{name}'s labels"
-        );
+        let mut name = key.key().name().to_owned();
+        let pool_label = ("pool".to_owned(), label.to_owned());
+        if name == "thread_exec_jobs_shed_total" {
+            assert_eq!(labels.len(), 2, "{name}'s labels: {labels:?}");
+            assert_eq!(labels[0], pool_label, "{name}'s labels");
+            assert_eq!(labels[1].0, "reason", "{name}'s labels");
+            name = format!("{name}{{{}}}", labels[1].1);
+        } else {
+            assert_eq!(labels, [pool_label], "{name}'s labels");
+        }
         let entry = Seen {
             kind: key.kind(),
             unit,
@@ -169,6 +182,12 @@ fn every_documented_name_is_published_with_the_stats_values() {
         assert_eq!(counter(&seen, "thread_exec_jobs_cancelled_total"), 1);
         assert_eq!(counter(&seen, "thread_exec_jobs_expired_total"), 1);
         assert_eq!(counter(&seen, "thread_exec_jobs_rejected_total"), 3);
+        for reason in ["submit", "standing_queue", "would_miss_deadline", "displaced"] {
+            let name = format!("thread_exec_jobs_shed_total{{{reason}}}");
+            assert_eq!(counter(&seen, &name), 0, "{name}");
+        }
+        assert_eq!(gauge(&seen, "thread_exec_overloaded"), 0.0);
+        assert_eq!(gauge(&seen, "thread_exec_load"), f64::from(stats.load));
 
         // One sample per job that started, each a bucket's midpoint: the
         // largest within 1/32 of the exact maximum.
@@ -386,11 +405,54 @@ fn publishing_from_every_place_user_code_runs_neither_hangs_nor_miscounts() {
             .map(|(key, ..)| key.key().name().to_owned())
             .collect();
         for name in COUNTERS.iter().chain(&GAUGES).chain(&HISTOGRAMS) {
+            // A shed counter's series all carry the name before `{`.
+            let name = name.split('{').next().unwrap_or(name);
             assert!(names.iter().any(|n| n == name), "{name} published");
         }
         eventually(LIMIT, "the started thread counted", || {
             pool.stats().threads == 3
         });
+        pool.shutdown();
+    });
+}
+
+/// Shed jobs are published by reason, with the values of `Stats::shed`.
+#[test]
+fn shed_jobs_are_published_by_reason() {
+    within(LIMIT, "publish a displacement", || {
+        let pool = Executor::builder()
+            .threads(1)
+            .max_queue_size(1)
+            .metrics_label("shedding")
+            .build()
+            .unwrap();
+        let (gate, blockers) = occupy(&pool, 1);
+        let victim = pool.send(
+            Job::new(|| ())
+                .priority(thread_exec::Priority::Low)
+                .queue_timeout(Duration::from_secs(60)),
+        );
+        let high = pool
+            .try_spawn(Job::new(|| ()).priority(thread_exec::Priority::High))
+            .expect("a High job takes the sheddable Low job's place");
+        assert!(victim.join().unwrap_err().is_shed());
+        release(&gate, blockers);
+        high.join().unwrap();
+        pool.wait();
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let seen = publish(&pool, &recorder, &snapshotter, "shedding");
+        let stats = pool.stats();
+        assert_eq!(stats.shed.displaced, 1);
+        for (reason, value) in [
+            ("submit", stats.shed.at_submit),
+            ("standing_queue", stats.shed.standing_queue),
+            ("would_miss_deadline", stats.shed.would_miss_deadline),
+            ("displaced", stats.shed.displaced),
+        ] {
+            let name = format!("thread_exec_jobs_shed_total{{{reason}}}");
+            assert_eq!(counter(&seen, &name), value, "{name}");
+        }
         pool.shutdown();
     });
 }

@@ -72,8 +72,16 @@ fn a_standing_queue_sheds_sheddable_jobs_and_every_job_ends_once() {
     let pool = pool(1, 0, twitchy());
     let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..600).map(|_| AtomicUsize::new(0)).collect());
     let callbacks = Arc::new(AtomicUsize::new(0));
+    // Twice the pool's capacity, steadily: one 200 µs job every 100 µs, so
+    // the queue stands and grows (all at once, it would only drain: a
+    // burst, never shed).
+    let start = Instant::now();
     let handles: Vec<_> = (0..600)
         .map(|i| {
+            let due = start + Duration::from_micros(100) * i as u32;
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
             let runs = Arc::clone(&runs);
             let callbacks = Arc::clone(&callbacks);
             let job = Job::new(move || {
@@ -92,20 +100,24 @@ fn a_standing_queue_sheds_sheddable_jobs_and_every_job_ends_once() {
             (i, pool.send(job))
         })
         .collect();
-    let shed = within(LIMIT, "600 jobs run or shed", move || {
-        let mut shed = 0;
+    let (shed, refused) = within(LIMIT, "600 jobs run or shed", move || {
+        let (mut shed, mut refused) = (0, 0);
         for (i, handle) in handles {
             match handle.join() {
                 Ok(()) => {}
                 Err(err) => {
                     assert!(err.is_shed(), "job {i}: {err}");
                     assert_ne!(i % 3, 0, "a job without a deadline was shed");
-                    assert_eq!(err.shed_reason(), Some(ShedReason::StandingQueue));
-                    shed += 1;
+                    match err.shed_reason() {
+                        Some(ShedReason::StandingQueue) => shed += 1,
+                        // Refused at submission: a handle already shed.
+                        Some(ShedReason::Submit) => refused += 1,
+                        other => panic!("job {i}: {other:?}"),
+                    }
                 }
             }
         }
-        shed
+        (shed, refused)
     });
     pool.wait();
     let stats = pool.stats();
@@ -114,10 +126,14 @@ fn a_standing_queue_sheds_sheddable_jobs_and_every_job_ends_once() {
         runs.iter().all(|runs| runs.load(SeqCst) <= 1),
         "a job ran twice"
     );
-    assert!(shed > 0, "a 600-job standing queue on one thread sheds");
+    assert!(
+        shed + refused > 0,
+        "a standing queue at twice one thread's capacity sheds"
+    );
     assert_eq!(stats.shed.standing_queue, shed);
+    assert_eq!(stats.shed.at_submit, refused);
     assert_eq!(stats.completed, ran);
-    assert_eq!(stats.completed + stats.shed.accepted(), 600);
+    assert_eq!(stats.completed + stats.shed.accepted(), 600 - refused);
     assert_eq!(callbacks.load(SeqCst), 600, "every callback once");
 }
 
@@ -305,7 +321,9 @@ fn a_displaced_jobs_callback_may_submit_to_its_full_pool() {
 
 #[test]
 fn a_job_shed_at_dequeue_frees_its_place_before_its_callback_runs() {
-    let pool = pool(1, 1, twitchy());
+    // Eight places, kept full: a queue that stands whatever the scheduler
+    // does to the submitter for a few milliseconds.
+    let pool = pool(1, 8, twitchy());
     let (tx, rx) = mpsc::channel();
     let weak = pool.downgrade();
     let spawned = Arc::new(AtomicUsize::new(0));
@@ -314,11 +332,14 @@ fn a_job_shed_at_dequeue_frees_its_place_before_its_callback_runs() {
         let spawned = Arc::clone(&spawned);
         move || {
             let mut handles = Vec::new();
-            for _ in 0..2_000 {
+            for _ in 0..300 {
                 let weak = weak.clone();
                 let tx = tx.clone();
                 let spawned = Arc::clone(&spawned);
-                let job = Job::new(|| busy(Duration::from_micros(300)))
+                // Low: its slough time is the target (200 µs), far below
+                // the wait behind eight 1 ms jobs.
+                let job = Job::new(|| busy(Duration::from_millis(1)))
+                    .priority(Priority::Low)
                     .queue_timeout(Duration::from_secs(60))
                     .callback(move |result: &Result<(), thread_exec::JobError>| {
                         if result.as_ref().is_err_and(|err| err.is_shed()) {
@@ -331,8 +352,20 @@ fn a_job_shed_at_dequeue_frees_its_place_before_its_callback_runs() {
                             let _ = tx.send(());
                         }
                     });
-                if let Ok(handle) = pool.try_spawn(job) {
-                    handles.push(handle);
+                // Retried until it is queued: the one place stays taken.
+                let mut job = job;
+                loop {
+                    match pool.try_spawn(job) {
+                        Ok(handle) => {
+                            handles.push(handle);
+                            break;
+                        }
+                        Err(err) => {
+                            assert!(err.is_full() || err.is_overloaded());
+                            job = err.into_inner();
+                            std::thread::yield_now();
+                        }
+                    }
                 }
             }
             handles
@@ -348,6 +381,7 @@ fn a_job_shed_at_dequeue_frees_its_place_before_its_callback_runs() {
         move || pool.wait()
     });
     let stats = pool.stats();
+    assert!(stats.shed.standing_queue > 0, "{stats:?}");
     assert_eq!(rx.try_iter().count() as u64, stats.shed.standing_queue);
     assert_eq!(spawned.load(SeqCst) as u64, stats.shed.standing_queue);
 }
@@ -393,7 +427,10 @@ fn shedding_cancel_and_shutdown_now_race_and_every_job_ends_one_way() {
         });
         let stats = pool.stats();
         assert_eq!(stats.completed, ran.load(SeqCst) as u64);
-        assert!(stats.cancelled >= cancelled_by_handles as u64);
+        // A job handed back can still be cancelled by its handle (the
+        // cancel then returns `true`), counted once, as handed back.
+        assert!(stats.cancelled + stats.handed_back >= cancelled_by_handles as u64);
+        assert_eq!(stats.handed_back, handed_back as u64);
         assert_eq!(
             stats.completed
                 + stats.panicked
