@@ -68,7 +68,7 @@ fn main() {
 // ================================================================ model
 
 /// The rows drawn in the chart, with their labels.
-const CHARTED: [(&str, &str); 14] = [
+const CHARTED: [(&str, &str); 16] = [
     ("async_tiny", "tiny jobs in batches, awaited (throughput)"),
     ("join_tiny", "tiny jobs in batches, joined (throughput)"),
     (
@@ -79,6 +79,11 @@ const CHARTED: [(&str, &str); 14] = [
         "join_tiny_all",
         "tiny jobs all submitted first, joined (throughput)",
     ),
+    (
+        "tiny_mp",
+        "64 async tasks submitting, 2-worker runtime (throughput)",
+    ),
+    ("join_tiny_mp", "8 plain threads submitting (throughput)"),
     ("latency_p50", "round trip, median"),
     ("latency_p99", "round trip, p99"),
     ("paced_cpu", "one job per 1 ms tick, async: CPU per job"),
@@ -197,7 +202,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), a dynamic pool (`min_threads(1).max_threads(n)`), a pool with `record_timings(true)` (`te-timings`), and the same with the `metrics` feature as designed (`te-metrics`: `metrics-exporter-prometheus`'s recorder installed, and a thread calling `publish_metrics` and the exporter's upkeep every {} ms, far more often than a scrape, so an upper bound). The `te-base` rows, when present, are the plain path of another build of thread-exec (the commit before a change, named in the note above), run in the same rounds through `BENCH_BASELINE`: their targets are the change's before/after ratios.\n",
+            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours), **affinitypool** (`Threadpool::spawn`, SurrealDB's producer-sharded pool; its future is unnameable, so it is boxed: one allocation per job of ours). The many-submitter rows: `tiny_mp` runs 64 tokio tasks on a 2-worker multi-thread runtime (tokio's `spawn_blocking` uses that runtime's blocking pool), each submitting batches of 32 tiny jobs and awaiting each batch; `join_tiny_mp` runs 8 plain threads doing the same with `join`. The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), a dynamic pool (`min_threads(1).max_threads(n)`), a pool with `record_timings(true)` (`te-timings`), and the same with the `metrics` feature as designed (`te-metrics`: `metrics-exporter-prometheus`'s recorder installed, and a thread calling `publish_metrics` and the exporter's upkeep every {} ms, far more often than a scrape, so an upper bound), and a queue of one shard per thread (`te-sharded`, `queue_shards(threads)`: at two threads the default is one shard). The `te-base` rows, when present, are the plain path of another build of thread-exec (the commit before a change, named in the note above), run in the same rounds through `BENCH_BASELINE`: their targets are the change's before/after ratios.\n",
             config.bound,
             thread_exec_bench::PUBLISH_EVERY_MS
         );
@@ -418,6 +423,7 @@ fn color(system: &str) -> &'static str {
         "threadpool" => "#e7298a",
         "rayon" => "#66a61e",
         "rusty_pool" => "#e6ab02",
+        "affinitypool" => "#a6761d",
         _ => "#999999",
     }
 }
