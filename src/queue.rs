@@ -118,51 +118,47 @@
 //!
 //! # Cost against cores and submitters, on paper
 //!
-//! Per job, a pool's shared cache lines see: two critical sections of the
-//! job's shard lock (the send, the receive), each holding it for `h` plus
-//! the line's transfer from the core that held it last (`x`); two
-//! read-modify-writes of the state word (accept, start: `r` each once
-//! contended); with K > 1, two of the shard's count (on the shard's own
-//! line, so they pipeline with its lock). Whatever the cores, one lock
-//! serialises `2(h + x)` per job and the state word `2r`, so the aggregate
-//! cost per job has the floor
+//! Per job, the pool's shared cache lines see two critical sections of
+//! the job's shard lock (the send, the receive), each costing about
+//! `2x + h` once contended (`x`: moving a line from the core that wrote it
+//! last, for the lock's acquire and for its data; `h`: the work under the
+//! lock), and two read-modify-writes of the state word (accept, start),
+//! about `x` each; with K > 1, two of the shard's count, on the shard's
+//! own line. One lock serialises its sections and the state word its
+//! updates, so whatever the cores, the aggregate cost per job has the
+//! floor
 //!
 //! ```text
-//! floor(K) = max(2 (h + x) / K_busy, 2 r)     K_busy = shards with work,
-//!                                              at most min(K, submitters)
+//! floor = max(2 (2x + h) / K_busy, 2x)    K_busy: shards with work, at most
+//!                                          min(K, submitting threads)
 //! ```
 //!
-//! and a pool runs at that floor once submitters and workers outnumber it.
-//! Estimates to be measured (no 64-core machine was at hand): on the 2-vCPU
-//! profile of issue 22, lock work (`lock_contended`, `send`, `try_recv`)
-//! was ~40 % of ~200 ns per tiny job, i.e. `h + x ≈ 40 ns` per section at
-//! two cores; on one socket of a large machine `x` and `r` are each
-//! 50–100 ns once contended (100–300 ns across sockets).
+//! Estimates to be measured (no large machine was at hand): issue 22's
+//! two-vCPU profile put the lock work at ~40 % of ~200 ns per tiny job,
+//! about 80 ns per job; on one socket of a 64-core machine `x` is
+//! 60–100 ns once many cores contend (more across sockets).
 //!
-//! | cores | submitters | K | lock floor `2(h+x)/K_busy` | state floor `2r` | predicted ns/job (aggregate) |
+//! | cores | submitters | K | lock floor | state-word floor | predicted ns/job, aggregate |
 //! | ---: | ---: | ---: | ---: | ---: | ---: |
-//! | 2 | 1–64 | 1 | 80 ns | ~60 ns | ~80 (measured 178–235 all-in) |
-//! | 16 | 16 | 8 | ~30 ns | 100–200 ns | 100–200 |
-//! | 64 | 64 | 16 | ~20 ns | 100–200 ns (one socket) | 100–200 |
-//! | 64 | 64 | 1 | 240–400 ns | 100–200 ns | 240–400 |
-//! | 64 | 1 | 16 | one shard busy: 240–400 ns if every worker steals from it | | 240–400 |
+//! | 2 | any | 1 | ~80 ns (measured share) | ~30 ns | ~80 of the measured 178–235 |
+//! | 64 | 64 | 1 | 280–440 ns | 120–200 ns | 280–440 |
+//! | 64 | 64 | 16 | 20–30 ns | 120–200 ns | 120–200 |
+//! | 64 | 1 | 16 | 280–440 ns (one busy shard) | 120–200 ns | 280–440, plus two count updates |
 //!
-//! So: past about four busy cores a single lane lock is the bottleneck and
-//! sharding removes it (K = 16 puts the lock floor below the state word's);
-//! from there the state word's two read-modify-writes per job are the
-//! floor, about 5–10 M jobs/s on one socket, and the next step past it
-//! would be per-shard `queued` counts summed only when the bound is
-//! checked. One submitter gains nothing from shards (its jobs are in one
-//! shard, and every worker that steals meets on that lock): it costs the
-//! two count updates per job, which is why a pool of one or two threads
-//! keeps K = 1 (the unsharded path) and `queue_shards(1)` is there for a
-//! large pool fed by one thread. On a 64-core machine, measure `tiny_mp`
-//! and `join_tiny_mp` with 64 workers and 1, 8, 64 submitters, at
-//! `queue_shards(1)` and the default (16), and profile the share of the
-//! state word's `fetch_sub`/`compare_exchange` against `lock_contended`:
-//! the prediction is that K = 16 cuts ns/job 2–3× at 64 submitters, stops
-//! gaining once the state word dominates, and costs ≤ 3 % with one
-//! submitter at `queue_shards(1)`.
+//! So past a few busy cores the single lane lock is the bottleneck, and
+//! sharding removes it for many submitters, a gain of 2–3× at most:
+//! beyond it the state word's two read-modify-writes per job are the
+//! floor (5–8 M jobs/s on one socket), and the next step would be to split
+//! `queued` as well. One submitter gains nothing from shards (its jobs are
+//! in one shard, where every stealing worker meets) and pays the counts,
+//! which is why a pool of one or two threads keeps K = 1 and
+//! `Builder::queue_shards(1)` exists for a large pool fed by one thread.
+//! On a 64-core machine, measure `tiny_mp` and `join_tiny_mp` (see
+//! `benches/compare.rs`) with 64 workers and 1, 8 and 64 submitters, at
+//! `queue_shards(1)` and at the default, and profile the state word's
+//! read-modify-writes against `lock_contended`: the prediction is 2–3×
+//! less time per job at 64 submitters with 16 shards, no further gain
+//! from more shards, and one submitter within 3 % at `queue_shards(1)`.
 //!
 //! # Batching
 //!

@@ -102,6 +102,13 @@ const CHARTED: [(&str, &str); 16] = [
     ("allocs_join", "allocations per job"),
 ];
 
+/// The closing section of the report: what to expect past the measuring
+/// machine's two cores, from the queue's cost model.
+const PAST_TWO_CORES: &str = "## Past two cores (on paper)
+
+The figures above come from a two-vCPU machine, where the queue has one shard per lane (one per two threads of `max_threads`; `te-sharded` is the same pool with one shard per thread). What to expect on more cores is a model, not a measurement. Per job, the shared cache lines see two critical sections of the job's shard lock (send, receive), each costing about `2x + h` once contended (`x`: moving a cache line from the core that wrote it last, for the lock's acquire and for its data; `h`: the work under the lock), and two read-modify-writes of the pool's state word (accept, start), about `x` each. So the aggregate cost per job has the floor `max(2 (2x + h) / K_busy, 2x)`, `K_busy` being the shards with work (at most the number of submitting threads). On issue 22's two-vCPU profile the lock work was ~40 % of ~200 ns per tiny job, about 80 ns per job; on one socket of a 64-core machine `x` is 60–100 ns once many cores contend (more across sockets), so one lock caps the pool at about 280–440 ns per job (2–3.5 M jobs/s) however many submitters it has, 16 shards bring the lock's share to 20–30 ns, and the state word's 120–200 ns becomes the floor (5–8 M jobs/s): a gain of 2–3× at most, past which the state word would have to be split too. One submitter gains nothing from shards (every stealing worker meets on its one shard) and pays two count updates per job, hence `queue_shards(1)` for a large pool fed by one thread. On a 64-core machine, measure `tiny_mp` and `join_tiny_mp` with 64 workers and 1, 8 and 64 submitters, at `queue_shards(1)` and at the default, and profile the state word's read-modify-writes against `lock_contended`: the prediction is 2–3× less time per job at 64 submitters with 16 shards, no further gain from more shards, and one submitter within 3 % at `queue_shards(1)`. The model and the design are in the queue's module docs (`src/queue.rs`, 'Cost against cores and submitters, on paper').
+";
+
 /// The report on one results file.
 struct Report<'a> {
     results: &'a Results,
@@ -286,6 +293,7 @@ impl<'a> Report<'a> {
                 r.values.iter().flatten().count()
             );
         }
+        let _ = write!(md, "\n{PAST_TWO_CORES}");
         md
     }
 
