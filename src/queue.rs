@@ -16,9 +16,10 @@
 //! lane, every submitter and every worker meet on that lock for every job.
 //! So each lane is K channels, K fixed when the pool is built
 //! ([`shards_for`], or `Builder::queue_shards`): **one shard per two
-//! threads of `max_threads`, at least one, at most [`MAX_SHARDS`]**. A pool of one or two threads has one shard
-//! per lane, which is the unsharded queue's code path (no per-shard count,
-//! no thread-local look-up: one predictable branch on K). K is chosen from
+//! threads of `max_threads`, at least one, at most [`MAX_SHARDS`]**. A
+//! pool of one or two threads has one shard per lane, which is the
+//! unsharded queue's code path (no per-shard count, no thread-local
+//! look-up: one predictable branch on K). K is chosen from
 //! `max_threads` at build because the shards are the queue's shape: moving
 //! messages between shards while submitters and workers use them would need
 //! the very global lock the shards remove. A pool whose `max` is raised at
@@ -59,10 +60,10 @@
 //! - **`shutdown_now` sees every job**: [`Queue::drain`] takes every shard
 //!   of every lane, highest lane first.
 //!
-//! A pop with nothing in `High` and `Low` and work in its own shard costs
-//! two loads of lane counts nobody writes, one load of its shard's count,
-//! one lock (its shard's) and one decrement; on a one-shard lane, one lock,
-//! as before there were shards.
+//! A pop with nothing in `High` and work in its own `Normal` shard costs
+//! one load of the `High` lane's count (nobody writes it), one load of its
+//! shard's count, one lock (its shard's) and one decrement; on a one-shard
+//! lane, one load and one lock, as before there were shards.
 //!
 //! # No lost wake-up
 //!
