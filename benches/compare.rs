@@ -507,9 +507,19 @@ fn systems_for(scenario: &str) -> Vec<&'static str> {
     systems
 }
 
-/// The scenarios the baseline build ([`BASE`]) runs in: the timed ones up
-/// to `paced_fast`, the per-job costs a change to the job path could move.
-const BASELINE_SCENARIOS: &[&str] = TIMED.split_at(9).0;
+/// The scenarios the baseline build ([`BASE`]) runs in: the per-job costs
+/// a change to the job path could move, as far as a build from before the
+/// many-submitter scenarios has them (an older `compare` binary does not
+/// know `tiny_mp` and `join_tiny_mp`).
+const BASELINE_SCENARIOS: &[&str] = &[
+    "async_tiny",
+    "join_tiny",
+    "async_tiny_all",
+    "join_tiny_all",
+    "latency",
+    "paced",
+    "paced_fast",
+];
 
 /// `BENCH_BASELINE`: the comparison binary of another commit (for example
 /// `target-base/release/deps/compare-<hash>` built from a worktree of the
