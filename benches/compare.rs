@@ -48,6 +48,12 @@
 //! measured once per system; idle CPU is measured for all systems at once
 //! (in parallel processes: they are idle).
 //!
+//! Many submitters (`tiny_mp`, a web server's shape): 64 tokio tasks on a
+//! 2-worker multi-thread runtime each submit batches of 32 tiny jobs and
+//! await each batch; `join_tiny_mp` does the same from 8 plain threads.
+//! A one-round check of one scenario:
+//! `BENCH_QUICK=1 BENCH_ROUNDS=1 cargo bench -p thread-exec-bench --bench compare -- tiny_mp`.
+//!
 //! Tiny jobs are submitted in two shapes: in batches (submit a batch, then
 //! await or join its handles in order, batch after batch) and all first
 //! (submit every job of the repetition, then await or join them in order).
@@ -200,6 +206,14 @@ struct Config {
     tiny_jobs: usize,
     /// Timed repetitions per child (the child reports their median).
     reps: usize,
+    /// The many-submitter scenarios: tokio tasks on a runtime of
+    /// `mp_workers` worker threads (`tiny_mp`), or plain threads
+    /// (`join_tiny_mp`), each submitting batches of `mp_batch` tiny jobs
+    /// and awaiting each batch; `tiny_jobs` in all per repetition.
+    mp_tasks: usize,
+    mp_workers: usize,
+    mp_threads: usize,
+    mp_batch: usize,
     /// How long a child runs its workload untimed first (fresh threads,
     /// caches, allocator and scheduler placement settle).
     warm_up: Duration,
@@ -237,6 +251,10 @@ impl Config {
             batch: 1_000,
             tiny_jobs: mode.pick(20_000, 5_000, 1_000),
             reps: mode.pick(5, 3, 1),
+            mp_tasks: 64,
+            mp_workers: 2,
+            mp_threads: 8,
+            mp_batch: 32,
             warm_up: Duration::from_millis(mode.pick(30, 10, 1)),
             latency_samples: mode.pick(3_000, 500, 100),
             cpu_threads: 2,
@@ -304,6 +322,22 @@ const METRICS: &[Metric] = &[
         unit: "ns/job",
         lower_is_better: true,
         title: "tiny jobs from a plain thread, all submitted before the first is joined",
+    },
+    Metric {
+        row: "tiny_mp",
+        scenario: "tiny_mp",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "many submitters (a web server's shape): 64 tokio tasks on a 2-worker runtime, each submitting batches of 32 tiny jobs and awaiting them",
+    },
+    Metric {
+        row: "join_tiny_mp",
+        scenario: "join_tiny_mp",
+        key: "ns_per_job",
+        unit: "ns/job",
+        lower_is_better: true,
+        title: "many submitters from plain threads: 8 threads, each submitting batches of 32 tiny jobs and joining them",
     },
     Metric {
         row: "latency_p50",
@@ -436,11 +470,13 @@ const METRICS: &[Metric] = &[
 ];
 
 /// Scenarios measured in every round; the rest are measured once.
-const TIMED: [&str; 9] = [
+const TIMED: [&str; 11] = [
     "async_tiny",
     "join_tiny",
     "async_tiny_all",
     "join_tiny_all",
+    "tiny_mp",
+    "join_tiny_mp",
     "latency",
     "paced",
     "paced_fast",
@@ -460,15 +496,30 @@ fn systems_for(scenario: &str) -> Vec<&'static str> {
     if matches!(scenario, "async_tiny_all" | "join_tiny_all") {
         systems.push("te-bounded");
     }
+    // Sharding against the default (one shard at two threads) with many
+    // submitters.
+    if matches!(scenario, "tiny_mp" | "join_tiny_mp") {
+        systems.push("te-sharded");
+    }
     if baseline_exe().is_some() && BASELINE_SCENARIOS.contains(&scenario) {
         systems.push(BASE);
     }
     systems
 }
 
-/// The scenarios the baseline build ([`BASE`]) runs in: the timed ones up
-/// to `paced_fast`, the per-job costs a change to the job path could move.
-const BASELINE_SCENARIOS: &[&str] = TIMED.split_at(7).0;
+/// The scenarios the baseline build ([`BASE`]) runs in: the per-job costs
+/// a change to the job path could move, as far as a build from before the
+/// many-submitter scenarios has them (an older `compare` binary does not
+/// know `tiny_mp` and `join_tiny_mp`).
+const BASELINE_SCENARIOS: &[&str] = &[
+    "async_tiny",
+    "join_tiny",
+    "async_tiny_all",
+    "join_tiny_all",
+    "latency",
+    "paced",
+    "paced_fast",
+];
 
 /// `BENCH_BASELINE`: the comparison binary of another commit (for example
 /// `target-base/release/deps/compare-<hash>` built from a worktree of the
@@ -672,6 +723,33 @@ fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, 
             p.push(("threads", config.tiny_threads.to_string()));
             p.push(("jobs", config.tiny_jobs.to_string()));
             p.push(("batch", config.tiny_jobs.to_string()));
+            p.push(("reps", config.reps.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        // The same jobs per repetition as the one-submitter shapes, spread
+        // over the submitters in whole batches.
+        "tiny_mp" => {
+            let per_task = (config.tiny_jobs / config.mp_tasks).max(config.mp_batch);
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("workers", config.mp_workers.to_string()));
+            p.push(("tasks", config.mp_tasks.to_string()));
+            p.push((
+                "per_task",
+                (per_task - per_task % config.mp_batch).to_string(),
+            ));
+            p.push(("batch", config.mp_batch.to_string()));
+            p.push(("reps", config.reps.to_string()));
+            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+        }
+        "join_tiny_mp" => {
+            let per_task = (config.tiny_jobs / config.mp_threads).max(config.mp_batch);
+            p.push(("threads", config.tiny_threads.to_string()));
+            p.push(("tasks", config.mp_threads.to_string()));
+            p.push((
+                "per_task",
+                (per_task - per_task % config.mp_batch).to_string(),
+            ));
+            p.push(("batch", config.mp_batch.to_string()));
             p.push(("reps", config.reps.to_string()));
             p.push(("warm_ms", config.warm_up.as_millis().to_string()));
         }
@@ -953,6 +1031,23 @@ fn evaluate(rows: &[Row]) -> Vec<Target> {
                 fmt(t),
                 spread(rows, row, TE, "tokio")
             ),
+        );
+    }
+    // Many submitters (issue 22): ahead of the best peer by 1.2×.
+    for (row, label) in [
+        ("tiny_mp", "Many async submitters (tiny_mp)"),
+        (
+            "join_tiny_mp",
+            "Many plain-thread submitters (join_tiny_mp)",
+        ),
+    ] {
+        let best = worst_peer(row);
+        push(
+            &format!("{label}: ≥ 1.2× the best peer"),
+            best.map(|(r, _)| r >= 1.2),
+            best.map_or("n/a".into(), |(r, p)| {
+                format!("{r:.2}× {p} (the best peer){}", spread(rows, row, TE, p))
+            }),
         );
     }
     let p50 = head_to_head(rows, "latency_p50", TE, "tokio");
@@ -1422,6 +1517,23 @@ fn child(args: &[String]) {
         "join_tiny" | "join_tiny_all" => {
             join_tiny::<S>(p("threads"), p("jobs"), p("batch"), p("reps"), warm_up)
         }
+        "tiny_mp" => tiny_mp::<S>(
+            p("threads"),
+            p("workers"),
+            p("tasks"),
+            p("per_task"),
+            p("batch"),
+            p("reps"),
+            warm_up,
+        ),
+        "join_tiny_mp" => join_tiny_mp::<S>(
+            p("threads"),
+            p("tasks"),
+            p("per_task"),
+            p("batch"),
+            p("reps"),
+            warm_up,
+        ),
         "latency" => latency::<S>(p("threads"), p("samples"), warm_up),
         "paced" => {
             let period = Duration::from_micros(p("period_us") as u64);
@@ -1511,6 +1623,86 @@ fn join_tiny<S: Sys>(
             let ns = common::join_jobs(&sys, jobs, batch, &mut handles).as_nanos() as f64;
             verbose(Some(&(ns / jobs as f64)));
             ns / jobs as f64
+        })
+        .collect();
+    let switches = context_switches() - switches;
+    sys.shutdown();
+    vec![
+        ("ns_per_job", common::median(&mut per_job)),
+        ("switches_per_job", switches as f64 / (jobs * reps) as f64),
+    ]
+}
+
+/// `tiny_mp`: `tasks` tokio tasks on a multi-thread runtime of `workers`
+/// worker threads (tokio's `spawn_blocking` uses that runtime's blocking
+/// pool, capped at `threads`), each submitting `per_task` tiny jobs in
+/// batches of `batch`; time per job over all of them.
+fn tiny_mp<S>(
+    threads: usize,
+    workers: usize,
+    tasks: usize,
+    per_task: usize,
+    batch: usize,
+    reps: usize,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)>
+where
+    S: Sys + Send + Sync + 'static,
+{
+    let rt = common::mp_runtime(workers, threads);
+    let sys = std::sync::Arc::new(S::build(threads, Some(rt.handle())));
+    common::start_threads(&*sys, threads);
+    let warm = Instant::now();
+    while warm.elapsed() < warm_up {
+        common::async_jobs_mp(&sys, &rt, tasks, batch, batch);
+    }
+    let jobs = tasks * per_task;
+    let switches = context_switches();
+    let mut per_job: Vec<f64> = (0..reps)
+        .map(|_| {
+            let time = common::async_jobs_mp(&sys, &rt, tasks, per_task, batch);
+            let ns = time.as_nanos() as f64 / jobs as f64;
+            verbose(Some(&ns));
+            ns
+        })
+        .collect();
+    let switches = context_switches() - switches;
+    let Ok(sys) = std::sync::Arc::try_unwrap(sys) else {
+        panic!("a submitting task kept the pool");
+    };
+    sys.shutdown();
+    drop(rt);
+    vec![
+        ("ns_per_job", common::median(&mut per_job)),
+        ("switches_per_job", switches as f64 / (jobs * reps) as f64),
+    ]
+}
+
+/// `join_tiny_mp`: `tasks` plain threads, each submitting `per_task` tiny
+/// jobs in batches of `batch` and joining each batch; time per job over all
+/// of them.
+fn join_tiny_mp<S: Sys + Sync>(
+    threads: usize,
+    tasks: usize,
+    per_task: usize,
+    batch: usize,
+    reps: usize,
+    warm_up: Duration,
+) -> Vec<(&'static str, f64)> {
+    let sys = S::build(threads, None);
+    common::start_threads(&sys, threads);
+    let warm = Instant::now();
+    while warm.elapsed() < warm_up {
+        common::join_jobs_mp(&sys, tasks, batch, batch);
+    }
+    let jobs = tasks * per_task;
+    let switches = context_switches();
+    let mut per_job: Vec<f64> = (0..reps)
+        .map(|_| {
+            let time = common::join_jobs_mp(&sys, tasks, per_task, batch);
+            let ns = time.as_nanos() as f64 / jobs as f64;
+            verbose(Some(&ns));
+            ns
         })
         .collect();
     let switches = context_switches() - switches;

@@ -76,6 +76,7 @@ pub struct Builder {
     max_threads: Option<usize>,
     keep_alive: Duration,
     max_queue_size: usize,
+    queue_shards: Option<usize>,
     queue_timeout: Option<Duration>,
     max_spin: Duration,
     thread_name: String,
@@ -112,6 +113,7 @@ impl Builder {
             max_threads: None,
             keep_alive: DEFAULT_KEEP_ALIVE,
             max_queue_size: 0,
+            queue_shards: None,
             queue_timeout: None,
             max_spin: DEFAULT_MAX_SPIN,
             thread_name: "thread-exec".to_owned(),
@@ -198,6 +200,31 @@ impl Builder {
     /// ```
     pub fn keep_alive(mut self, keep_alive: Duration) -> Builder {
         self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Splits each priority lane of the queue into `n` channels (*shards*,
+    /// clamped to 1..=16), so that submitters on different threads and the
+    /// workers that serve them rarely meet on one lock. Unset, the pool
+    /// takes one shard per two threads of its `max_threads` (so a pool of
+    /// one or two threads has one), at most 16; the count is fixed at
+    /// build. Each submitting thread sticks to one shard, and a worker
+    /// takes from its own shard first and from the others when it is
+    /// empty. Nothing else changes: priority order holds across shards,
+    /// jobs from one thread in one lane start in submission order, and
+    /// [`max_queue_size`](Builder::max_queue_size) bounds the whole queue.
+    /// `queue_shards(1)` is the unsharded queue, the cheapest for a pool
+    /// that one thread feeds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Many async tasks submit to this pool from 16 runtime threads.
+    /// let pool = thread_exec::Executor::builder().threads(32).queue_shards(16).build()?;
+    /// # Ok::<(), thread_exec::BuildError>(())
+    /// ```
+    pub fn queue_shards(mut self, n: usize) -> Builder {
+        self.queue_shards = Some(n);
         self
     }
 
@@ -645,6 +672,9 @@ impl Builder {
             on_panic: self.on_panic,
             keep_alive: self.keep_alive,
             max_queue_size: self.max_queue_size,
+            queue_shards: self
+                .queue_shards
+                .unwrap_or_else(|| crate::queue::shards_for(max)),
             queue_timeout: self.queue_timeout,
             max_spin: self.max_spin,
             dynamic,
@@ -670,6 +700,7 @@ impl fmt::Debug for Builder {
             .field("max_threads", &self.max_threads)
             .field("keep_alive", &self.keep_alive)
             .field("max_queue_size", &self.max_queue_size)
+            .field("queue_shards", &self.queue_shards)
             .field("queue_timeout", &self.queue_timeout)
             .field("max_spin", &self.max_spin)
             .field("thread_name", &self.thread_name)

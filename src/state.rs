@@ -158,6 +158,8 @@ pub(crate) struct Config {
     pub(crate) keep_alive: Duration,
     /// At most this many jobs queued (not started); 0 means unbounded.
     pub(crate) max_queue_size: usize,
+    /// Shards per lane of the queue (see [`crate::queue`]).
+    pub(crate) queue_shards: usize,
     /// The deadline of a job that has none of its own, from submission.
     pub(crate) queue_timeout: Option<Duration>,
     /// The longest an idle worker spins before it parks (see
@@ -223,7 +225,8 @@ impl Owed {
 pub(crate) struct Shared {
     /// CLOSED | queued | unfinished; see the module docs.
     state: CachePadded<AtomicU64>,
-    /// The FIFO of jobs and nudges.
+    /// The FIFO of jobs and nudges: `config.queue_shards` shards per lane
+    /// (see [`crate::queue`]).
     pub(crate) queue: Queue,
     /// Threads that count toward the target (see "Thread counts").
     live: CachePadded<AtomicUsize>,
@@ -288,7 +291,7 @@ impl Shared {
     pub(crate) fn new(config: Config, min: usize, max: usize) -> Shared {
         Shared {
             state: CachePadded(AtomicU64::new(0)),
-            queue: Queue::new(),
+            queue: Queue::new(config.queue_shards),
             live: CachePadded(AtomicUsize::new(0)),
             max: AtomicUsize::new(max),
             min: AtomicUsize::new(min),

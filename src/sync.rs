@@ -10,8 +10,9 @@
 //!
 //! Under `cfg(thread_exec_loom)`, `Mutex`, `Condvar`, the atomics,
 //! threads, thread-locals and `block_on` are loom's, and [`crate::queue`]
-//! swaps flume for a loom-visible `Mutex<VecDeque>` + `Condvar` queue, so
-//! loom explores every interleaving of the executor's own protocol. The job
+//! swaps each flume channel for a loom-visible `Mutex<VecDeque>` (its
+//! shards, counts and parking stay its own), so loom explores every
+//! interleaving of the executor's own protocol. The job
 //! slot's [`UnsafeCell`] is loom's too, so a model fails on any access to a
 //! slot's stage or waiter that its state word does not order (see
 //! [`crate::slot`]). `Arc` is std's in both builds: it only shares the pool's
@@ -210,10 +211,10 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// Threads: std's, or loom's simulated ones.
 pub(crate) mod thread {
     #[cfg(not(thread_exec_loom))]
-    pub(crate) use std::thread::{current, Builder, JoinHandle};
+    pub(crate) use std::thread::{current, Builder, JoinHandle, Thread};
 
     #[cfg(thread_exec_loom)]
-    pub(crate) use loom::thread::{current, Builder, JoinHandle};
+    pub(crate) use loom::thread::{current, Builder, JoinHandle, Thread};
 
     /// Whether the thread has returned, so joining it cannot block. Loom's
     /// handles cannot tell; its models never reap early.

@@ -159,6 +159,8 @@ pub(crate) fn main(shared: Arc<Shared>, id: usize, counters: Arc<WorkerCounters>
     // Dropped before the guard: the mark's clone of `shared` is gone before
     // the thread counts itself out.
     let mark = shared.enter_worker(&counters);
+    // The shard this worker looks at first, and its jobs submit to.
+    crate::queue::set_home(id);
     let starting = shared.starting_idle();
     // Declared after the guard so that it drops first: the thread's clone
     // of the user's hook is gone before the thread counts itself out.

@@ -55,7 +55,8 @@ fn the_drain_timer_thread_ends_with_the_drain() {
             .as_mut()
             .poll(&mut Context::from_waker(&waker))
             .is_pending());
-        assert_eq!(timers(), 1);
+        // The new thread names itself once it runs: wait for the name.
+        eventually(LIMIT, "the drain's timer runs", || timers() == 1);
     }
     eventually(LIMIT, "the dropped drain's timer exits", || timers() == 0);
     release(&gate, blockers);

@@ -30,7 +30,9 @@ pub const BOUND: usize = 256;
 
 /// A pool under test. `build` makes a fresh one; `shutdown` stops it.
 pub trait Sys: Sized {
-    type Handle<T: Send + 'static>;
+    /// Sent to the task or thread that awaits it in the many-submitter
+    /// scenarios.
+    type Handle<T: Send + 'static>: Send;
 
     /// A pool of `threads` threads. `rt` is the runtime that drives the
     /// awaiting task, if any: tokio's blocking pool is that runtime's.
@@ -43,7 +45,7 @@ pub trait Sys: Sized {
 
     /// The submission call for async code: the same as `spawn` except where
     /// `spawn` may block the runtime (thread-exec's bounded queue).
-    fn spawn_async<F, T>(&self, f: F) -> impl Future<Output = Self::Handle<T>>
+    fn spawn_async<F, T>(&self, f: F) -> impl Future<Output = Self::Handle<T>> + Send
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -52,7 +54,7 @@ pub trait Sys: Sized {
     }
 
     /// Awaits a handle from async code.
-    fn wait<T: Send + 'static>(handle: Self::Handle<T>) -> impl Future<Output = T>;
+    fn wait<T: Send + 'static>(handle: Self::Handle<T>) -> impl Future<Output = T> + Send;
 
     /// Blocks a plain thread on a handle.
     fn join<T: Send + 'static>(handle: Self::Handle<T>) -> T;
@@ -142,7 +144,7 @@ impl Sys for TeBounded {
 
     // The future resolves to the handle (itself a future) once queued.
     #[allow(clippy::async_yields_async)]
-    fn spawn_async<F, T>(&self, f: F) -> impl Future<Output = JobHandle<T>>
+    fn spawn_async<F, T>(&self, f: F) -> impl Future<Output = JobHandle<T>> + Send
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -156,7 +158,7 @@ impl Sys for TeBounded {
         }
     }
 
-    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> + Send {
         Te::wait(handle)
     }
 
@@ -189,7 +191,7 @@ impl Sys for TeCallback {
         }))
     }
 
-    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> + Send {
         Te::wait(handle)
     }
 
@@ -224,7 +226,7 @@ macro_rules! built_variant {
                 self.0.spawn(f)
             }
 
-            fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+            fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> + Send {
                 Te::wait(handle)
             }
 
@@ -259,6 +261,17 @@ built_variant!(
         .record_timings(true)
         .build()
         .expect("timed pool")
+);
+
+built_variant!(
+    /// `queue_shards(threads)`: one queue shard per thread, where the
+    /// default gives a pool of two threads one (see the queue's docs).
+    TeSharded,
+    |threads| Executor::builder()
+        .threads(threads)
+        .queue_shards(threads)
+        .build()
+        .expect("sharded pool")
 );
 
 /// How often the `te-metrics` variant publishes.
@@ -323,7 +336,7 @@ impl Sys for TeMetrics {
         self.pool.spawn(f)
     }
 
-    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> {
+    fn wait<T: Send + 'static>(handle: JobHandle<T>) -> impl Future<Output = T> + Send {
         Te::wait(handle)
     }
 
@@ -411,7 +424,7 @@ impl Sys for Blocking {
         blocking::unblock(f)
     }
 
-    fn wait<T: Send + 'static>(handle: blocking::Task<T>) -> impl Future<Output = T> {
+    fn wait<T: Send + 'static>(handle: blocking::Task<T>) -> impl Future<Output = T> + Send {
         handle
     }
 
@@ -484,7 +497,7 @@ impl Sys for Rayon {
         rx
     }
 
-    fn wait<T: Send + 'static>(handle: oneshot::Receiver<T>) -> impl Future<Output = T> {
+    fn wait<T: Send + 'static>(handle: oneshot::Receiver<T>) -> impl Future<Output = T> + Send {
         Threadpool::wait(handle)
     }
 
@@ -535,6 +548,46 @@ impl Sys for RustyPool {
     }
 }
 
+/// `affinitypool::Threadpool::spawn` (SurrealDB's pool: producer-sharded
+/// crossbeam injectors, per-worker deques, stealing), its future awaited,
+/// or joined with `block_on`. Its `spawn` returns an unnameable
+/// `impl Future` (an `async` block around `async-task`'s `Task`), so the
+/// handle is boxed: one allocation per job more than the pool's own, which
+/// the memory and allocation rows include.
+pub struct AffinityPool(affinitypool::Threadpool);
+
+/// [`AffinityPool`]'s handle.
+pub type BoxedHandle<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl Sys for AffinityPool {
+    type Handle<T: Send + 'static> = BoxedHandle<T>;
+
+    fn build(threads: usize, _: Option<&tokio::runtime::Handle>) -> Self {
+        AffinityPool(affinitypool::Builder::new().worker_threads(threads).build())
+    }
+
+    fn spawn<F, T>(&self, f: F) -> BoxedHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Box::pin(self.0.spawn(f))
+    }
+
+    fn wait<T: Send + 'static>(handle: BoxedHandle<T>) -> impl Future<Output = T> + Send {
+        handle
+    }
+
+    fn join<T: Send + 'static>(handle: BoxedHandle<T>) -> T {
+        futures::executor::block_on(handle)
+    }
+
+    fn shutdown(self) {
+        // Its `Drop` shuts the queue down and joins the workers.
+        drop(self.0);
+    }
+}
+
 /// Runs `$body` with `$S` bound to the [`Sys`] type named `$name`.
 macro_rules! with_system {
     ($name:expr, $S:ident => $body:expr) => {
@@ -563,6 +616,10 @@ macro_rules! with_system {
                 type $S = $crate::common::TeMetrics;
                 $body
             }
+            "te-sharded" => {
+                type $S = $crate::common::TeSharded;
+                $body
+            }
             "tokio" => {
                 type $S = $crate::common::Tokio;
                 $body
@@ -581,6 +638,10 @@ macro_rules! with_system {
             }
             "rusty_pool" => {
                 type $S = $crate::common::RustyPool;
+                $body
+            }
+            "affinitypool" => {
+                type $S = $crate::common::AffinityPool;
                 $body
             }
             other => panic!("unknown system {other:?}"),
@@ -673,6 +734,82 @@ pub fn join_jobs<S: Sys>(
         done += n;
     }
     start.elapsed()
+}
+
+/// The runtime of the many-submitter async scenario (`tiny_mp`): a
+/// multi-thread runtime of `workers` worker threads, as a web server's,
+/// whose blocking pool (tokio's `spawn_blocking`) is capped at `threads`.
+pub fn mp_runtime(workers: usize, threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(threads)
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Many submitters from async code (`tiny_mp`, a web server's shape):
+/// `tasks` tokio tasks on the multi-thread runtime `rt`, each submitting
+/// `jobs_per_task` tiny jobs in batches of `batch` and awaiting each batch
+/// in order. Returns the wall time from the first task's start to the last
+/// one's end.
+pub fn async_jobs_mp<S>(
+    sys: &std::sync::Arc<S>,
+    rt: &tokio::runtime::Runtime,
+    tasks: usize,
+    jobs_per_task: usize,
+    batch: usize,
+) -> Duration
+where
+    S: Sys + Send + Sync + 'static,
+    S::Handle<u64>: Send,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        let running: Vec<_> = (0..tasks)
+            .map(|_| {
+                let sys = std::sync::Arc::clone(sys);
+                tokio::spawn(async move {
+                    let mut handles = Vec::with_capacity(batch);
+                    async_jobs(&*sys, jobs_per_task, batch, &mut handles).await;
+                })
+            })
+            .collect();
+        for task in running {
+            task.await.expect("a submitting task failed");
+        }
+        start.elapsed()
+    })
+}
+
+/// Many submitters from plain threads (`join_tiny_mp`): `threads` threads,
+/// released together, each submitting `jobs_per_thread` tiny jobs in
+/// batches of `batch` and joining each batch in order. Returns the wall
+/// time from the release to the last thread's end.
+pub fn join_jobs_mp<S: Sys + Sync>(
+    sys: &S,
+    threads: usize,
+    jobs_per_thread: usize,
+    batch: usize,
+) -> Duration {
+    let start = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        let submitters: Vec<_> = (0..threads)
+            .map(|_| {
+                let start = &start;
+                scope.spawn(move || {
+                    let mut handles = Vec::with_capacity(batch);
+                    start.wait();
+                    join_jobs(sys, jobs_per_thread, batch, &mut handles);
+                })
+            })
+            .collect();
+        start.wait();
+        let began = Instant::now();
+        for submitter in submitters {
+            submitter.join().expect("a submitting thread failed");
+        }
+        began.elapsed()
+    })
 }
 
 /// One job at a time, awaited: pushes each round trip's time (ns).

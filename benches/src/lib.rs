@@ -21,14 +21,25 @@ use serde::{Deserialize, Serialize};
 pub const TE: &str = "thread-exec";
 /// The peers compared with thread-exec in every scenario, tokio first (the
 /// baseline of every ratio).
-pub const PEERS: [&str; 5] = ["tokio", "blocking", "threadpool", "rayon", "rusty_pool"];
+pub const PEERS: [&str; 6] = [
+    "tokio",
+    "blocking",
+    "threadpool",
+    "rayon",
+    "rusty_pool",
+    "affinitypool",
+];
 /// thread-exec's other submission paths, compared with its plain one.
-pub const VARIANTS: [&str; 5] = [
+/// `te-sharded` is the plain path on a queue of one shard per thread
+/// (`queue_shards(threads)`): at the benches' two threads the default is
+/// one shard, so it shows what sharding costs one submitter and gains many.
+pub const VARIANTS: [&str; 6] = [
     "te-bounded",
     "te-callback",
     "te-dynamic",
     "te-timings",
     "te-metrics",
+    "te-sharded",
 ];
 /// thread-exec's plain path built from another commit: the comparison binary
 /// that `BENCH_BASELINE` names, run in the same rounds, for before/after

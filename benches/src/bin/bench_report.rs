@@ -68,7 +68,7 @@ fn main() {
 // ================================================================ model
 
 /// The rows drawn in the chart, with their labels.
-const CHARTED: [(&str, &str); 14] = [
+const CHARTED: [(&str, &str); 16] = [
     ("async_tiny", "tiny jobs in batches, awaited (throughput)"),
     ("join_tiny", "tiny jobs in batches, joined (throughput)"),
     (
@@ -79,6 +79,11 @@ const CHARTED: [(&str, &str); 14] = [
         "join_tiny_all",
         "tiny jobs all submitted first, joined (throughput)",
     ),
+    (
+        "tiny_mp",
+        "64 async tasks submitting, 2-worker runtime (throughput)",
+    ),
+    ("join_tiny_mp", "8 plain threads submitting (throughput)"),
     ("latency_p50", "round trip, median"),
     ("latency_p99", "round trip, p99"),
     ("paced_cpu", "one job per 1 ms tick, async: CPU per job"),
@@ -96,6 +101,13 @@ const CHARTED: [(&str, &str); 14] = [
     ("memory", "bytes per queued job"),
     ("allocs_join", "allocations per job"),
 ];
+
+/// The closing section of the report: what to expect past the measuring
+/// machine's two cores, from the queue's cost model.
+const PAST_TWO_CORES: &str = "## Past two cores (on paper)
+
+The figures above come from a two-vCPU machine, where the queue has one shard per lane (one per two threads of `max_threads`; `te-sharded` is the same pool with one shard per thread). What to expect on more cores is a model, not a measurement. Per job, the shared cache lines see two critical sections of the job's shard lock (send, receive), each costing about `2x + h` once contended (`x`: moving a cache line from the core that wrote it last, for the lock's acquire and for its data; `h`: the work under the lock), and two read-modify-writes of the pool's state word (accept, start), about `x` each. So the aggregate cost per job has the floor `max(2 (2x + h) / K_busy, 2x)`, `K_busy` being the shards with work (at most the number of submitting threads). On issue 22's two-vCPU profile the lock work was ~40 % of ~200 ns per tiny job, about 80 ns per job; on one socket of a 64-core machine `x` is 60–100 ns once many cores contend (more across sockets), so one lock caps the pool at about 280–440 ns per job (2–3.5 M jobs/s) however many submitters it has, 16 shards bring the lock's share to 20–30 ns, and the state word's 120–200 ns becomes the floor (5–8 M jobs/s): a gain of 2–3× at most, past which the state word would have to be split too. One submitter gains nothing from shards (every stealing worker meets on its one shard) and pays two count updates per job, hence `queue_shards(1)` for a large pool fed by one thread. On a 64-core machine, measure `tiny_mp` and `join_tiny_mp` with 64 workers and 1, 8 and 64 submitters, at `queue_shards(1)` and at the default, and profile the state word's read-modify-writes against `lock_contended`: the prediction is 2–3× less time per job at 64 submitters with 16 shards, no further gain from more shards, and one submitter within 3 % at `queue_shards(1)`. The model and the design are in the queue's module docs (`src/queue.rs`, 'Cost against cores and submitters, on paper').
+";
 
 /// The report on one results file.
 struct Report<'a> {
@@ -197,7 +209,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours). The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), a dynamic pool (`min_threads(1).max_threads(n)`), a pool with `record_timings(true)` (`te-timings`), and the same with the `metrics` feature as designed (`te-metrics`: `metrics-exporter-prometheus`'s recorder installed, and a thread calling `publish_metrics` and the exporter's upkeep every {} ms, far more often than a scrape, so an upper bound). The `te-base` rows, when present, are the plain path of another build of thread-exec (the commit before a change, named in the note above), run in the same rounds through `BENCH_BASELINE`: their targets are the change's before/after ratios.\n",
+            "Systems: **thread-exec** (`Executor::spawn`), **tokio** (`spawn_blocking`), **blocking** (`blocking::unblock`), **threadpool** (`ThreadPool::execute` + a `futures` oneshot for the result), **rayon** (`ThreadPool::spawn` + oneshot), **rusty_pool** (`ThreadPool::evaluate` on a fixed pool, core size = max size = the thread count, threads started up front; from async code its `JoinHandle`'s own `futures` oneshot receiver is awaited, from a plain thread `await_complete()` joins it: no oneshot of ours), **affinitypool** (`Threadpool::spawn`, SurrealDB's producer-sharded pool; its future is unnameable, so it is boxed: one allocation per job of ours). The many-submitter rows: `tiny_mp` runs 64 tokio tasks on a 2-worker multi-thread runtime (tokio's `spawn_blocking` uses that runtime's blocking pool), each submitting batches of 32 tiny jobs and awaiting each batch; `join_tiny_mp` runs 8 plain threads doing the same with `join`. The `te-*` rows are thread-exec's other paths: a bounded queue of {} jobs (`spawn`, or `spawn_async` from async code), a job with a callback (`send(Job::new(f).callback(..))`), a dynamic pool (`min_threads(1).max_threads(n)`), a pool with `record_timings(true)` (`te-timings`), and the same with the `metrics` feature as designed (`te-metrics`: `metrics-exporter-prometheus`'s recorder installed, and a thread calling `publish_metrics` and the exporter's upkeep every {} ms, far more often than a scrape, so an upper bound), and a queue of one shard per thread (`te-sharded`, `queue_shards(threads)`: at two threads the default is one shard). The `te-base` rows, when present, are the plain path of another build of thread-exec (the commit before a change, named in the note above), run in the same rounds through `BENCH_BASELINE`: their targets are the change's before/after ratios.\n",
             config.bound,
             thread_exec_bench::PUBLISH_EVERY_MS
         );
@@ -281,6 +293,7 @@ impl<'a> Report<'a> {
                 r.values.iter().flatten().count()
             );
         }
+        let _ = write!(md, "\n{PAST_TWO_CORES}");
         md
     }
 
@@ -418,6 +431,7 @@ fn color(system: &str) -> &'static str {
         "threadpool" => "#e7298a",
         "rayon" => "#66a61e",
         "rusty_pool" => "#e6ab02",
+        "affinitypool" => "#a6761d",
         _ => "#999999",
     }
 }
