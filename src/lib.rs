@@ -301,13 +301,13 @@ pub use handle::{is_cancelled, JobHandle};
 pub use job::{Callback, IntoJob, Job, NoCallback, Priority};
 pub use overload::OverloadControl;
 pub use panic::JobPanic;
-pub use scope::{Scope, ScopedJoinHandle};
-pub use shutdown::{PendingJob, ShutdownAsync};
 /// The queue alone, for the loom models of its sharded protocol
 /// (`tests/loom.rs`); only in loom builds.
 #[cfg(thread_exec_loom)]
 #[doc(hidden)]
 pub use queue::ModelQueue as __ModelQueue;
+pub use scope::{Scope, ScopedJoinHandle};
+pub use shutdown::{PendingJob, ShutdownAsync};
 pub use stats::{Shed, Stats};
 pub use submit::{Run, SendAsync, SpawnAsync, TryRun};
 pub use timings::Timings;

@@ -182,7 +182,12 @@ fn every_documented_name_is_published_with_the_stats_values() {
         assert_eq!(counter(&seen, "thread_exec_jobs_cancelled_total"), 1);
         assert_eq!(counter(&seen, "thread_exec_jobs_expired_total"), 1);
         assert_eq!(counter(&seen, "thread_exec_jobs_rejected_total"), 3);
-        for reason in ["submit", "standing_queue", "would_miss_deadline", "displaced"] {
+        for reason in [
+            "submit",
+            "standing_queue",
+            "would_miss_deadline",
+            "displaced",
+        ] {
             let name = format!("thread_exec_jobs_shed_total{{{reason}}}");
             assert_eq!(counter(&seen, &name), 0, "{name}");
         }
