@@ -337,7 +337,6 @@ fn two_pushes_to_one_shard_reach_workers_of_both_shards() {
 /// state word, not in a shard), and the worker, once free, finds the
 /// winner's job in whichever shard it went to.
 #[test]
-#[ignore = "loom reports 'unexpected exploration state' on bounded pools here, as it does for bounded_cancel_races_the_worker_accounting on main (4fb0e53): enable once that is fixed"]
 fn the_bound_is_global_across_shards() {
     loom::model(|| {
         let pool = Builder::new()
