@@ -468,16 +468,11 @@ impl Shared {
                 }
             };
             match task.claim() {
-                Claim::Run(job, _) => {
-                    // The place first, then the job's user code (its
-                    // closure's destructor, its callbacks), then the job
-                    // leaves `unfinished`, even if that code unwinds: so
-                    // the code finds the place free and `wait` waits for it.
-                    self.shed_displaced.fetch_add(1, SeqCst);
-                    self.release(ONE_QUEUED);
-                    let _finished = FinishedOnDrop(self);
-                    job.settle(JobError::shed(ShedReason::Displaced));
-                }
+                Claim::Run(job, _) => self.settle_claimed(
+                    job,
+                    JobError::shed(ShedReason::Displaced),
+                    &self.shed_displaced,
+                ),
                 Claim::Settled { account: true } => self.settle_cancelled(&mut Owed::default()),
                 Claim::Settled { account: false } => {}
             }
@@ -591,10 +586,21 @@ impl Shared {
     /// leave `unfinished` and count as cancelled, so that code finds the
     /// place free and `wait` still waits for it (as for a job that runs).
     pub(crate) fn cancel_counted(&self, claimed: Claimed) {
+        self.settle_claimed(claimed, JobError::cancelled(), &self.cancelled);
+    }
+
+    /// Settles a job the caller claimed off a worker's loop, and took the
+    /// accounting of, with `error` (cancelled, displaced): "release the
+    /// place, then run user code", then the job leaves `unfinished` and
+    /// counts in `counter`, even if that code unwinds (a tracing
+    /// subscriber, say).
+    fn settle_claimed(&self, claimed: Claimed, error: JobError, counter: &AtomicU64) {
         self.release(ONE_QUEUED);
-        // Counted even if the user code unwinds (a tracing subscriber, say).
-        let _settled = CancelledOnDrop(self);
-        claimed.cancel();
+        let _settled = SettledOnDrop {
+            shared: self,
+            counter,
+        };
+        claimed.settle(error);
     }
 
     /// A queued job taken out of the queue by `shutdown_now` and handed
@@ -840,24 +846,18 @@ impl Drop for Reservation<'_> {
     }
 }
 
-/// The last step of a job settled unrun by a thread that is not a worker
-/// (a displaced job): it leaves `unfinished` on return or unwind.
-struct FinishedOnDrop<'a>(&'a Shared);
-
-impl Drop for FinishedOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.release(ONE_UNFINISHED);
-    }
+/// The last step of a job settled unrun off a worker's loop
+/// ([`Shared::settle_claimed`]): it is counted, and leaves `unfinished`,
+/// on return or unwind.
+struct SettledOnDrop<'a> {
+    shared: &'a Shared,
+    counter: &'a AtomicU64,
 }
 
-/// A cancelled job's last step ([`Shared::cancel_counted`]): it counts as
-/// cancelled and leaves `unfinished`, on return or unwind.
-struct CancelledOnDrop<'a>(&'a Shared);
-
-impl Drop for CancelledOnDrop<'_> {
+impl Drop for SettledOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.cancelled.fetch_add(1, SeqCst);
-        self.0.release(ONE_UNFINISHED);
+        self.counter.fetch_add(1, SeqCst);
+        self.shared.release(ONE_UNFINISHED);
     }
 }
 
