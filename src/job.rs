@@ -321,7 +321,17 @@ impl Stamp {
     /// Reads the clock (saturating, some 584 years after the epoch, below
     /// [`Deadline::NEVER`]).
     pub(crate) fn now() -> Stamp {
-        Stamp(Deadline::at(Instant::now()).0.min(u64::MAX - 1))
+        Stamp::at(Instant::now())
+    }
+
+    /// `instant` on the stamps' scale (saturating as [`Stamp::now`]).
+    pub(crate) fn at(instant: Instant) -> Stamp {
+        Stamp(Deadline::at(instant).0.min(u64::MAX - 1))
+    }
+
+    /// A stamp from its [`nanos`](Stamp::nanos).
+    pub(crate) fn from_nanos(nanos: u64) -> Stamp {
+        Stamp(nanos)
     }
 
     pub(crate) fn is_set(self) -> bool {

@@ -184,7 +184,7 @@
 
 use std::time::Duration;
 
-use crate::job::Priority;
+use crate::job::{Priority, Stamp};
 use crate::slot::TaskRef;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Mutex, Ordering::SeqCst};
 
@@ -554,6 +554,11 @@ struct Parker {
     thread: crate::sync::thread::Thread,
     /// Set by the push that took this parker off `parked`.
     signalled: AtomicBool,
+    /// When that push signalled ([`Stamp`] nanoseconds; 0: not signalled
+    /// since the worker last parked). Only the spin policy reads it (see
+    /// [`woken_at`]); it is a measurement, not part of the protocol, so it
+    /// is a plain `std` atomic that the loom models do not track.
+    signalled_at: std::sync::atomic::AtomicU64,
 }
 
 impl Parker {
@@ -561,8 +566,22 @@ impl Parker {
         Arc::new(Parker {
             thread: crate::sync::thread::current(),
             signalled: AtomicBool::new(false),
+            signalled_at: std::sync::atomic::AtomicU64::new(0),
         })
     }
+}
+
+/// When a push last signalled the calling worker out of [`Queue::pop`],
+/// if it did since the worker's last park: the moment its work arrived,
+/// which its wake-up follows by however long the system takes to run a
+/// parked thread again (tens of µs for an idle vCPU). The spin policy
+/// measures an idle gap up to this moment, not up to the wake-up: a gap
+/// that a spin would have covered must count as one even when the
+/// wake-up that replaced the spin was slow, or one slow wake-up would
+/// keep the worker parking (and waking slowly) for good.
+pub(crate) fn woken_at() -> Option<Stamp> {
+    let nanos = PARKER.with(|me| me.signalled_at.load(std::sync::atomic::Ordering::Relaxed));
+    (nanos != 0).then(|| Stamp::from_nanos(nanos))
 }
 
 #[cfg(not(thread_exec_loom))]
@@ -681,6 +700,11 @@ impl Queue {
         let Some(parker) = newest else {
             return false;
         };
+        // Before the flag: the worker reads the time after it saw the flag.
+        #[cfg(not(thread_exec_loom))]
+        parker
+            .signalled_at
+            .store(Stamp::now().nanos(), std::sync::atomic::Ordering::Relaxed);
         parker.signalled.store(true, Release);
         // Outside the lock: an unpark may be a system call.
         parker.thread.unpark();
@@ -764,6 +788,8 @@ impl Queue {
         {
             let mut parked = crate::sync::lock(&self.parked);
             me.signalled.store(false, Relaxed);
+            me.signalled_at
+                .store(0, std::sync::atomic::Ordering::Relaxed);
             parked.push(Arc::clone(&me));
             self.sleepers.store(parked.len(), SeqCst);
             if let Some(msg) = self.last_look() {
@@ -927,5 +953,39 @@ mod tests {
         assert_eq!(queue.lanes.low.len(), 0);
         assert_eq!(queue.lanes.normal.len(), 0);
         assert!(queue.try_pop().is_none());
+    }
+
+    /// A signalled worker learns when the push signalled it, and a park
+    /// that no push ended (a timeout) reports no signal.
+    #[test]
+    fn a_woken_worker_knows_when_it_was_signalled() {
+        let queue = Arc::new(Queue::new(1));
+        let (timed_out, parks_again) = std::sync::mpsc::channel();
+        let worker = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                assert!(queue.pop(Some(Duration::from_millis(1))).is_none());
+                assert_eq!(woken_at(), None, "a timeout is not a signal");
+                timed_out.send(()).unwrap();
+                let msg = loop {
+                    if let Some(msg) = queue.pop(Some(Duration::from_secs(10))) {
+                        break msg;
+                    }
+                };
+                assert!(matches!(msg, Msg::Nudge));
+                (woken_at(), Stamp::now())
+            })
+        };
+        parks_again.recv_timeout(Duration::from_secs(10)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while queue.sleepers.load(SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "the worker never parked");
+            std::thread::yield_now();
+        }
+        let before = Stamp::now();
+        queue.push(Msg::Nudge);
+        let (signalled, after) = worker.join().unwrap();
+        let signalled = signalled.expect("a signalled wake-up has a time");
+        assert!(before.nanos() <= signalled.nanos() && signalled.nanos() <= after.nanos());
     }
 }
