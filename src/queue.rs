@@ -134,8 +134,8 @@
 //!                                          min(K, submitting threads)
 //! ```
 //!
-//! Estimates to be measured (no large machine was at hand): issue 22's
-//! two-vCPU profile put the lock work at ~40 % of ~200 ns per tiny job,
+//! Estimates to be measured (no large machine was at hand): a profile of
+//! an AMD EPYC two-vCPU machine put the lock work at ~40 % of ~200 ns per tiny job,
 //! about 80 ns per job; on one socket of a 64-core machine `x` is
 //! 60–100 ns once many cores contend (more across sockets).
 //!
