@@ -109,6 +109,25 @@ const PAST_TWO_CORES: &str = "## Past two cores (on paper)
 The figures above come from a two-vCPU machine, where the queue has one shard per lane (one per two threads of `max_threads`; `te-sharded` is the same pool with one shard per thread). What to expect on more cores is a model, not a measurement. Per job, the shared cache lines see two critical sections of the job's shard lock (send, receive), each costing about `2x + h` once contended (`x`: moving a cache line from the core that wrote it last, for the lock's acquire and for its data; `h`: the work under the lock), and two read-modify-writes of the pool's state word (accept, start), about `x` each. So the aggregate cost per job has the floor `max(2 (2x + h) / K_busy, 2x)`, `K_busy` being the shards with work (at most the number of submitting threads). On a profile of an AMD EPYC two-vCPU machine the lock work was ~40 % of ~200 ns per tiny job, about 80 ns per job; on one socket of a 64-core machine `x` is 60–100 ns once many cores contend (more across sockets), so one lock caps the pool at about 280–440 ns per job (2–3.5 M jobs/s) however many submitters it has, 16 shards bring the lock's share to 20–30 ns, and the state word's 120–200 ns becomes the floor (5–8 M jobs/s): a gain of 2–3× at most, past which the state word would have to be split too. One submitter gains nothing from shards (every stealing worker meets on its one shard) and pays two count updates per job, hence `queue_shards(1)` for a large pool fed by one thread. On a 64-core machine, measure `tiny_mp` and `join_tiny_mp` with 64 workers and 1, 8 and 64 submitters, at `queue_shards(1)` and at the default, and profile the state word's read-modify-writes against `lock_contended`: the prediction is 2–3× less time per job at 64 submitters with 16 shards, no further gain from more shards, and one submitter within 3 % at `queue_shards(1)`. The model and the design are in the queue's module docs (`src/queue.rs`, 'Cost against cores and submitters, on paper').
 ";
 
+/// Why one peer leads the CPU-bound row: what was measured, and what would
+/// take the lead back.
+const CPU_BOUND: &str = "## Why affinitypool leads on CPU-bound jobs
+
+In `cpu_50us` every system but one spends 17-20 % of the two cores beyond the jobs' own work, and affinitypool about 6 %. The jobs are not the difference; the joining thread is. It joins 2,000 handles in order while both workers are busy, so it is a third thread on two cores, and each time it waits for a job it must be woken when that job ends. Measured on the 2-vCPU Xeon (`perf stat`, `perf record`, and a trace of `sched_switch`/`sched_wakeup`, over the child process of one run: 6,004 jobs of 51 µs, 306 ms of work):
+
+| | thread-exec | affinitypool |
+| --- | ---: | ---: |
+| CPU time of the process | 382 ms | 331 ms |
+| beyond the jobs' work | 76 ms | 25 ms |
+| switches of the joining thread | 3,776 (0.63 per job) | 2,680 (0.45 per job) |
+| its wake-ups, by worker | 1,899 and 1,885 | 2,569 and 112 |
+| samples in the waking worker's futex wake | 5.2 % + 0.8 % | 1.6 % |
+
+A FIFO queue hands consecutive jobs to alternate workers, so the joiner waits on both, and half of its wake-ups come from the worker on the other vCPU: that wake-up preempts a busy vCPU through an inter-processor interrupt, which on this VM costs the waking worker about 20 µs (against about 5 µs for a wake-up on its own vCPU), and the preempted worker another few (`asm_sysvec_reschedule_ipi`, 3.9 % of samples). tokio, threadpool, rayon, rusty_pool and blocking lose the same share, as this pattern predicts for any FIFO queue (they were not traced). affinitypool's workers take jobs in batches (crossbeam's `steal_batch_and_pop` moves up to half of an injector into the worker's own deque), so runs of consecutive jobs end on one worker; the joiner waits on that worker's jobs only (the other's are done by the time it reaches them), the scheduler keeps it on that worker's vCPU, and its wake-ups are local and fewer.
+
+Taking the lead back needs the same: consecutive jobs on one worker. thread-exec's queue does not batch (flume has no bounded take, and a batch held by one worker would be hidden from `shutdown_now`, from idle workers and from a later `High` job: the queue's module docs, 'Batching'), and letting the joining thread run queued jobs itself would break the bound of `threads` jobs at a time that users rely on. An inter-processor interrupt costs less on bare metal, so the gap should be smaller there; that was not measured.
+";
+
 /// The report on one results file.
 struct Report<'a> {
     results: &'a Results,
@@ -293,6 +312,7 @@ impl<'a> Report<'a> {
                 r.values.iter().flatten().count()
             );
         }
+        let _ = write!(md, "\n{CPU_BOUND}");
         let _ = write!(md, "\n{PAST_TWO_CORES}");
         md
     }
