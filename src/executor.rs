@@ -926,6 +926,10 @@ impl Executor {
     /// | `thread_exec_jobs_cancelled_total` | counter | [`Stats::cancelled`] |
     /// | `thread_exec_jobs_expired_total` | counter | [`Stats::expired`] |
     /// | `thread_exec_jobs_rejected_total` | counter | [`Stats::rejected`] |
+    /// | `thread_exec_jobs_handed_back_total` | counter | [`Stats::handed_back`] |
+    /// | `thread_exec_jobs_shed_total` | counter, one per label `reason` (`submit`, `standing_queue`, `would_miss_deadline`, `displaced`) | [`Stats::shed`] |
+    /// | `thread_exec_overloaded` | gauge, 0 or 1 | [`Stats::overloaded`] |
+    /// | `thread_exec_load` | gauge, 0 to 100 | [`Stats::load`] |
     /// | `thread_exec_queue_wait_seconds` | histogram | [`Stats::queue_wait`] |
     /// | `thread_exec_run_time_seconds` | histogram | [`Stats::run_time`] |
     ///

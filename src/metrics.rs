@@ -43,6 +43,8 @@ pub(crate) const CANCELLED: &str = "thread_exec_jobs_cancelled_total";
 pub(crate) const EXPIRED: &str = "thread_exec_jobs_expired_total";
 /// Counter: [`Stats::rejected`].
 pub(crate) const REJECTED: &str = "thread_exec_jobs_rejected_total";
+/// Counter: [`Stats::handed_back`].
+pub(crate) const HANDED_BACK: &str = "thread_exec_jobs_handed_back_total";
 /// Counter, label `reason` (`submit`, `standing_queue`,
 /// `would_miss_deadline`, `displaced`): [`Stats::shed`].
 pub(crate) const SHED: &str = "thread_exec_jobs_shed_total";
@@ -106,6 +108,11 @@ fn emit(label: &str, stats: &Stats, waits: &Samples, runs: &Samples) {
     );
     describe_counter!(REJECTED, Unit::Count, "Submissions refused by a full queue");
     describe_counter!(
+        HANDED_BACK,
+        Unit::Count,
+        "Queued jobs handed back unrun by shutdown_now or a drain"
+    );
+    describe_counter!(
         SHED,
         Unit::Count,
         "Jobs and submissions shed under overload, by reason"
@@ -140,6 +147,7 @@ fn emit(label: &str, stats: &Stats, waits: &Samples, runs: &Samples) {
     counter!(CANCELLED, "pool" => pool.clone()).absolute(stats.cancelled);
     counter!(EXPIRED, "pool" => pool.clone()).absolute(stats.expired);
     counter!(REJECTED, "pool" => pool.clone()).absolute(stats.rejected);
+    counter!(HANDED_BACK, "pool" => pool.clone()).absolute(stats.handed_back);
     let shed = stats.shed;
     for (reason, count) in [
         ("submit", shed.at_submit),

@@ -979,7 +979,10 @@ mod tests {
         parks_again.recv_timeout(Duration::from_secs(10)).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while queue.sleepers.load(SeqCst) == 0 {
-            assert!(std::time::Instant::now() < deadline, "the worker never parked");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker never parked"
+            );
             std::thread::yield_now();
         }
         let before = Stamp::now();

@@ -682,7 +682,10 @@ mod tests {
         assert!(!policy.spin_next, "a long gap parks");
         assert_eq!(policy.patience, 2);
         policy.record(10 * US, 25 * US, Episode::Parked);
-        assert!(!policy.spin_next, "one short gap is not enough after a miss");
+        assert!(
+            !policy.spin_next,
+            "one short gap is not enough after a miss"
+        );
         policy.record(10 * US, 25 * US, Episode::Parked);
         assert!(policy.spin_next, "two in a row are");
         // The spin after a park covers the budget and the wake-up's lag.

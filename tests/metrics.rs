@@ -24,12 +24,13 @@ const GAUGES: [&str; 6] = [
 ];
 /// The shed counter is one series per `reason`, named here as
 /// `name{reason}`.
-const COUNTERS: [&str; 9] = [
+const COUNTERS: [&str; 10] = [
     "thread_exec_jobs_completed_total",
     "thread_exec_jobs_panicked_total",
     "thread_exec_jobs_cancelled_total",
     "thread_exec_jobs_expired_total",
     "thread_exec_jobs_rejected_total",
+    "thread_exec_jobs_handed_back_total",
     "thread_exec_jobs_shed_total{submit}",
     "thread_exec_jobs_shed_total{standing_queue}",
     "thread_exec_jobs_shed_total{would_miss_deadline}",
@@ -182,6 +183,7 @@ fn every_documented_name_is_published_with_the_stats_values() {
         assert_eq!(counter(&seen, "thread_exec_jobs_cancelled_total"), 1);
         assert_eq!(counter(&seen, "thread_exec_jobs_expired_total"), 1);
         assert_eq!(counter(&seen, "thread_exec_jobs_rejected_total"), 3);
+        assert_eq!(counter(&seen, "thread_exec_jobs_handed_back_total"), 0);
         for reason in [
             "submit",
             "standing_queue",
@@ -459,5 +461,33 @@ fn shed_jobs_are_published_by_reason() {
             assert_eq!(counter(&seen, &name), value, "{name}");
         }
         pool.shutdown();
+    });
+}
+
+/// Jobs that `shutdown_now` hands back are published as handed back.
+#[test]
+fn jobs_handed_back_are_published() {
+    within(LIMIT, "publish a hand-back", || {
+        let pool = Executor::builder()
+            .threads(1)
+            .metrics_label("stopping")
+            .build()
+            .unwrap();
+        let (gate, blockers) = occupy(&pool, 1);
+        for _ in 0..3 {
+            pool.spawn(|| ());
+        }
+        // `shutdown_now` takes the queued jobs and returns; `shutdown` then
+        // waits for the running one.
+        let pending = pool.shutdown_now();
+        assert_eq!(pending.len(), 3);
+        drop(pending);
+        release(&gate, blockers);
+        pool.shutdown();
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let seen = publish(&pool, &recorder, &snapshotter, "stopping");
+        assert_eq!(counter(&seen, "thread_exec_jobs_handed_back_total"), 3);
+        assert_eq!(counter(&seen, "thread_exec_jobs_completed_total"), 1);
     });
 }
