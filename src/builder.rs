@@ -31,7 +31,7 @@ pub const MAX_THREADS: usize = 32_768;
 pub const DEFAULT_MAX_SPIN: Duration = Duration::from_micros(20);
 
 /// The most `Builder::max_spin` sets.
-const MAX_SPIN: Duration = Duration::from_millis(1);
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(1);
 
 /// The smallest worker stack [`Builder::stack_size`] sets: 128 KiB, four
 /// times what a job panicking with `RUST_BACKTRACE=full` was measured to need
@@ -286,16 +286,20 @@ impl Builder {
         self
     }
 
-    /// The longest an idle worker looks for the next job before it parks
-    /// ([`DEFAULT_MAX_SPIN`] unless set); `Duration::ZERO` never spins.
-    /// Values above 1 ms are lowered to 1 ms: a spinner only looks for jobs,
-    /// so it sees a shutdown's or a scale-down's request once it stops, and
-    /// a longer spin is a busy core, not a faster pool.
+    /// How long an idle worker looks for the next job before it parks
+    /// ([`DEFAULT_MAX_SPIN`] unless set); `Duration::ZERO` never spins. The
+    /// first spin after a park may last up to three times as long (this
+    /// plus the lag of the wake-up that ended the park, which its
+    /// submitter's next job also waits for), never more than 1 ms. Values
+    /// above 1 ms are lowered to 1 ms: a spinner only looks for jobs, so it
+    /// sees a shutdown's or a scale-down's request once it stops, and a
+    /// longer spin is a busy core, not a faster pool.
     ///
     /// Spinning saves the wake-up of a parked thread (several µs of CPU on
     /// two threads, and the same in latency) when jobs come close together;
-    /// the pool spins only when the last idle gap was shorter than this, and
-    /// with one worker at a time, so a light load pays nothing for it. Set
+    /// the pool spins only when its recent idle gaps were shorter than
+    /// this, backs off after a spin that found nothing, and spins with one
+    /// worker at a time, so a light load pays nothing for it. Set
     /// zero where every CPU cycle belongs to something else (a pool beside a
     /// busy async runtime on a small machine that never submits back to
     /// back).

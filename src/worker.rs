@@ -492,7 +492,8 @@ enum Episode {
 const MAX_PATIENCE: u32 = 16;
 
 /// The longest spin, in budgets: a spin that follows a parked episode
-/// covers the budget plus the wake-up lag that episode measured.
+/// covers the budget plus the wake-up lag that episode measured (and never
+/// more than `Builder::max_spin`'s 1 ms ceiling).
 const MAX_EXTENSION: u32 = 3;
 
 impl SpinPolicy {
@@ -538,7 +539,8 @@ impl SpinPolicy {
             self.next_spin = self
                 .budget
                 .saturating_add(lag)
-                .min(self.budget.saturating_mul(MAX_EXTENSION));
+                .min(self.budget.saturating_mul(MAX_EXTENSION))
+                .min(crate::builder::MAX_SPIN.max(self.budget));
         }
         #[cfg(thread_exec_loom)]
         let _ = (gap, lag, episode);
@@ -746,6 +748,10 @@ mod tests {
             policy.record(Duration::MAX, Duration::MAX, Episode::Missed);
         }
         assert_eq!(policy.patience, MAX_PATIENCE);
+        // The longest budget's spins stay within the 1 ms ceiling.
+        let mut longest = SpinPolicy::new(crate::builder::MAX_SPIN);
+        longest.record(Duration::ZERO, Duration::from_millis(5), Episode::Parked);
+        assert_eq!(longest.next_spin, crate::builder::MAX_SPIN);
         let mut off = SpinPolicy::new(Duration::ZERO);
         assert!(!off.spin_next);
         off.record(Duration::ZERO, Duration::ZERO, Episode::Parked);
