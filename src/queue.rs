@@ -959,26 +959,27 @@ mod tests {
     /// that no push ended (a timeout) reports no signal.
     #[test]
     fn a_woken_worker_knows_when_it_was_signalled() {
+        const LIMIT: Duration = Duration::from_secs(10);
         let queue = Arc::new(Queue::new(1));
         let (timed_out, parks_again) = std::sync::mpsc::channel();
+        let (report, reported) = std::sync::mpsc::channel();
         let worker = {
             let queue = Arc::clone(&queue);
             std::thread::spawn(move || {
                 assert!(queue.pop(Some(Duration::from_millis(1))).is_none());
                 assert_eq!(woken_at(), None, "a timeout is not a signal");
                 timed_out.send(()).unwrap();
-                let msg = loop {
-                    if let Some(msg) = queue.pop(Some(Duration::from_secs(10))) {
-                        break msg;
-                    }
-                };
-                assert!(matches!(msg, Msg::Nudge));
-                (woken_at(), Stamp::now())
+                let msg = queue.pop(Some(LIMIT));
+                report
+                    .send((msg.is_some(), woken_at(), Stamp::now()))
+                    .unwrap();
             })
         };
-        parks_again.recv_timeout(Duration::from_secs(10)).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while queue.sleepers.load(SeqCst) == 0 {
+        parks_again.recv_timeout(LIMIT).unwrap();
+        // On the stack with the lock released: its last look found nothing,
+        // so the push below must signal it.
+        let deadline = std::time::Instant::now() + LIMIT;
+        while crate::sync::lock(&queue.parked).len() != 1 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the worker never parked"
@@ -987,7 +988,9 @@ mod tests {
         }
         let before = Stamp::now();
         queue.push(Msg::Nudge);
-        let (signalled, after) = worker.join().unwrap();
+        let (popped, signalled, after) = reported.recv_timeout(LIMIT).expect("no lost wake-up");
+        worker.join().unwrap();
+        assert!(popped);
         let signalled = signalled.expect("a signalled wake-up has a time");
         assert!(before.nanos() <= signalled.nanos() && signalled.nanos() <= after.nanos());
     }

@@ -457,6 +457,7 @@ fn retire_idle(shared: &Shared) -> bool {
 }
 
 /// Whether a worker spins before it parks (see "The idle policy").
+#[cfg_attr(thread_exec_loom, allow(dead_code))]
 struct SpinPolicy {
     /// The spin budget; zero never spins.
     budget: Duration,
@@ -489,11 +490,13 @@ enum Episode {
 /// The most short gaps in a row a worker whose spins keep missing waits
 /// for before it spins again: one fruitless spin in about this many idle
 /// episodes, against one in two without the back-off.
+#[cfg_attr(thread_exec_loom, allow(dead_code))]
 const MAX_PATIENCE: u32 = 16;
 
 /// The longest spin, in budgets: a spin that follows a parked episode
 /// covers the budget plus the wake-up lag that episode measured (and never
 /// more than `Builder::max_spin`'s 1 ms ceiling).
+#[cfg_attr(thread_exec_loom, allow(dead_code))]
 const MAX_EXTENSION: u32 = 3;
 
 impl SpinPolicy {
@@ -530,7 +533,9 @@ impl SpinPolicy {
                 }
                 Episode::Parked => {}
             }
-            self.short_gaps = if gap < self.budget {
+            // A caught job was short by definition, even one the longer
+            // spin after a park caught past the bare budget.
+            self.short_gaps = if episode == Episode::Caught || gap < self.budget {
                 self.short_gaps.saturating_add(1)
             } else {
                 0
@@ -734,6 +739,23 @@ mod tests {
         policy.record(US, Duration::ZERO, Episode::Caught);
         policy.record(US, Duration::ZERO, Episode::Caught);
         assert_eq!(policy.patience, 1);
+        assert!(policy.spin_next);
+    }
+
+    /// The longer spin after a park catches its job past the bare budget
+    /// (the submitter's own slow wake-up): that catch keeps the worker
+    /// spinning, or the round trips would alternate between a catch and a
+    /// slow park.
+    #[test]
+    fn a_catch_past_the_budget_keeps_the_worker_spinning() {
+        let mut policy = SpinPolicy::new(20 * US);
+        policy.record(10 * US, 30 * US, Episode::Parked);
+        assert!(policy.spin_next);
+        assert_eq!(policy.next_spin, 50 * US);
+        policy.record(35 * US, Duration::ZERO, Episode::Caught);
+        assert!(policy.spin_next, "a caught job is a short gap");
+        assert_eq!(policy.next_spin, 20 * US);
+        policy.record(US, Duration::ZERO, Episode::Caught);
         assert!(policy.spin_next);
     }
 
