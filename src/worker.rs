@@ -469,7 +469,6 @@ struct SpinPolicy {
     patience: u32,
     /// The last spin caught its job.
     caught_last: bool,
-    spin_next: bool,
     /// How long the next spin lasts: the budget, plus the lag of the
     /// wake-up that ended the last episode if it parked (see
     /// [`arrival`]), at most [`MAX_EXTENSION`] times the budget in all.
@@ -503,12 +502,18 @@ impl SpinPolicy {
     fn new(budget: Duration) -> Self {
         SpinPolicy {
             budget,
-            short_gaps: 0,
+            // The first idle episode spins.
+            short_gaps: 1,
             patience: 1,
             caught_last: false,
-            spin_next: !budget.is_zero(),
             next_spin: budget,
         }
+    }
+
+    /// Whether the next idle episode spins: a budget, and as many short
+    /// gaps in a row as the patience asks for.
+    fn spin_next(&self) -> bool {
+        !self.budget.is_zero() && self.short_gaps >= self.patience
     }
 
     /// A job came `gap` after the worker went idle (see [`arrival`]), in
@@ -545,7 +550,6 @@ impl SpinPolicy {
             } else {
                 0
             };
-            self.spin_next = !self.budget.is_zero() && self.short_gaps >= self.patience;
             self.next_spin = self
                 .budget
                 .saturating_add(lag)
@@ -562,7 +566,7 @@ impl SpinPolicy {
 /// parks again. `None` once the keep-alive timeout passed with no message.
 fn wait_for_work(shared: &Shared, policy: &mut SpinPolicy) -> Option<Msg> {
     let idle_since = Instant::now();
-    let spun = policy.spin_next && shared.try_start_spinning();
+    let spun = policy.spin_next() && shared.try_start_spinning();
     if spun {
         let msg = spin(shared, idle_since, policy.next_spin);
         shared.stop_spinning();
@@ -689,17 +693,17 @@ mod tests {
     #[test]
     fn a_spin_that_finds_nothing_makes_the_next_one_wait_for_more_short_gaps() {
         let mut policy = SpinPolicy::new(20 * US);
-        assert!(policy.spin_next);
+        assert!(policy.spin_next());
         policy.record(48 * US, 25 * US, Episode::Missed);
-        assert!(!policy.spin_next, "a long gap parks");
+        assert!(!policy.spin_next(), "a long gap parks");
         assert_eq!(policy.patience, 2);
         policy.record(10 * US, 25 * US, Episode::Parked);
         assert!(
-            !policy.spin_next,
+            !policy.spin_next(),
             "one short gap is not enough after a miss"
         );
         policy.record(10 * US, 25 * US, Episode::Parked);
-        assert!(policy.spin_next, "two in a row are");
+        assert!(policy.spin_next(), "two in a row are");
         // The spin after a park covers the budget and the wake-up's lag.
         assert_eq!(policy.next_spin, 45 * US);
         // Caught once, then missed again: the wait doubles.
@@ -710,11 +714,11 @@ mod tests {
         let mut spins = 0;
         let mut misses = 0;
         for _ in 0..1_000 {
-            if policy.spin_next {
+            if policy.spin_next() {
                 spins += 1;
                 // A paced job: the spin catches one, misses the next.
                 policy.record(10 * US, Duration::ZERO, Episode::Caught);
-                if policy.spin_next {
+                if policy.spin_next() {
                     misses += 1;
                     policy.record(48 * US, 25 * US, Episode::Missed);
                 }
@@ -736,15 +740,15 @@ mod tests {
     fn round_trips_that_fall_out_of_spinning_come_back() {
         let mut policy = SpinPolicy::new(20 * US);
         policy.record(60 * US, 30 * US, Episode::Missed);
-        assert!(!policy.spin_next);
+        assert!(!policy.spin_next());
         policy.record(15 * US, 30 * US, Episode::Parked);
         policy.record(15 * US, 30 * US, Episode::Parked);
-        assert!(policy.spin_next);
+        assert!(policy.spin_next());
         assert_eq!(policy.next_spin, 50 * US);
         policy.record(US, Duration::ZERO, Episode::Caught);
         policy.record(US, Duration::ZERO, Episode::Caught);
         assert_eq!(policy.patience, 1);
-        assert!(policy.spin_next);
+        assert!(policy.spin_next());
     }
 
     /// The longer spin after a park catches its job past the bare budget
@@ -755,13 +759,13 @@ mod tests {
     fn a_catch_past_the_budget_parks_once_then_spins_on_a_short_gap() {
         let mut policy = SpinPolicy::new(20 * US);
         policy.record(10 * US, 30 * US, Episode::Parked);
-        assert!(policy.spin_next);
+        assert!(policy.spin_next());
         assert_eq!(policy.next_spin, 50 * US);
         policy.record(35 * US, Duration::ZERO, Episode::Caught);
-        assert!(!policy.spin_next, "a catch past the budget is a long gap");
+        assert!(!policy.spin_next(), "a catch past the budget is a long gap");
         assert_eq!(policy.patience, 1, "a catch never makes the worker wait");
         policy.record(US, 5 * US, Episode::Parked);
-        assert!(policy.spin_next);
+        assert!(policy.spin_next());
         assert_eq!(policy.next_spin, 25 * US);
     }
 
@@ -781,8 +785,8 @@ mod tests {
         longest.record(Duration::ZERO, Duration::from_millis(5), Episode::Parked);
         assert_eq!(longest.next_spin, crate::builder::MAX_SPIN);
         let mut off = SpinPolicy::new(Duration::ZERO);
-        assert!(!off.spin_next);
+        assert!(!off.spin_next());
         off.record(Duration::ZERO, Duration::ZERO, Episode::Parked);
-        assert!(!off.spin_next);
+        assert!(!off.spin_next());
     }
 }
