@@ -7,8 +7,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
+use std::time::Duration;
 
-use common::{occupy, within, Gate, Tracked, LIMIT};
+use common::{eventually, occupy, within, Gate, Tracked, LIMIT};
 use thread_exec::{Builder, Executor, Job, JobError, JobHandle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,4 +419,47 @@ fn a_waker_that_panics_on_wake_does_not_lose_the_worker_or_the_job() {
         assert_eq!((stats.threads, stats.running, stats.completed), (1, 0, 2));
         pool.shutdown();
     });
+}
+
+/// The idle spin with extreme budgets: the largest (`Duration::MAX`, lowered
+/// to 1 ms, whose first spin after a park may not exceed it), none, and one
+/// nanosecond. Round trips one at a time (the pattern that switches the
+/// policy to spinning), bursts, and gaps long enough to make it park all
+/// finish every job; the pool then goes idle, and `shutdown` returns
+/// promptly even from a spinning pool.
+#[test]
+fn extreme_spin_budgets_run_every_job_park_when_idle_and_shut_down() {
+    for budget in [Duration::MAX, Duration::ZERO, Duration::from_nanos(1)] {
+        within(LIMIT, "extreme spin budgets", move || {
+            let pool = Executor::builder()
+                .threads(2)
+                .max_spin(budget)
+                .build()
+                .unwrap();
+            let ran = Arc::new(AtomicUsize::new(0));
+            for round in 0..200 {
+                let ran = Arc::clone(&ran);
+                pool.spawn(move || ran.fetch_add(1, SeqCst)).join().unwrap();
+                if round % 50 == 49 {
+                    // A gap far longer than any spin: the workers park.
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            }
+            let burst: Vec<_> = (0..500)
+                .map(|_| {
+                    let ran = Arc::clone(&ran);
+                    pool.spawn(move || ran.fetch_add(1, SeqCst))
+                })
+                .collect();
+            for handle in burst {
+                handle.join().unwrap();
+            }
+            assert_eq!(ran.load(SeqCst), 700, "budget {budget:?}");
+            eventually(LIMIT, "both workers idle", || {
+                pool.stats().idle_threads == 2
+            });
+            pool.shutdown();
+            assert!(pool.is_shutdown());
+        });
+    }
 }
