@@ -691,20 +691,27 @@ impl Queue {
         if self.sleepers.load(SeqCst) == 0 {
             return false;
         }
+        // The signal's time, read outside the lock and stored under it (so
+        // before the flag, which the worker reads first): the worker's next
+        // park resets it under the same lock, so a signal that comes late
+        // (see `parked`) cannot leave its time for that park.
+        #[cfg(not(thread_exec_loom))]
+        let now = Stamp::now().nanos();
         let newest = {
             let mut parked = crate::sync::lock(&self.parked);
             let newest = parked.pop();
             self.sleepers.store(parked.len(), SeqCst);
+            #[cfg(not(thread_exec_loom))]
+            if let Some(parker) = &newest {
+                parker
+                    .signalled_at
+                    .store(now, std::sync::atomic::Ordering::Relaxed);
+            }
             newest
         };
         let Some(parker) = newest else {
             return false;
         };
-        // Before the flag: the worker reads the time after it saw the flag.
-        #[cfg(not(thread_exec_loom))]
-        parker
-            .signalled_at
-            .store(Stamp::now().nanos(), std::sync::atomic::Ordering::Relaxed);
         parker.signalled.store(true, Release);
         // Outside the lock: an unpark may be a system call.
         parker.thread.unpark();
