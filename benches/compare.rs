@@ -708,6 +708,22 @@ fn driver(config: Config, filters: &[&str]) {
     }
 }
 
+/// The many-submitter scenarios' shared parameters: each of `submitters`
+/// takes an equal share of the one-submitter shapes' jobs, in whole
+/// batches (at least one).
+fn submitters_batches(config: &Config, submitters: usize) -> [(&'static str, String); 4] {
+    let per_task = (config.tiny_jobs / submitters).max(config.mp_batch);
+    [
+        (
+            "per_task",
+            (per_task - per_task % config.mp_batch).to_string(),
+        ),
+        ("batch", config.mp_batch.to_string()),
+        ("reps", config.reps.to_string()),
+        ("warm_ms", config.warm_up.as_millis().to_string()),
+    ]
+}
+
 fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, String)> {
     let mut p: Vec<(&str, String)> = Vec::new();
     match scenario {
@@ -729,29 +745,15 @@ fn params_for(config: &Config, scenario: &str, spin_iters: u64) -> Vec<(String, 
         // The same jobs per repetition as the one-submitter shapes, spread
         // over the submitters in whole batches.
         "tiny_mp" => {
-            let per_task = (config.tiny_jobs / config.mp_tasks).max(config.mp_batch);
             p.push(("threads", config.tiny_threads.to_string()));
             p.push(("workers", config.mp_workers.to_string()));
             p.push(("tasks", config.mp_tasks.to_string()));
-            p.push((
-                "per_task",
-                (per_task - per_task % config.mp_batch).to_string(),
-            ));
-            p.push(("batch", config.mp_batch.to_string()));
-            p.push(("reps", config.reps.to_string()));
-            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+            p.extend(submitters_batches(config, config.mp_tasks));
         }
         "join_tiny_mp" => {
-            let per_task = (config.tiny_jobs / config.mp_threads).max(config.mp_batch);
             p.push(("threads", config.tiny_threads.to_string()));
             p.push(("tasks", config.mp_threads.to_string()));
-            p.push((
-                "per_task",
-                (per_task - per_task % config.mp_batch).to_string(),
-            ));
-            p.push(("batch", config.mp_batch.to_string()));
-            p.push(("reps", config.reps.to_string()));
-            p.push(("warm_ms", config.warm_up.as_millis().to_string()));
+            p.extend(submitters_batches(config, config.mp_threads));
         }
         "latency" => {
             p.push(("threads", config.tiny_threads.to_string()));
